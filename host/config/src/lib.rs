@@ -1,0 +1,5 @@
+//! Tether's configuration schema: serde types with `deny_unknown_fields`, defaults as named constants next
+//! to them, validated while parsing so errors carry the file and line. One module per section of the
+//! agent's `config.yaml`.
+
+pub mod plugins;
