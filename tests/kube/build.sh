@@ -26,5 +26,7 @@ echo "building localkube (Kubernetes $version); a cold build takes 10-20 minutes
 start=$SECONDS
 (cd "$here" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp" .)
 mv "$out.tmp" "$out"
+# Older builds (other keys) are 190 MB each and nothing uses them any more.
+find "$cache/localkube" -mindepth 1 -maxdepth 1 -type d ! -name "$key" -exec rm -rf {} +
 echo "built localkube in $((SECONDS - start))s: $out" >&2
 echo "$out"
