@@ -1,0 +1,157 @@
+//! The plugins an agent has: the built-ins plus every configured plugin that loaded. A plugin that fails
+//! to load is reported by name and left out; it never stops the others.
+
+use crate::builtin::{self, BuiltinPlugin};
+use crate::engine::PluginEngine;
+use crate::error::{LoadError, PluginError};
+use crate::plugin::{Plugin, PluginDefinition};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use tether_config::plugins::{PluginSource, PluginSpec, Plugins, World};
+
+/// Where configured plugins' bytes come from. The agent reads repository files from what the server
+/// streamed it; locally they are files on disk.
+pub trait PluginFiles {
+    fn read(&self, source: &PluginSource) -> Result<Vec<u8>, String>;
+}
+
+/// For callers that only use built-ins.
+#[derive(Debug, Clone, Copy)]
+pub struct NoPluginFiles;
+
+impl PluginFiles for NoPluginFiles {
+    fn read(&self, source: &PluginSource) -> Result<Vec<u8>, String> {
+        Err(format!("no plugin directory or config repository to read the {source} from"))
+    }
+}
+
+/// Plugin files on local disk, each read through a capability to its directory (cap-std), so that no
+/// path in the configuration can reach outside it, by `..` or by symlink.
+#[derive(Debug, Clone, Default)]
+pub struct LocalPluginFiles {
+    /// The agent's plugin directory (`path:` entries).
+    pub plugin_dir: Option<PathBuf>,
+    /// A checkout of the config repository (`repo_file:` entries).
+    pub repo_root: Option<PathBuf>,
+}
+
+impl PluginFiles for LocalPluginFiles {
+    fn read(&self, source: &PluginSource) -> Result<Vec<u8>, String> {
+        let (root, path, what) = match source {
+            PluginSource::PluginDir(path) => (&self.plugin_dir, path, "plugin directory"),
+            PluginSource::RepoFile(path) => (&self.repo_root, path, "config repository"),
+        };
+        let root = root.as_ref().ok_or_else(|| format!("no {what} is configured"))?;
+        let dir = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority())
+            .map_err(|e| format!("cannot open the {what} {}: {e}", root.display()))?;
+        dir.read(path.as_str()).map_err(|e| format!("{}/{path}: {e}", root.display()))
+    }
+}
+
+/// A configured plugin that could not be loaded.
+#[derive(Debug)]
+pub struct LoadFailure {
+    pub plugin: String,
+    pub error: LoadError,
+}
+
+/// The loaded plugins by name.
+#[derive(Debug, Default)]
+pub struct PluginCatalog {
+    plugins: BTreeMap<String, Plugin>,
+    failures: Vec<LoadFailure>,
+}
+
+impl PluginCatalog {
+    /// The built-ins plus `specs`.
+    pub fn load(engine: &PluginEngine, specs: &Plugins, files: &dyn PluginFiles) -> Self {
+        Self::load_with(engine, &builtin::ALL, specs, files)
+    }
+
+    pub fn load_with(
+        engine: &PluginEngine,
+        builtins: &[BuiltinPlugin],
+        specs: &Plugins,
+        files: &dyn PluginFiles,
+    ) -> Self {
+        let mut catalog = PluginCatalog::default();
+        for builtin in builtins {
+            let definition = PluginDefinition::new(builtin.name, builtin.world, builtin.component);
+            catalog.record(builtin.name, engine.load(definition));
+        }
+        for spec in specs {
+            let name = spec.name.as_str();
+            let result = if catalog.plugins.contains_key(name) && builtins.iter().any(|b| b.name == name) {
+                Err(LoadError::ShadowsBuiltin { plugin: name.to_owned() })
+            } else {
+                load_configured(engine, spec, files)
+            };
+            catalog.record(name, result);
+        }
+        catalog
+    }
+
+    fn record(&mut self, name: &str, result: Result<Plugin, LoadError>) {
+        match result {
+            Ok(plugin) => {
+                self.plugins.insert(name.to_owned(), plugin);
+            }
+            Err(error) => {
+                tracing::error!(plugin = name, "{error}");
+                self.failures.push(LoadFailure { plugin: name.to_owned(), error });
+            }
+        }
+    }
+
+    /// Add (or replace) a plugin loaded by other means, e.g. a file named on the command line.
+    pub fn insert(&mut self, plugin: Plugin) {
+        self.plugins.insert(plugin.name().to_owned(), plugin);
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Plugin, PluginError> {
+        self.plugins.get(name).ok_or_else(|| PluginError::NotLoaded {
+            name: name.to_owned(),
+            known: self.plugins.keys().cloned().collect(),
+        })
+    }
+
+    /// The plugin `name`, which must be a renderer.
+    pub fn renderer(&self, name: &str) -> Result<&Plugin, PluginError> {
+        let plugin = self.get(name)?;
+        if plugin.world() != World::Renderer {
+            return Err(PluginError::WrongWorld {
+                plugin: name.to_owned(),
+                expected: World::Renderer,
+                actual: plugin.world(),
+            });
+        }
+        Ok(plugin)
+    }
+
+    pub fn plugins(&self) -> impl Iterator<Item = &Plugin> {
+        self.plugins.values()
+    }
+
+    /// The plugins that failed to load, by name, in configuration order.
+    pub fn failures(&self) -> &[LoadFailure] {
+        &self.failures
+    }
+}
+
+fn load_configured(engine: &PluginEngine, spec: &PluginSpec, files: &dyn PluginFiles) -> Result<Plugin, LoadError> {
+    let plugin = spec.name.to_string();
+    let bytes = files.read(&spec.source).map_err(|reason| LoadError::Read {
+        plugin: plugin.clone(),
+        source_desc: spec.source.to_string(),
+        reason,
+    })?;
+    engine.load(PluginDefinition {
+        name: plugin,
+        world: spec.world,
+        component: &bytes,
+        sha256: Some(spec.sha256.clone()),
+        settings: spec.settings.clone(),
+        limits: spec.limits,
+        allowed_urls: spec.allowed_urls.clone(),
+    })
+}

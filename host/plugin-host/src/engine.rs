@@ -1,0 +1,205 @@
+//! The one wasmtime engine of a process: its configuration (epoch interruption, pooling allocator), its
+//! on-disk compile cache, the epoch ticker thread, and the linkers of the three worlds.
+
+use crate::bindings::{drift, proxy, renderer};
+use crate::call::CallState;
+use crate::error::LoadError;
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tether_config::plugins::MAX_MEMORY;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances: the granularity of every plugin's time limit.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Engine-wide settings. Per-plugin limits live in [`tether_config::plugins::PluginLimits`].
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Where compiled plugins are kept between runs; `None` compiles every plugin at every start.
+    pub cache_dir: Option<PathBuf>,
+    /// Instances that can be alive at once across all plugins (each call holds one while it runs).
+    /// The pool reserves address space for every slot up front, so this bounds the host's footprint.
+    pub pool_slots: u32,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { cache_dir: None, pool_slots: DEFAULT_POOL_SLOTS }
+    }
+}
+
+/// Enough for every plugin's default concurrency of 4 across a dozen plugins.
+pub const DEFAULT_POOL_SLOTS: u32 = 50;
+
+/// A plugin component of a big language runtime (CPython in componentize-py) instantiates a dozen core
+/// modules with large tables; these bounds fit it with room to spare.
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 50;
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+const MAX_CORE_INSTANCE_SIZE: usize = 16 << 20;
+
+/// The shared engine. Cheap to clone; the ticker stops when the last clone is dropped.
+#[derive(Clone, Debug)]
+pub struct PluginEngine {
+    inner: Arc<EngineInner>,
+}
+
+pub(crate) struct EngineInner {
+    pub(crate) engine: Engine,
+    pub(crate) renderer_linker: Linker<CallState>,
+    pub(crate) drift_linker: Linker<CallState>,
+    pub(crate) proxy_linker: Linker<CallState>,
+    cache_dir: Option<PathBuf>,
+    _ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for EngineInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginEngine").field("cache_dir", &self.cache_dir).finish_non_exhaustive()
+    }
+}
+
+impl PluginEngine {
+    pub fn new(options: EngineOptions) -> Result<Self, LoadError> {
+        let engine_error = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        // Time limits are epochs, not fuel: an epoch check costs a load and a compare per loop back-edge,
+        // fuel a counter update per block.
+        config.epoch_interruption(true);
+        let slots = options.pool_slots.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(MAX_CORE_INSTANCES_PER_COMPONENT))
+            .total_memories(slots.saturating_mul(2))
+            .total_tables(slots.saturating_mul(MAX_CORE_INSTANCES_PER_COMPONENT))
+            .total_stacks(slots)
+            .max_memories_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+            .max_tables_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+            .max_core_instance_size(MAX_CORE_INSTANCE_SIZE)
+            .table_elements(MAX_TABLE_ELEMENTS)
+            // The ceiling of every plugin's `limits.memory`; the store's limiter enforces the plugin's own.
+            .max_memory_size(usize::try_from(MAX_MEMORY.bytes()).unwrap_or(usize::MAX));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+
+        let cache_dir = match &options.cache_dir {
+            Some(root) => {
+                // The directory is named by the engine's compatibility hash, so a wasmtime upgrade or a
+                // changed setting starts a fresh cache instead of reading artefacts it can't use; inside,
+                // wasmtime names each entry by a sha256 over the engine's compile settings and the
+                // component's bytes. (Loading our own serialized artefacts would need `unsafe`
+                // deserialization, which this workspace forbids; wasmtime's cache verifies its own.)
+                let probe = Engine::new(&config).map_err(engine_error)?;
+                let dir = root.join(compatibility_key(&probe));
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    LoadError::Engine(format!("cannot create compile cache {}: {e}", dir.display()))
+                })?;
+                let mut cache = CacheConfig::new();
+                cache.with_directory(&dir);
+                config.cache(Some(Cache::new(cache).map_err(engine_error)?));
+                Some(dir)
+            }
+            None => None,
+        };
+        let engine = Engine::new(&config).map_err(engine_error)?;
+
+        let renderer_linker = world_linker(&engine, |l| {
+            renderer::Renderer::add_to_linker::<_, HasSelf<CallState>>(l, |s| s)
+        })?;
+        let drift_linker = world_linker(&engine, |l| {
+            drift::DriftDetector::add_to_linker::<_, HasSelf<CallState>>(l, |s| s)
+        })?;
+        let proxy_linker =
+            world_linker(&engine, |l| proxy::Proxy::add_to_linker::<_, HasSelf<CallState>>(l, |s| s))?;
+
+        let ticker = EpochTicker::start(engine.clone());
+        Ok(PluginEngine {
+            inner: Arc::new(EngineInner {
+                engine,
+                renderer_linker,
+                drift_linker,
+                proxy_linker,
+                cache_dir,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    pub(crate) fn inner(&self) -> &EngineInner {
+        &self.inner
+    }
+
+    pub fn wasmtime(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The compile cache directory of this engine (named by its compatibility hash), if caching is on.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.inner.cache_dir.as_deref()
+    }
+}
+
+/// WASI 0.2 (sandboxed by each call's context) plus the world's own imports.
+fn world_linker(
+    engine: &Engine,
+    add_world: impl FnOnce(&mut Linker<CallState>) -> wasmtime::Result<()>,
+) -> Result<Linker<CallState>, LoadError> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .and_then(|()| add_world(&mut linker))
+        .map_err(|e| LoadError::Engine(format!("linking the host interfaces: {e:#}")))?;
+    Ok(linker)
+}
+
+/// First 16 bytes of a sha256 over the engine's precompile compatibility hash, in hex.
+fn compatibility_key(engine: &Engine) -> String {
+    struct Sha256Hasher(Sha256);
+    impl Hasher for Sha256Hasher {
+        fn finish(&self) -> u64 {
+            0 // unused: the digest is read directly
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+    let mut hasher = Sha256Hasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hex::encode(&hasher.0.finalize()[..16])
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on its own thread; stops and joins on drop.
+struct EpochTicker {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("tether-epoch".into())
+            .spawn(move || {
+                // Waiting on the channel doubles as the tick timer and the stop signal: dropping the
+                // sender wakes the thread at once instead of after a tick.
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawn the epoch ticker thread");
+        EpochTicker { stop: Some(stop), thread: Some(thread) }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

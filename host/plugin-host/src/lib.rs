@@ -1,0 +1,71 @@
+//! The sandboxed plugin runtime: the only place Tether runs WebAssembly.
+//!
+//! Owns the wasmtime engine (epoch interruption, pooling allocator, on-disk compile cache), the bindings of
+//! `tether:plugin@0.1.0` (this is the only crate that runs `bindgen!`), the sandbox each call runs in (no
+//! network, no environment, no ambient files; a renderer sees its source tree read-only at `/src`), the
+//! per-plugin limits (memory, time, output size, concurrency) and the catalog of loaded plugins.
+//!
+//! What it must never do: let a plugin's failure become the host's. A trap, a timeout or a limit is a
+//! [`PluginError`] naming the plugin and the limit; the engine, the other plugins and the next call carry
+//! on.
+//!
+//! Shape of use (the agent and `tether render` do exactly this):
+//!
+//! ```no_run
+//! # use tether_plugin_host::*;
+//! let engine = PluginEngine::new(EngineOptions::default())?;
+//! let catalog = PluginCatalog::load(&engine, &tether_config::plugins::Plugins::default(), &NoPluginFiles);
+//! let raw = catalog.renderer("raw")?;
+//! let output = raw.render(&RenderRequest::new("manifests/"))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod bindings;
+mod call;
+mod catalog;
+mod engine;
+mod error;
+mod limits;
+mod output;
+mod plugin;
+mod render;
+mod services;
+
+pub use catalog::{LoadFailure, LocalPluginFiles, NoPluginFiles, PluginCatalog, PluginFiles};
+pub use engine::{DEFAULT_POOL_SLOTS, EngineOptions, PluginEngine};
+pub use error::{GuestError, GuestErrorKind, LoadError, PluginError};
+pub use limits::ConcurrencyGate;
+pub use plugin::{ComponentInfo, Plugin, PluginDefinition, detect_world};
+pub use render::{Location, RenderOutput, RenderRequest, RenderedObject, Warning};
+pub use services::{
+    Drift, FieldOwner, HttpRequest, HttpResponse, Observed, OutboundError, OutboundTransport, Report, Verdict,
+};
+pub use tether_config::plugins::{PluginLimits, World};
+
+/// The plugins compiled into every host binary.
+pub mod builtin {
+    use tether_config::plugins::World;
+
+    /// A plugin shipped inside the agent and the CLI.
+    #[derive(Debug, Clone, Copy)]
+    pub struct BuiltinPlugin {
+        pub name: &'static str,
+        pub world: World,
+        pub component: &'static [u8],
+    }
+
+    /// `raw`: plain YAML/JSON manifests by glob.
+    pub const RAW: BuiltinPlugin =
+        BuiltinPlugin { name: "raw", world: World::Renderer, component: super::artifacts::RAW };
+    /// `drift`: fields Git sets versus the live object, with their owners.
+    pub const DRIFT: BuiltinPlugin =
+        BuiltinPlugin { name: "drift", world: World::DriftDetector, component: super::artifacts::DRIFT };
+
+    pub const ALL: [BuiltinPlugin; 2] = [RAW, DRIFT];
+}
+
+/// Every component build.rs made, as paths: the tests' hostile plugins, examples and the Python renderer.
+#[doc(hidden)]
+pub mod artifacts {
+    include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
+}
