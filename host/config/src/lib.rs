@@ -3,3 +3,7 @@
 //! agent's `config.yaml`.
 
 pub mod plugins;
+pub mod agent;
+pub mod duration;
+pub mod gitops;
+pub mod server;

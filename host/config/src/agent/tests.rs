@@ -1,0 +1,331 @@
+use super::*;
+use crate::gitops::*;
+use proptest::prelude::*;
+
+const FILE: &str = ".tether/agents/prod/config.yaml";
+
+fn parse(yaml: &str) -> Result<AgentConfig, AgentConfigError> {
+    parse_agent_config(yaml, FILE)
+}
+
+fn error(yaml: &str) -> AgentConfigError {
+    parse(yaml).expect_err("config should be refused")
+}
+
+/// A config as GitLab's documentation writes it, every gitops key set.
+const GITLAB_CONFIG: &str = r#"
+gitops:
+  manifest_projects:
+  - id: gitlab-org/cluster-integration/gitlab-agent
+    default_namespace: my-ns
+    paths:
+      # Read all YAML files from this directory.
+    - glob: '/team1/app1/*.yaml'
+      # Read all .yaml files from team2/apps and all subdirectories.
+    - glob: '/team2/apps/**/*.yaml'
+      # If 'paths' is not specified or is an empty list, the configuration below is used.
+    - glob: '/**/*.{yaml,yml,json}'
+    reconcile_timeout: 3600s
+    dry_run_strategy: none
+    prune: true
+    prune_timeout: 3600s
+    prune_propagation_policy: foreground
+    inventory_policy: must_match
+"#;
+
+#[test]
+fn a_gitlab_config_is_accepted_unchanged() {
+    let config = parse(GITLAB_CONFIG).unwrap();
+    let project = config.gitops.manifest_projects.iter().next().unwrap();
+    assert_eq!(
+        project.id.as_str(),
+        "gitlab-org/cluster-integration/gitlab-agent"
+    );
+    assert_eq!(project.default_namespace, "my-ns");
+    assert_eq!(project.paths.len(), 3);
+    assert_eq!(project.paths[1].glob.as_str(), "/team2/apps/**/*.yaml");
+    assert_eq!(project.paths[1].renderer, Renderer::Plain);
+    assert_eq!(project.reconcile_timeout, Duration::from_secs(3600));
+    assert_eq!(project.dry_run_strategy, DryRunStrategy::None);
+    assert_eq!(
+        project.prune_propagation_policy,
+        PrunePropagationPolicy::Foreground
+    );
+    assert_eq!(project.inventory_policy, InventoryPolicy::MustMatch);
+}
+
+#[test]
+fn omitted_keys_get_gitlabs_defaults() {
+    let config = parse("gitops:\n  manifest_projects:\n  - id: apps\n").unwrap();
+    let project = config.gitops.manifest_projects.iter().next().unwrap();
+    assert_eq!(project.git_ref, None);
+    assert_eq!(project.default_namespace, DEFAULT_NAMESPACE);
+    assert_eq!(project.paths.len(), 1);
+    assert_eq!(project.paths[0].glob.as_str(), DEFAULT_GLOB);
+    assert_eq!(project.reconcile_timeout, DEFAULT_RECONCILE_TIMEOUT);
+    assert_eq!(project.prune_timeout, DEFAULT_PRUNE_TIMEOUT);
+    assert!(project.prune);
+    assert_eq!(project.dry_run_strategy, DEFAULT_DRY_RUN_STRATEGY);
+    assert_eq!(
+        project.prune_propagation_policy,
+        PrunePropagationPolicy::Foreground
+    );
+    assert_eq!(project.inventory_policy, InventoryPolicy::MustMatch);
+    assert_eq!(config.mode, None);
+    assert_eq!(config.drift, Drift::default());
+    assert_eq!(config.observability.logging.level, LogLevel::Info);
+}
+
+#[test]
+fn an_empty_file_is_an_empty_config() {
+    assert_eq!(parse("").unwrap(), AgentConfig::default());
+    assert_eq!(parse("# nothing yet\n").unwrap(), AgentConfig::default());
+}
+
+#[test]
+fn refs_are_branch_tag_or_commit() {
+    let commit = "0123456789abcdef0123456789ABCDEF01234567";
+    let config = parse(&format!(
+        "gitops:\n  manifest_projects:\n  - {{id: a, ref: {{branch: main}}}}\n  - {{id: b, ref: {{tag: v1.0}}}}\n  - {{id: c, ref: {{commit: {commit}}}}}\n"
+    ))
+    .unwrap();
+    let refs: Vec<_> = config
+        .gitops
+        .manifest_projects
+        .iter()
+        .map(|p| p.git_ref.clone().unwrap())
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            GitRef::Branch("main".into()),
+            GitRef::Tag("v1.0".into()),
+            GitRef::Commit(commit.to_ascii_lowercase())
+        ]
+    );
+
+    let e = error("gitops:\n  manifest_projects:\n  - id: a\n    ref: {branch: main, tag: v1}\n");
+    assert!(e.message.contains("exactly one of"), "{e}");
+    assert_eq!(e.line, Some(4), "{e}");
+    let e = error("gitops:\n  manifest_projects:\n  - id: a\n    ref: {commit: abc}\n");
+    assert!(e.message.contains("full commit id"), "{e}");
+    let e = error("gitops:\n  manifest_projects:\n  - id: a\n    ref: {branch: 'a..b'}\n");
+    assert!(e.message.contains("not a valid Git branch"), "{e}");
+}
+
+#[test]
+fn renderers_are_chosen_per_path() {
+    let config = parse(
+        r#"
+plugins:
+  - {name: jsonnet, world: renderer, path: j.wasm, sha256: 3f7c0d2c1b8a0e6f4d5c3b2a19080706f5e4d3c2b1a0998877665544332211ff}
+gitops:
+  manifest_projects:
+  - id: apps
+    paths:
+    - {glob: "overlays/prod/**", kustomize: overlays/prod}
+    - glob: "charts/web/**"
+      helm: {chart: charts/web, release: web, namespace: web, values: {replicas: 3}, values_files: [prod.yaml]}
+    - glob: "j/**"
+      render: {plugin: jsonnet, dir: j, settings: {env: prod}}
+"#,
+    )
+    .unwrap();
+    let project = config.gitops.manifest_projects.iter().next().unwrap();
+    assert!(
+        matches!(&project.paths[0].renderer, Renderer::Kustomize { dir } if dir.as_str() == "overlays/prod")
+    );
+    let Renderer::Helm(helm) = &project.paths[1].renderer else {
+        panic!("helm expected")
+    };
+    assert_eq!(helm.release, "web");
+    assert_eq!(helm.values_files.len(), 1);
+    assert_eq!(helm.values.as_ref().unwrap().len(), 1);
+    let Renderer::Plugin(render) = &project.paths[2].renderer else {
+        panic!("plugin expected")
+    };
+    assert_eq!(render.plugin.as_str(), "jsonnet");
+    assert_eq!(
+        render.settings.pairs(),
+        [("env".to_owned(), "prod".to_owned())]
+    );
+    assert_eq!(config.plugins.len(), 1);
+
+    let e = error(
+        "gitops:\n  manifest_projects:\n  - id: a\n    paths:\n    - {glob: '**', kustomize: k, helm: {chart: c, release: r}}\n",
+    );
+    assert!(e.message.contains("choose one renderer"), "{e}");
+}
+
+#[test]
+fn globs_stay_inside_the_repository() {
+    for bad in [
+        "../secrets/*.yaml",
+        "a/../../b",
+        "//etc/passwd",
+        "a\\..\\b",
+        "a/[z-a]",
+    ] {
+        let e = error(&format!(
+            "gitops:\n  manifest_projects:\n  - id: a\n    paths:\n    - glob: '{bad}'\n"
+        ));
+        assert_eq!(e.line, Some(5), "{bad}: {e}");
+        assert!(e.to_string().contains("glob"), "{bad}: {e}");
+    }
+    assert!(check_glob("/**/*.yaml").is_ok());
+    assert!(check_glob("manifests/{a,b}/*.yml").is_ok());
+}
+
+#[test]
+fn more_than_the_path_limit_is_refused() {
+    let paths: String = (0..=MAX_PATHS)
+        .map(|i| format!("    - glob: 'p{i}/*.yaml'\n"))
+        .collect();
+    let e = error(&format!(
+        "gitops:\n  manifest_projects:\n  - id: a\n    paths:\n{paths}"
+    ));
+    assert!(e.message.contains("the limit is 100 paths"), "{e}");
+}
+
+#[test]
+fn unknown_keys_are_errors_with_file_line_and_key() {
+    let e =
+        error("gitops:\n  manifest_projects:\n  - id: a\n    prune: true\n    prnue_timeout: 1s\n");
+    assert_eq!(e.file, FILE);
+    assert_eq!(e.line, Some(5), "{e}");
+    assert_eq!(
+        e.key.as_deref(),
+        Some("gitops.manifest_projects[0].prnue_timeout"),
+        "{e}"
+    );
+    assert!(e.message.contains("unknown field `prnue_timeout`"), "{e}");
+    assert!(e.to_string().starts_with(&format!("{FILE}:5:")), "{e}");
+
+    let e = error("gitops: {}\nci_access: {}\n");
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(e.message.contains("unknown field `ci_access`"), "{e}");
+}
+
+#[test]
+fn bad_values_are_errors_with_their_line() {
+    let e = error("gitops:\n  manifest_projects:\n  - id: a\n    reconcile_timeout: 10 minutes\n");
+    assert_eq!(e.line, Some(4), "{e}");
+    assert_eq!(
+        e.key.as_deref(),
+        Some("gitops.manifest_projects[0].reconcile_timeout"),
+        "{e}"
+    );
+    assert!(e.message.contains("duration"), "{e}");
+    let e = error("gitops:\n  manifest_projects:\n  - id: a\n    inventory_policy: adopt_some\n");
+    assert_eq!(e.line, Some(4), "{e}");
+    assert!(e.message.contains("adopt_some"), "{e}");
+    let e =
+        error("gitops:\n  manifest_projects:\n  - id: a\n    default_namespace: Not_A_Namespace\n");
+    assert!(e.message.contains("namespace"), "{e}");
+    let e = error("gitops: [not, a, mapping]\n");
+    assert_eq!(e.line, Some(1), "{e}");
+}
+
+#[test]
+fn text_that_is_not_yaml_is_refused_with_a_location() {
+    let e = error("gitops:\n  manifest_projects: [\n   - id: a\n");
+    assert!(e.line.is_some(), "{e}");
+    let e = error("{{{{");
+    assert!(e.line.is_some(), "{e}");
+}
+
+#[test]
+fn a_file_over_the_size_limit_names_the_limit() {
+    let big = format!("# {}\n", "x".repeat(MAX_CONFIG_FILE_SIZE));
+    let e = error(&big);
+    assert!(e.message.contains("128 KiB"), "{e}");
+    assert_eq!(e.file, FILE);
+}
+
+#[test]
+fn mode_is_namespaced_with_namespaces_or_cluster_wide() {
+    let c = parse("mode: {scope: namespaced, namespaces: [web, apps, web]}\n").unwrap();
+    assert_eq!(
+        c.mode,
+        Some(AgentMode::Namespaced {
+            namespaces: vec!["apps".into(), "web".into()]
+        })
+    );
+    let c = parse("mode: {scope: cluster}\n").unwrap();
+    assert_eq!(c.mode, Some(AgentMode::ClusterWide));
+    assert!(
+        error("mode: {scope: namespaced}\n")
+            .message
+            .contains("at least one")
+    );
+    assert!(
+        error("mode: {scope: cluster, namespaces: [a]}\n")
+            .message
+            .contains("only for")
+    );
+    assert!(error("mode: {scope: galaxy}\n").message.contains("galaxy"));
+}
+
+#[test]
+fn resource_filters_match_groups_and_kinds_with_wildcards() {
+    let c = parse(
+        "resource_inclusions: [{api_groups: ['', apps], kinds: ['*']}]\nresource_exclusions: [{api_groups: ['*'], kinds: [Secret]}]\n",
+    )
+    .unwrap();
+    assert!(c.manages("apps", "Deployment"));
+    assert!(c.manages("", "ConfigMap"));
+    assert!(!c.manages("", "Secret"), "excluded in every group");
+    assert!(!c.manages("batch", "Job"), "not included");
+    assert!(AgentConfig::default().manages("anything", "Any"));
+    assert!(
+        error("resource_inclusions: [{api_groups: [], kinds: [Pod]}]\n")
+            .message
+            .contains("at least one")
+    );
+}
+
+#[test]
+fn drift_prometheus_and_observability_sections() {
+    let c = parse(
+        "drift: {interval: 1m, detectors: [ownership], correct: false}\nprometheus: {url: 'http://prom:9090'}\nobservability: {logging: {level: debug, grpc_level: error}}\n",
+    )
+    .unwrap();
+    assert_eq!(c.drift.interval, Duration::from_secs(60));
+    assert!(!c.drift.correct);
+    assert_eq!(c.prometheus.unwrap().url.as_str(), "http://prom:9090");
+    assert_eq!(c.observability.logging.level, LogLevel::Debug);
+    assert_eq!(c.observability.logging.grpc_level, LogLevel::Error);
+    assert!(error("drift: {interval: 1s}\n").message.contains("minimum"));
+    assert!(
+        error("prometheus: {url: 'ftp://x'}\n")
+            .message
+            .contains("http://")
+    );
+    assert!(
+        error("observability: {logging: {level: loud}}\n")
+            .message
+            .contains("loud")
+    );
+}
+
+proptest! {
+    // The parser reads untrusted text from any repository an agent is pointed at: whatever it gets, it
+    // answers with a config or an error naming the file, and never panics.
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+        if let Err(e) = parse(&text) {
+            prop_assert_eq!(e.file, FILE);
+        }
+    }
+
+    #[test]
+    fn mutated_valid_configs_never_panic(pos in 0usize..GITLAB_CONFIG.len(), insert in "[ -~\\n]{0,12}") {
+        let mut text = GITLAB_CONFIG.to_owned();
+        let pos = (0..=pos).rev().find(|&p| text.is_char_boundary(p)).unwrap_or(0);
+        text.insert_str(pos, &insert);
+        if let Err(e) = parse(&text) {
+            prop_assert_eq!(e.file, FILE);
+            prop_assert!(!e.message.is_empty());
+        }
+    }
+}
