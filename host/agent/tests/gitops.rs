@@ -12,9 +12,11 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use tether_agent::gitops::inventory::OWNING_INVENTORY_ANNOTATION;
 use tether_agent::gitops::{
-    AgentScope, DesiredObject, DryRunStrategy, InventoryId, InventoryPolicy, KindFilter, KindRule,
-    ObjectErrorKind, ObjectRef, SyncOptions, SyncReport, Synchronizer,
+    DesiredObject, InventoryId, KindFilter, ObjectErrorKind, ObjectRef, SyncOptions, SyncReport,
+    Synchronizer,
 };
+use tether_config::agent::{AgentMode, ResourceFilter};
+use tether_config::gitops::{DryRunStrategy, InventoryPolicy};
 use tether_testkit::cluster;
 use tether_testkit::cluster::Grant;
 
@@ -270,7 +272,9 @@ async fn namespaced_mode_refuses_before_any_write_and_rbac_agrees() -> Result<()
         .await?;
     let client = account.client().await?;
     let mut opts = options(own.name(), "app");
-    opts.scope = AgentScope::namespaced([own.name()]);
+    opts.mode = AgentMode::Namespaced {
+        namespaces: vec![own.name().to_owned()],
+    };
     let sync = Synchronizer::new(client.clone(), opts);
 
     let mut elsewhere = config_map("elsewhere", "1");
@@ -326,7 +330,7 @@ async fn excluded_kinds_are_refused() -> Result<()> {
     let mut opts = options(ns.name(), "app");
     opts.kinds = KindFilter {
         inclusions: vec![],
-        exclusions: vec![KindRule {
+        exclusions: vec![ResourceFilter {
             api_groups: vec!["".into()],
             kinds: vec!["Secret".into()],
         }],

@@ -9,7 +9,9 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::Value;
 
 use crate::gitops::health::{Health, health};
-use crate::gitops::inventory::{InventoryPolicy, OWNING_INVENTORY_ANNOTATION};
+use tether_config::gitops::InventoryPolicy;
+
+use crate::gitops::inventory::{OWNING_INVENTORY_ANNOTATION, permits};
 use crate::gitops::kinds::ResolvedKind;
 use crate::gitops::{FIELD_MANAGER, ObjectRef};
 
@@ -62,7 +64,7 @@ pub(crate) async fn apply(
             .annotations()
             .get(OWNING_INVENTORY_ANNOTATION)
             .map(String::as_str);
-        req.policy.permits(req.inventory_id, owner)?;
+        permits(req.policy, req.inventory_id, owner)?;
     }
     let mut body = planned.body.clone();
     body["metadata"]["annotations"][OWNING_INVENTORY_ANNOTATION] = Value::from(req.inventory_id);

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
+use tether_config::gitops::InventoryPolicy;
 
 use crate::gitops::{FIELD_MANAGER, ObjectRef};
 
@@ -58,43 +59,33 @@ impl InventoryId {
     }
 }
 
-/// `inventory_policy`: when may a sync apply to an object that already exists?
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum InventoryPolicy {
-    /// Only objects this inventory owns (or that do not exist yet).
-    #[default]
-    MustMatch,
-    /// Also objects no inventory owns, which this one then adopts.
-    AdoptIfNoInventory,
-    /// Any object, taking it from whichever inventory owned it.
-    AdoptAll,
+/// Whether inventory `ours` may apply an existing object owned by `live_owner` under `policy`.
+pub fn permits(
+    policy: InventoryPolicy,
+    ours: &str,
+    live_owner: Option<&str>,
+) -> Result<(), String> {
+    match (policy, live_owner) {
+        (_, Some(owner)) if owner == ours => Ok(()),
+        (InventoryPolicy::AdoptAll, _) => Ok(()),
+        (InventoryPolicy::AdoptIfNoInventory, None) => Ok(()),
+        (InventoryPolicy::MustMatch, None) => Err(
+            "the object exists and no inventory owns it; inventory_policy must_match refuses to \
+             adopt it (use adopt_if_no_inventory to take it over)"
+                .into(),
+        ),
+        (_, Some(owner)) => Err(format!(
+            "the object belongs to inventory {owner}; inventory_policy {} refuses to take it",
+            policy_name(policy)
+        )),
+    }
 }
 
-impl InventoryPolicy {
-    /// Whether an existing object owned by `live_owner` may be applied by inventory `ours`.
-    pub fn permits(self, ours: &str, live_owner: Option<&str>) -> Result<(), String> {
-        match (self, live_owner) {
-            (_, Some(owner)) if owner == ours => Ok(()),
-            (Self::AdoptAll, _) => Ok(()),
-            (Self::AdoptIfNoInventory, None) => Ok(()),
-            (Self::MustMatch, None) => Err(
-                "the object exists and no inventory owns it; inventory_policy must_match refuses \
-                 to adopt it (use adopt_if_no_inventory to take it over)"
-                    .into(),
-            ),
-            (_, Some(owner)) => Err(format!(
-                "the object belongs to inventory {owner}; inventory_policy {} refuses to take it",
-                self.name()
-            )),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::MustMatch => "must_match",
-            Self::AdoptIfNoInventory => "adopt_if_no_inventory",
-            Self::AdoptAll => "adopt_all",
-        }
+fn policy_name(policy: InventoryPolicy) -> &'static str {
+    match policy {
+        InventoryPolicy::MustMatch => "must_match",
+        InventoryPolicy::AdoptIfNoInventory => "adopt_if_no_inventory",
+        InventoryPolicy::AdoptAll => "adopt_all",
     }
 }
 
@@ -171,14 +162,14 @@ mod tests {
     fn policies_decide_who_may_apply_existing_objects() {
         use InventoryPolicy::*;
         for policy in [MustMatch, AdoptIfNoInventory, AdoptAll] {
-            assert!(policy.permits("me", Some("me")).is_ok());
+            assert!(permits(policy, "me", Some("me")).is_ok());
         }
-        assert!(MustMatch.permits("me", None).is_err());
-        assert!(MustMatch.permits("me", Some("other")).is_err());
-        assert!(AdoptIfNoInventory.permits("me", None).is_ok());
-        let err = AdoptIfNoInventory.permits("me", Some("other")).unwrap_err();
+        assert!(permits(MustMatch, "me", None).is_err());
+        assert!(permits(MustMatch, "me", Some("other")).is_err());
+        assert!(permits(AdoptIfNoInventory, "me", None).is_ok());
+        let err = permits(AdoptIfNoInventory, "me", Some("other")).unwrap_err();
         assert!(err.contains("belongs to inventory other"), "{err}");
-        assert!(AdoptAll.permits("me", Some("other")).is_ok());
-        assert!(AdoptAll.permits("me", None).is_ok());
+        assert!(permits(AdoptAll, "me", Some("other")).is_ok());
+        assert!(permits(AdoptAll, "me", None).is_ok());
     }
 }

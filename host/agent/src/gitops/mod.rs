@@ -15,12 +15,11 @@ pub mod policy;
 mod prune;
 mod sync;
 
-pub use inventory::{InventoryId, InventoryPolicy};
+pub use inventory::InventoryId;
 pub use object::{DesiredObject, ObjectRef};
-pub use policy::{AgentScope, KindFilter, KindRule};
+pub use policy::KindFilter;
 pub use sync::{
-    DEFAULT_CONCURRENCY, DEFAULT_PRUNE_TIMEOUT, DEFAULT_RECONCILE_TIMEOUT, DryRunStrategy,
-    ObjectError, ObjectErrorKind, PrunePropagation, SyncOptions, SyncReport, Synchronizer,
+    DEFAULT_CONCURRENCY, ObjectError, ObjectErrorKind, SyncOptions, SyncReport, Synchronizer,
 };
 
 /// The field manager Tether applies with. GitLab's agent uses `agentk`.

@@ -1,86 +1,69 @@
 //! What an agent may touch: the namespaces of its mode and the kinds its configuration includes.
 //! Checked for every object before any write, so a refused object costs the cluster nothing.
+//!
+//! The shapes come from the configuration (`mode`, `resource_inclusions`, `resource_exclusions`);
+//! this module decides with them.
 
-use std::collections::BTreeSet;
+use tether_config::agent::{AgentMode, ResourceFilter};
 
 use crate::gitops::ObjectRef;
 
-/// Where the agent may apply: everywhere, or only in some namespaces (and then never to
-/// cluster-scoped objects).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AgentScope {
-    ClusterWide,
-    Namespaced { namespaces: BTreeSet<String> },
-}
-
-impl AgentScope {
-    pub fn namespaced<I: IntoIterator<Item = S>, S: Into<String>>(namespaces: I) -> Self {
-        Self::Namespaced {
-            namespaces: namespaces.into_iter().map(Into::into).collect(),
-        }
-    }
-
-    /// The scope the repository's configuration asks for, bounded by this one (the agent's own
-    /// flags): it may narrow but never widen.
-    pub fn narrowed_by(&self, requested: &AgentScope) -> Result<AgentScope, String> {
-        match (self, requested) {
-            (Self::ClusterWide, r) => Ok(r.clone()),
-            (Self::Namespaced { .. }, Self::ClusterWide) => Err(
-                "the configuration asks for cluster-wide mode, but the agent runs namespaced"
-                    .into(),
-            ),
-            (
-                Self::Namespaced {
-                    namespaces: allowed,
-                },
-                Self::Namespaced { namespaces },
-            ) => {
-                let outside: Vec<_> = namespaces.difference(allowed).cloned().collect();
-                if outside.is_empty() {
-                    Ok(requested.clone())
-                } else {
-                    Err(format!(
-                        "the configuration asks for namespaces the agent may not use: {}",
-                        outside.join(", ")
-                    ))
-                }
+/// The mode the repository's configuration asks for, bounded by `bound` (the agent's own flags):
+/// it may narrow but never widen. No mode in the configuration means the flags' mode.
+pub fn narrow_mode(bound: &AgentMode, requested: Option<&AgentMode>) -> Result<AgentMode, String> {
+    let Some(requested) = requested else {
+        return Ok(bound.clone());
+    };
+    match (bound, requested) {
+        (AgentMode::ClusterWide, r) => Ok(r.clone()),
+        (AgentMode::Namespaced { .. }, AgentMode::ClusterWide) => Err(
+            "the configuration asks for cluster-wide mode, but the agent runs namespaced".into(),
+        ),
+        (
+            AgentMode::Namespaced {
+                namespaces: allowed,
+            },
+            AgentMode::Namespaced { namespaces },
+        ) => {
+            let outside: Vec<_> = namespaces
+                .iter()
+                .filter(|ns| !allowed.contains(ns))
+                .cloned()
+                .collect();
+            if outside.is_empty() {
+                Ok(requested.clone())
+            } else {
+                Err(format!(
+                    "the configuration asks for namespaces the agent may not use: {}",
+                    outside.join(", ")
+                ))
             }
         }
     }
+}
 
-    /// Whether `object` (namespaced or not, per discovery) is within this scope.
-    pub fn check(&self, object: &ObjectRef, namespaced_kind: bool) -> Result<(), String> {
-        let Self::Namespaced { namespaces } = self else {
-            return Ok(());
-        };
-        if !namespaced_kind {
-            return Err(format!(
-                "{} is cluster-scoped and the agent runs in namespaced mode",
-                object.kind
-            ));
-        }
-        match &object.namespace {
-            Some(ns) if namespaces.contains(ns) => Ok(()),
-            Some(ns) => Err(format!(
-                "namespace {ns} is not one of the agent's namespaces ({})",
-                namespaces.iter().cloned().collect::<Vec<_>>().join(", ")
-            )),
-            None => Err("the object has no namespace".into()),
-        }
+/// Whether `object` (of a namespaced kind or not, per discovery) is within `mode`.
+pub fn check_mode(
+    mode: &AgentMode,
+    object: &ObjectRef,
+    namespaced_kind: bool,
+) -> Result<(), String> {
+    let AgentMode::Namespaced { namespaces } = mode else {
+        return Ok(());
+    };
+    if !namespaced_kind {
+        return Err(format!(
+            "{} is cluster-scoped and the agent runs in namespaced mode",
+            object.kind
+        ));
     }
-}
-
-/// API groups × kinds, `*` matching any. The core group is the empty string.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KindRule {
-    pub api_groups: Vec<String>,
-    pub kinds: Vec<String>,
-}
-
-impl KindRule {
-    fn matches(&self, group: &str, kind: &str) -> bool {
-        let any = |list: &[String], value: &str| list.iter().any(|p| p == "*" || p == value);
-        any(&self.api_groups, group) && any(&self.kinds, kind)
+    match &object.namespace {
+        Some(ns) if namespaces.contains(ns) => Ok(()),
+        Some(ns) => Err(format!(
+            "namespace {ns} is not one of the agent's namespaces ({})",
+            namespaces.join(", ")
+        )),
+        None => Err("the object has no namespace".into()),
     }
 }
 
@@ -88,8 +71,8 @@ impl KindRule {
 /// exclusion always wins.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KindFilter {
-    pub inclusions: Vec<KindRule>,
-    pub exclusions: Vec<KindRule>,
+    pub inclusions: Vec<ResourceFilter>,
+    pub exclusions: Vec<ResourceFilter>,
 }
 
 impl KindFilter {
@@ -123,8 +106,14 @@ mod tests {
         }
     }
 
-    fn rule(groups: &[&str], kinds: &[&str]) -> KindRule {
-        KindRule {
+    fn namespaced(namespaces: &[&str]) -> AgentMode {
+        AgentMode::Namespaced {
+            namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn rule(groups: &[&str], kinds: &[&str]) -> ResourceFilter {
+        ResourceFilter {
             api_groups: groups.iter().map(|s| s.to_string()).collect(),
             kinds: kinds.iter().map(|s| s.to_string()).collect(),
         }
@@ -132,50 +121,37 @@ mod tests {
 
     #[test]
     fn namespaced_mode_refuses_cluster_scoped_and_foreign_namespaces() {
-        let scope = AgentScope::namespaced(["team-a"]);
-        assert!(
-            scope
-                .check(&obj("", "ConfigMap", Some("team-a")), true)
-                .is_ok()
-        );
-        let foreign = scope
-            .check(&obj("", "ConfigMap", Some("team-b")), true)
-            .unwrap_err();
+        let mode = namespaced(&["team-a"]);
+        assert!(check_mode(&mode, &obj("", "ConfigMap", Some("team-a")), true).is_ok());
+        let foreign = check_mode(&mode, &obj("", "ConfigMap", Some("team-b")), true).unwrap_err();
         assert!(foreign.contains("team-b is not one of"), "{foreign}");
-        let cluster = scope
-            .check(
-                &obj("rbac.authorization.k8s.io", "ClusterRole", None),
-                false,
-            )
-            .unwrap_err();
+        let cluster = check_mode(
+            &mode,
+            &obj("rbac.authorization.k8s.io", "ClusterRole", None),
+            false,
+        )
+        .unwrap_err();
         assert!(
             cluster.contains("ClusterRole is cluster-scoped"),
             "{cluster}"
         );
-        assert!(
-            AgentScope::ClusterWide
-                .check(&obj("", "Namespace", None), false)
-                .is_ok()
-        );
+        assert!(check_mode(&AgentMode::ClusterWide, &obj("", "Namespace", None), false).is_ok());
     }
 
     #[test]
-    fn configuration_narrows_but_never_widens_the_agent_scope() {
-        let flags = AgentScope::namespaced(["a", "b"]);
+    fn configuration_narrows_but_never_widens_the_agent_mode() {
+        let flags = namespaced(&["a", "b"]);
         assert_eq!(
-            flags.narrowed_by(&AgentScope::namespaced(["a"])).unwrap(),
-            AgentScope::namespaced(["a"])
+            narrow_mode(&flags, Some(&namespaced(&["a"]))).unwrap(),
+            namespaced(&["a"])
         );
-        assert!(flags.narrowed_by(&AgentScope::ClusterWide).is_err());
-        let err = flags
-            .narrowed_by(&AgentScope::namespaced(["a", "c"]))
-            .unwrap_err();
+        assert_eq!(narrow_mode(&flags, None).unwrap(), flags);
+        assert!(narrow_mode(&flags, Some(&AgentMode::ClusterWide)).is_err());
+        let err = narrow_mode(&flags, Some(&namespaced(&["a", "c"]))).unwrap_err();
         assert!(err.ends_with(": c"), "{err}");
         assert_eq!(
-            AgentScope::ClusterWide
-                .narrowed_by(&AgentScope::namespaced(["a"]))
-                .unwrap(),
-            AgentScope::namespaced(["a"])
+            narrow_mode(&AgentMode::ClusterWide, Some(&namespaced(&["a"]))).unwrap(),
+            namespaced(&["a"])
         );
     }
 

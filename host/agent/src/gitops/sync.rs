@@ -13,45 +13,22 @@ use kube::{Api, Client};
 use serde_json::Value;
 
 use crate::gitops::apply::{self, Applied, ApplyRequest, PlannedObject};
-use crate::gitops::inventory::{InventoryId, InventoryPolicy, InventoryStore};
+use tether_config::agent::AgentMode;
+use tether_config::gitops::{self, DryRunStrategy, InventoryPolicy, PrunePropagationPolicy};
+
+use crate::gitops::inventory::{InventoryId, InventoryStore};
 use crate::gitops::kinds::{KindResolver, ResolvedKind};
 use crate::gitops::prune::{self, Pruned};
-use crate::gitops::{AgentScope, DesiredObject, KindFilter, ObjectRef};
+use crate::gitops::{DesiredObject, KindFilter, ObjectRef, policy};
 
-/// GitLab agent defaults for `reconcile_timeout` and `prune_timeout`.
-pub const DEFAULT_RECONCILE_TIMEOUT: Duration = Duration::from_secs(3600);
-pub const DEFAULT_PRUNE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Objects applied (or pruned) at once.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
-/// `dry_run_strategy`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum DryRunStrategy {
-    /// Apply for real.
-    #[default]
-    None,
-    /// Check the objects locally; send nothing that writes.
-    Client,
-    /// Let the API server run the apply (admission, validation) without persisting it.
-    Server,
-}
-
-/// `prune_propagation_policy`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum PrunePropagation {
-    Orphan,
-    Background,
-    #[default]
-    Foreground,
-}
-
-impl From<PrunePropagation> for PropagationPolicy {
-    fn from(p: PrunePropagation) -> Self {
-        match p {
-            PrunePropagation::Orphan => PropagationPolicy::Orphan,
-            PrunePropagation::Background => PropagationPolicy::Background,
-            PrunePropagation::Foreground => PropagationPolicy::Foreground,
-        }
+fn propagation(policy: PrunePropagationPolicy) -> PropagationPolicy {
+    match policy {
+        PrunePropagationPolicy::Orphan => PropagationPolicy::Orphan,
+        PrunePropagationPolicy::Background => PropagationPolicy::Background,
+        PrunePropagationPolicy::Foreground => PropagationPolicy::Foreground,
     }
 }
 
@@ -63,14 +40,14 @@ pub struct SyncOptions {
     pub inventory_namespace: String,
     /// Given to namespaced objects that name no namespace.
     pub default_namespace: String,
-    pub scope: AgentScope,
+    pub mode: AgentMode,
     pub kinds: KindFilter,
     pub inventory_policy: InventoryPolicy,
     /// Take fields over from other field managers (GitLab's agent always does).
     pub force_conflicts: bool,
     pub dry_run: DryRunStrategy,
     pub prune: bool,
-    pub prune_propagation: PrunePropagation,
+    pub prune_propagation: PrunePropagationPolicy,
     pub prune_timeout: Duration,
     pub reconcile_timeout: Duration,
     /// Wait for applied objects to become healthy before reporting.
@@ -79,21 +56,22 @@ pub struct SyncOptions {
 }
 
 impl SyncOptions {
-    /// GitLab agent defaults: namespace `default`, must_match, prune with foreground propagation.
+    /// The configuration's defaults (GitLab's): namespace `default`, must_match, prune with
+    /// foreground propagation, cluster-wide.
     pub fn new(inventory: InventoryId, inventory_namespace: impl Into<String>) -> Self {
         Self {
             inventory,
             inventory_namespace: inventory_namespace.into(),
-            default_namespace: "default".into(),
-            scope: AgentScope::ClusterWide,
+            default_namespace: gitops::DEFAULT_NAMESPACE.into(),
+            mode: AgentMode::ClusterWide,
             kinds: KindFilter::default(),
-            inventory_policy: InventoryPolicy::MustMatch,
+            inventory_policy: gitops::DEFAULT_INVENTORY_POLICY,
             force_conflicts: true,
-            dry_run: DryRunStrategy::None,
-            prune: true,
-            prune_propagation: PrunePropagation::Foreground,
-            prune_timeout: DEFAULT_PRUNE_TIMEOUT,
-            reconcile_timeout: DEFAULT_RECONCILE_TIMEOUT,
+            dry_run: gitops::DEFAULT_DRY_RUN_STRATEGY,
+            prune: gitops::DEFAULT_PRUNE,
+            prune_propagation: gitops::DEFAULT_PRUNE_PROPAGATION_POLICY,
+            prune_timeout: gitops::DEFAULT_PRUNE_TIMEOUT,
+            reconcile_timeout: gitops::DEFAULT_RECONCILE_TIMEOUT,
             wait_for_health: true,
             concurrency: DEFAULT_CONCURRENCY,
         }
@@ -129,7 +107,7 @@ impl fmt::Display for ObjectError {
 }
 
 /// What a sync did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SyncReport {
     pub dry_run: DryRunStrategy,
     /// Created or changed (with a dry run: would be applied).
@@ -245,7 +223,11 @@ impl Synchronizer {
     pub async fn sync(&self, desired: Vec<DesiredObject>) -> SyncReport {
         let mut report = SyncReport {
             dry_run: self.options.dry_run,
-            ..Default::default()
+            applied: Vec::new(),
+            unchanged: Vec::new(),
+            pruned: Vec::new(),
+            abandoned: Vec::new(),
+            errors: Vec::new(),
         };
         let plan = self.plan(desired, &mut report).await;
         if !report.errors.is_empty() {
@@ -443,7 +425,7 @@ impl Synchronizer {
                 .options
                 .kinds
                 .check(&reference)
-                .and_then(|()| self.options.scope.check(&reference, namespaced))
+                .and_then(|()| policy::check_mode(&self.options.mode, &reference, namespaced))
             {
                 report.fail(
                     with_source(&reference, &object.source),
@@ -577,7 +559,7 @@ impl Synchronizer {
             reference,
             &kind,
             &self.options.inventory.id(),
-            self.options.prune_propagation.into(),
+            propagation(self.options.prune_propagation),
             self.options.prune_timeout,
         )
         .await
