@@ -27,13 +27,23 @@ const RUST_PLUGINS: &[(&str, &str)] = &[
 const BUILT_IN: &[&str] = &["RAW", "DRIFT"];
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let repo = manifest_dir.join("../..");
     let plugins = repo.join("plugins");
     let wit = repo.join("wit");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
 
-    for input in ["Cargo.toml", "Cargo.lock", "sdk", "raw", "drift", "proxy", "examples", "hostile"] {
+    for input in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "sdk",
+        "raw",
+        "drift",
+        "proxy",
+        "examples",
+        "hostile",
+    ] {
         println!("cargo:rerun-if-changed={}", plugins.join(input).display());
     }
     println!("cargo:rerun-if-changed={}", wit.display());
@@ -48,13 +58,19 @@ fn main() {
             .unwrap_or_else(|e| panic!("guest build produced no {}: {e}", source.display()));
         let path = destination.display();
         if BUILT_IN.contains(constant) {
-            let _ = writeln!(artifacts, "pub const {constant}: &[u8] = include_bytes!({path:?});");
+            let _ = writeln!(
+                artifacts,
+                "pub const {constant}: &[u8] = include_bytes!({path:?});"
+            );
         }
         let _ = writeln!(artifacts, "pub const {constant}_PATH: &str = {path:?};");
     }
 
     let python = build_python_renderer(&plugins.join("examples/python"), &wit, &out_dir);
-    let _ = writeln!(artifacts, "pub const PYTHON_RENDERER_PATH: Option<&str> = {python:?};");
+    let _ = writeln!(
+        artifacts,
+        "pub const PYTHON_RENDERER_PATH: Option<&str> = {python:?};"
+    );
     std::fs::write(out_dir.join("artifacts.rs"), artifacts).expect("write artifacts.rs");
 }
 
@@ -62,7 +78,11 @@ fn main() {
 /// is compiled once: `<target>/tether-guest-plugins`.
 fn guest_target_dir(out_dir: &Path) -> PathBuf {
     // OUT_DIR is <target>/[<triple>/]<profile>/build/<crate>-<hash>/out.
-    out_dir.ancestors().nth(4).unwrap_or(out_dir).join("tether-guest-plugins")
+    out_dir
+        .ancestors()
+        .nth(4)
+        .unwrap_or(out_dir)
+        .join("tether-guest-plugins")
 }
 
 fn build_rust_plugins(plugins: &Path, target_dir: &Path) -> PathBuf {
@@ -70,7 +90,14 @@ fn build_rust_plugins(plugins: &Path, target_dir: &Path) -> PathBuf {
     let mut command = Command::new(cargo);
     command
         .current_dir(plugins)
-        .args(["build", "--release", "--workspace", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--workspace",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(target_dir);
     // The host build's flags and wrappers (clippy, coverage) are not meant for the guests.
     for variable in [
@@ -85,7 +112,10 @@ fn build_rust_plugins(plugins: &Path, target_dir: &Path) -> PathBuf {
         command.env_remove(variable);
     }
     let status = command.status().expect("run cargo for plugins/");
-    assert!(status.success(), "building the guest plugins (plugins/) failed: {status}");
+    assert!(
+        status.success(),
+        "building the guest plugins (plugins/) failed: {status}"
+    );
     target_dir.join("wasm32-wasip2/release")
 }
 
@@ -112,8 +142,13 @@ fn build_python_renderer(app_dir: &Path, wit: &Path, out_dir: &Path) -> Option<S
             String::from_utf8_lossy(&done.stderr)
         ),
         Err(e) => {
-            println!("cargo:warning=componentize-py not found ({e}); run scripts/setup/20-plugins.sh");
-            println!("cargo:rerun-if-changed={}", out_dir.join("componentize-py-missing").display());
+            println!(
+                "cargo:warning=componentize-py not found ({e}); run scripts/setup/20-plugins.sh"
+            );
+            println!(
+                "cargo:rerun-if-changed={}",
+                out_dir.join("componentize-py-missing").display()
+            );
             None
         }
     }

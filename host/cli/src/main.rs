@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "tether", version, about = "Pull-based GitOps for Kubernetes: local tools")]
+#[command(
+    name = "tether",
+    version,
+    about = "Pull-based GitOps for Kubernetes: local tools"
+)]
 struct Cli {
     /// Where compiled plugins are cached (default: $XDG_CACHE_HOME/tether/plugins or ~/.cache/tether/plugins).
     #[arg(long, global = true, env = "TETHER_CACHE_DIR")]
@@ -54,16 +58,25 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             tracing::error!("{error:#}");
-            let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("error: {error:#}\n"));
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("error: {error:#}\n"),
+            );
             ExitCode::FAILURE
         }
     }
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    let cache_dir = if cli.no_cache { None } else { cli.cache_dir.or_else(default_cache_dir) };
+    let cache_dir = if cli.no_cache {
+        None
+    } else {
+        cli.cache_dir.or_else(default_cache_dir)
+    };
     match cli.command {
-        Command::Plugin { command: PluginCommand::Check(args) } => plugin_check::run(args),
+        Command::Plugin {
+            command: PluginCommand::Check(args),
+        } => plugin_check::run(args),
         Command::Render(args) => render::run(args, cache_dir),
     }
 }

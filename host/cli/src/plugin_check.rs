@@ -18,8 +18,13 @@ pub(crate) struct CheckArgs {
 }
 
 pub(crate) fn run(args: CheckArgs) -> Result<ExitCode> {
-    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
-    let name = args.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let name = args
+        .file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     // No cache: the compile time printed is the real one a fresh agent pays.
     let engine = PluginEngine::new(EngineOptions::default())?;
     let mut out = std::io::stdout().lock();
@@ -34,12 +39,22 @@ pub(crate) fn run(args: CheckArgs) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    writeln!(out, "compile time: {:.1} ms", info.compile_time.as_secs_f64() * 1000.0)?;
+    writeln!(
+        out,
+        "compile time: {:.1} ms",
+        info.compile_time.as_secs_f64() * 1000.0
+    )?;
     writeln!(out, "exports:      {}", info.exports.join(", "))?;
     writeln!(out, "imports:      {}", info.imports.join(", "))?;
     let Some(world) = args.world.or(info.world) else {
-        writeln!(out, "world:        none (exports no tether:plugin@0.1.0 world interface)")?;
-        writeln!(out, "conforms:     no — pass --world to see why it does not implement one")?;
+        writeln!(
+            out,
+            "world:        none (exports no tether:plugin@0.1.0 world interface)"
+        )?;
+        writeln!(
+            out,
+            "conforms:     no — pass --world to see why it does not implement one"
+        )?;
         return Ok(ExitCode::FAILURE);
     };
     writeln!(out, "world:        {world} (tether:plugin@0.1.0)")?;

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tether_config::plugins::Settings;
 use tether_plugin_host::{
-    EngineOptions, NoPluginFiles, PluginCatalog, PluginDefinition, PluginEngine, RenderRequest, World,
+    EngineOptions, NoPluginFiles, PluginCatalog, PluginDefinition, PluginEngine, RenderRequest,
+    World,
 };
 
 #[derive(Debug, Args)]
@@ -33,13 +34,24 @@ pub(crate) fn run(args: RenderArgs, cache_dir: Option<PathBuf>) -> Result<ExitCo
         bail!("{} is not a directory", args.dir.display());
     }
     let settings = parse_settings(&args.settings)?;
-    let engine = PluginEngine::new(EngineOptions { cache_dir, ..EngineOptions::default() })?;
+    let engine = PluginEngine::new(EngineOptions {
+        cache_dir,
+        ..EngineOptions::default()
+    })?;
     let mut catalog = PluginCatalog::load(&engine, &Default::default(), &NoPluginFiles);
     let name = if is_component_file(&args.plugin) {
         let path = Path::new(&args.plugin);
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        catalog.insert(engine.load(PluginDefinition::new(name.clone(), World::Renderer, &bytes))?);
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        catalog.insert(engine.load(PluginDefinition::new(
+            name.clone(),
+            World::Renderer,
+            &bytes,
+        ))?);
         name
     } else {
         args.plugin.clone()

@@ -55,7 +55,8 @@ fn render_with_a_plugin_file_and_settings() {
         "colour=blue",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let object: serde_yaml::Value = serde_yaml::from_str(stdout(&output).trim_start_matches("---\n")).unwrap();
+    let object: serde_yaml::Value =
+        serde_yaml::from_str(stdout(&output).trim_start_matches("---\n")).unwrap();
     assert_eq!(object["metadata"]["name"].as_str(), Some("greeting"));
     assert_eq!(object["data"]["colour"].as_str(), Some("blue"));
 }
@@ -63,19 +64,38 @@ fn render_with_a_plugin_file_and_settings() {
 #[test]
 fn render_errors_name_the_plugin_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bad.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: [\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: [\n",
+    )
+    .unwrap();
     let output = tether(&["render", dir.path().to_str().unwrap()]);
     assert!(!output.status.success());
     let message = stderr(&output);
-    assert!(message.contains("plugin `raw`") && message.contains("bad.yaml:"), "{message}");
+    assert!(
+        message.contains("plugin `raw`") && message.contains("bad.yaml:"),
+        "{message}"
+    );
     assert!(stdout(&output).is_empty(), "no partial output");
 
     let output = tether(&["render", dir.path().to_str().unwrap(), "--set", "novalue"]);
-    assert!(stderr(&output).contains("--set novalue: expected KEY=VALUE"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--set novalue: expected KEY=VALUE"),
+        "{}",
+        stderr(&output)
+    );
     let output = tether(&["render", dir.path().to_str().unwrap(), "--plugin", "helm"]);
-    assert!(stderr(&output).contains("no plugin named `helm` is loaded (loaded: drift, raw)"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no plugin named `helm` is loaded (loaded: drift, raw)"),
+        "{}",
+        stderr(&output)
+    );
     let output = tether(&["render", dir.path().to_str().unwrap(), "--plugin", "drift"]);
-    assert!(stderr(&output).contains("plugin `drift` is a drift-detector, not a renderer"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("plugin `drift` is a drift-detector, not a renderer"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -90,17 +110,30 @@ fn plugin_check_reports_a_conforming_renderer() {
         format!("size:         {size} bytes"),
         "conforms:     yes".to_owned(),
     ] {
-        assert!(report.contains(&expected), "missing {expected:?} in\n{report}");
+        assert!(
+            report.contains(&expected),
+            "missing {expected:?} in\n{report}"
+        );
     }
-    assert!(report.contains("compile time: ") && report.contains(" ms"), "{report}");
-    assert!(report.contains("imports:      tether:plugin/types@0.1.0, wasi:"), "imports are listed: {report}");
+    assert!(
+        report.contains("compile time: ") && report.contains(" ms"),
+        "{report}"
+    );
+    assert!(
+        report.contains("imports:      tether:plugin/types@0.1.0, wasi:"),
+        "imports are listed: {report}"
+    );
 }
 
 #[test]
 fn plugin_check_finds_the_world_of_other_plugins() {
     let output = tether(&["plugin", "check", artifacts::PROXY_PATH]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).contains("world:        proxy"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("world:        proxy"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
@@ -115,6 +148,10 @@ fn plugin_check_explains_a_component_that_does_not_conform() {
     std::fs::write(junk.path(), b"not wasm").unwrap();
     let output = tether(&["plugin", "check", junk.path().to_str().unwrap()]);
     assert!(!output.status.success());
-    assert!(stdout(&output).contains("conforms:     no — plugin"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("conforms:     no — plugin"),
+        "{}",
+        stdout(&output)
+    );
     assert!(Path::new(artifacts::HELLO_PATH).exists());
 }

@@ -20,8 +20,8 @@
 //! Everything is checked while deserializing, so a bad value is reported with its file and line; the
 //! runtime receives only valid values and never re-validates.
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
@@ -81,7 +81,10 @@ impl TryFrom<Vec<PluginSpec>> for Plugins {
         let mut seen = BTreeSet::new();
         for spec in &specs {
             if !seen.insert(spec.name.as_str()) {
-                return Err(format!("plugin name `{}` is used twice; names must be unique", spec.name));
+                return Err(format!(
+                    "plugin name `{}` is used twice; names must be unique",
+                    spec.name
+                ));
             }
         }
         Ok(Plugins(specs))
@@ -146,7 +149,9 @@ impl TryFrom<PluginFields> for PluginSpec {
             (Some(path), None) => PluginSource::PluginDir(path),
             (None, Some(file)) => PluginSource::RepoFile(file),
             (Some(_), Some(_)) => {
-                return Err(format!("plugin `{name}`: set either `path` or `repo_file`, not both"));
+                return Err(format!(
+                    "plugin `{name}`: set either `path` or `repo_file`, not both"
+                ));
             }
             (None, None) => {
                 return Err(format!(
@@ -206,7 +211,9 @@ impl std::str::FromStr for World {
         World::ALL
             .into_iter()
             .find(|w| w.as_str() == s)
-            .ok_or_else(|| format!("unknown world `{s}` (expected renderer, drift-detector or proxy)"))
+            .ok_or_else(|| {
+                format!("unknown world `{s}` (expected renderer, drift-detector or proxy)")
+            })
     }
 }
 
@@ -231,7 +238,9 @@ impl TryFrom<String> for PluginName {
             && name.len() <= 63
             && name.starts_with(|c: char| c.is_ascii_lowercase())
             && !name.ends_with('-')
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if valid {
             Ok(PluginName(name))
         } else {
@@ -357,7 +366,9 @@ impl TryFrom<String> for AllowedUrl {
             .ok_or_else(|| format!("allowed URL `{url}` must start with http:// or https://"))?;
         let authority = rest.split('/').next().unwrap_or_default();
         if authority.is_empty() || authority.contains('@') {
-            return Err(format!("allowed URL `{url}` needs a host (and no user info)"));
+            return Err(format!(
+                "allowed URL `{url}` needs a host (and no user info)"
+            ));
         }
         Ok(AllowedUrl(url))
     }
@@ -433,7 +444,9 @@ impl<'de> Deserialize<'de> for SettingValue {
             type Value = SettingValue;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string, number or boolean (settings are passed to plugins as strings)")
+                f.write_str(
+                    "a string, number or boolean (settings are passed to plugins as strings)",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<SettingValue, E> {
                 Ok(SettingValue(v.to_owned()))
@@ -520,21 +533,28 @@ macro_rules! bounded_limit {
 bounded_limit!(MemoryLimit, ByteSize, |text| {
     let size: ByteSize = text.parse()?;
     if size.0 < MIB || size > MAX_MEMORY {
-        return Err(format!("limits.memory `{text}` must be between 1Mi and {MAX_MEMORY}"));
+        return Err(format!(
+            "limits.memory `{text}` must be between 1Mi and {MAX_MEMORY}"
+        ));
     }
     Ok(size)
 });
 bounded_limit!(OutputLimit, ByteSize, |text| {
     let size: ByteSize = text.parse()?;
     if size.0 == 0 || size > MAX_OUTPUT {
-        return Err(format!("limits.output `{text}` must be between 1 and {MAX_OUTPUT}"));
+        return Err(format!(
+            "limits.output `{text}` must be between 1 and {MAX_OUTPUT}"
+        ));
     }
     Ok(size)
 });
 bounded_limit!(TimeoutLimit, Duration, |text| {
     let timeout = parse_duration(text)?;
     if timeout < Duration::from_millis(1) || timeout > MAX_TIMEOUT {
-        return Err(format!("limits.timeout `{text}` must be between 1ms and {}s", MAX_TIMEOUT.as_secs()));
+        return Err(format!(
+            "limits.timeout `{text}` must be between 1ms and {}s",
+            MAX_TIMEOUT.as_secs()
+        ));
     }
     Ok(timeout)
 });
@@ -543,7 +563,9 @@ bounded_limit!(ConcurrencyLimit, u32, |text| {
         .parse()
         .map_err(|_| format!("limits.concurrency `{text}` must be a whole number"))?;
     if n == 0 || n > MAX_CONCURRENCY {
-        return Err(format!("limits.concurrency `{text}` must be between 1 and {MAX_CONCURRENCY}"));
+        return Err(format!(
+            "limits.concurrency `{text}` must be between 1 and {MAX_CONCURRENCY}"
+        ));
     }
     Ok(n)
 });
@@ -579,9 +601,15 @@ impl std::str::FromStr for ByteSize {
             "Ki" => 1 << 10,
             "Mi" => 1 << 20,
             "Gi" => 1 << 30,
-            _ => return Err(format!("size `{text}`: unknown unit `{unit}` (use Ki, Mi or Gi)")),
+            _ => {
+                return Err(format!(
+                    "size `{text}`: unknown unit `{unit}` (use Ki, Mi or Gi)"
+                ));
+            }
         };
-        let number: u64 = digits.parse().map_err(|_| format!("size `{text}` is not a whole number of bytes"))?;
+        let number: u64 = digits
+            .parse()
+            .map_err(|_| format!("size `{text}` is not a whole number of bytes"))?;
         number
             .checked_mul(multiplier)
             .map(ByteSize)
@@ -593,7 +621,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0;
         for (unit, size) in [("Gi", 1u64 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
-            if n >= size && n % size == 0 {
+            if n >= size && n.is_multiple_of(size) {
                 return write!(f, "{}{unit}", n / size);
             }
         }
@@ -603,13 +631,20 @@ impl fmt::Display for ByteSize {
 
 /// `500ms`, `10s`, `2m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let number: u64 = digits.parse().map_err(|_| format!("duration `{text}` must start with a whole number"))?;
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("duration `{text}` must start with a whole number"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(number)),
         "s" => Ok(Duration::from_secs(number)),
         "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
-        _ => Err(format!("duration `{text}`: unknown unit `{unit}` (use ms, s or m)")),
+        _ => Err(format!(
+            "duration `{text}`: unknown unit `{unit}` (use ms, s or m)"
+        )),
     }
 }
 
@@ -631,11 +666,18 @@ pub fn parse_plugins_section(text: &str, file: &str) -> Result<Plugins, ConfigEr
         #[serde(default)]
         plugins: Plugins,
     }
-    serde_yaml::from_str::<Section>(text).map(|s| s.plugins).map_err(|e| ConfigError {
-        file: file.to_owned(),
-        line: e.location().map(|l| l.line()),
-        message: e.to_string().split(" at line ").next().unwrap_or_default().to_owned(),
-    })
+    serde_yaml::from_str::<Section>(text)
+        .map(|s| s.plugins)
+        .map_err(|e| ConfigError {
+            file: file.to_owned(),
+            line: e.location().map(|l| l.line()),
+            message: e
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        })
 }
 
 #[cfg(test)]

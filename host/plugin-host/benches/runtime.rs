@@ -15,7 +15,9 @@ use tether_plugin_host::{EngineOptions, PluginDefinition, PluginEngine, RenderRe
 fn render(c: &mut Criterion) {
     let engine = PluginEngine::new(EngineOptions::default()).unwrap();
     let bytes = std::fs::read(artifacts::HELLO_PATH).unwrap();
-    let hello = engine.load(PluginDefinition::new("hello", World::Renderer, &bytes)).unwrap();
+    let hello = engine
+        .load(PluginDefinition::new("hello", World::Renderer, &bytes))
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let request = RenderRequest::new(dir.path());
     c.bench_function("render/hello", |b| {
@@ -25,10 +27,15 @@ fn render(c: &mut Criterion) {
 
 fn cached_load(c: &mut Criterion) {
     let cache = tempfile::tempdir().unwrap();
-    let engine =
-        PluginEngine::new(EngineOptions { cache_dir: Some(cache.path().to_owned()), ..EngineOptions::default() })
-            .unwrap();
-    let mut plugins = vec![("hello", artifacts::HELLO_PATH), ("raw", artifacts::RAW_PATH)];
+    let engine = PluginEngine::new(EngineOptions {
+        cache_dir: Some(cache.path().to_owned()),
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    let mut plugins = vec![
+        ("hello", artifacts::HELLO_PATH),
+        ("raw", artifacts::RAW_PATH),
+    ];
     if let Some(python) = artifacts::PYTHON_RENDERER_PATH {
         plugins.push(("python", python));
     }
@@ -40,7 +47,9 @@ fn cached_load(c: &mut Criterion) {
         if name == "python" {
             group.sample_size(10);
         }
-        group.bench_function(name, |b| b.iter(|| black_box(engine.load(definition.clone()).unwrap())));
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(engine.load(definition.clone()).unwrap()))
+        });
         group.finish();
     }
 }

@@ -47,7 +47,10 @@ pub(crate) struct OutboundAccess {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -71,13 +74,18 @@ pub(crate) fn run<R>(
     // A new builder grants nothing: no environment, arguments, preopens, stdin or network (its socket
     // check denies every address). Only what is added below is visible.
     let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(stdout.clone()).stderr(stderr.clone()).allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false);
+    wasi.stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .allow_ip_name_lookup(false)
+        .allow_tcp(false)
+        .allow_udp(false);
     if let Some(dir) = setup.source_dir {
-        wasi.preopened_dir(dir, SOURCE_DIR, FsPerms::ReadOnly).map_err(|e| PluginError::SourceTree {
-            plugin: plugin.clone(),
-            path: dir.display().to_string(),
-            reason: format!("{e:#}"),
-        })?;
+        wasi.preopened_dir(dir, SOURCE_DIR, FsPerms::ReadOnly)
+            .map_err(|e| PluginError::SourceTree {
+                plugin: plugin.clone(),
+                path: dir.display().to_string(),
+                reason: format!("{e:#}"),
+            })?;
     }
     let state = CallState {
         plugin: setup.plugin.clone(),
@@ -92,7 +100,12 @@ pub(crate) fn run<R>(
     store.limiter(|state| &mut state.limiter);
     // Set before instantiation so that start functions and initialisers are bounded too. One extra tick
     // because the current one may be nearly over.
-    let ticks = setup.limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1;
+    let ticks = setup
+        .limits
+        .timeout
+        .as_millis()
+        .div_ceil(EPOCH_TICK.as_millis()) as u64
+        + 1;
     store.set_epoch_deadline(ticks);
     store.epoch_deadline_trap();
 
@@ -101,12 +114,27 @@ pub(crate) fn run<R>(
     let stderr_text = stderr.flush_to_log(&plugin, "stderr");
     result.map_err(|error| {
         if let Some(wanted) = store.data().limiter.denied {
-            return PluginError::MemoryLimit { plugin: plugin.clone(), limit: setup.limits.memory, wanted };
+            return PluginError::MemoryLimit {
+                plugin: plugin.clone(),
+                limit: setup.limits.memory,
+                wanted,
+            };
         }
         match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => PluginError::Timeout { plugin: plugin.clone(), limit: setup.limits.timeout },
-            Some(trap) => PluginError::Trap { plugin: plugin.clone(), trap: trap.to_string(), stderr: stderr_text },
-            None => PluginError::Trap { plugin: plugin.clone(), trap: format!("{error:#}"), stderr: stderr_text },
+            Some(Trap::Interrupt) => PluginError::Timeout {
+                plugin: plugin.clone(),
+                limit: setup.limits.timeout,
+            },
+            Some(trap) => PluginError::Trap {
+                plugin: plugin.clone(),
+                trap: trap.to_string(),
+                stderr: stderr_text,
+            },
+            None => PluginError::Trap {
+                plugin: plugin.clone(),
+                trap: format!("{error:#}"),
+                stderr: stderr_text,
+            },
         }
     })
 }
@@ -118,12 +146,18 @@ impl log::Host for CallState {
         self.logged += 1;
         if self.logged > LOG_MESSAGES_PER_CALL {
             if self.logged == LOG_MESSAGES_PER_CALL + 1 {
-                tracing::warn!(plugin = &*self.plugin, "more than {LOG_MESSAGES_PER_CALL} log messages in one call; dropping the rest");
+                tracing::warn!(
+                    plugin = &*self.plugin,
+                    "more than {LOG_MESSAGES_PER_CALL} log messages in one call; dropping the rest"
+                );
             }
             return;
         }
         if message.len() > LOG_MESSAGE_CAP {
-            let cut = (0..=LOG_MESSAGE_CAP).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
+            let cut = (0..=LOG_MESSAGE_CAP)
+                .rev()
+                .find(|&i| message.is_char_boundary(i))
+                .unwrap_or(0);
             message.truncate(cut);
             message.push_str("… (truncated)");
         }
@@ -147,9 +181,16 @@ impl outbound::Host for CallState {
             )));
         };
         if let Some(reason) = unsafe_target(&request.target) {
-            return Err(OutboundError::Denied(format!("URL `{}` refused: {reason}", request.target)));
+            return Err(OutboundError::Denied(format!(
+                "URL `{}` refused: {reason}",
+                request.target
+            )));
         }
-        if !access.allowed.iter().any(|prefix| prefix.allows(&request.target)) {
+        if !access
+            .allowed
+            .iter()
+            .any(|prefix| prefix.allows(&request.target))
+        {
             let allowed: Vec<&str> = access.allowed.iter().map(AllowedUrl::as_str).collect();
             return Err(OutboundError::Denied(format!(
                 "URL `{}` is not in the allowed_urls of plugin `{}` ({})",
@@ -169,15 +210,24 @@ impl outbound::Host for CallState {
 /// Forms that could make a prefix match lie about where a request goes.
 fn unsafe_target(url: &str) -> Option<&'static str> {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = after_scheme
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
     if authority.contains('@') {
         return Some("user info in a URL is not allowed");
     }
-    if url.chars().any(|c| c.is_whitespace() || c == '\\' || c == '#') {
+    if url
+        .chars()
+        .any(|c| c.is_whitespace() || c == '\\' || c == '#')
+    {
         return Some("whitespace, backslashes and fragments are not allowed");
     }
     let path = after_scheme.split('?').next().unwrap_or_default();
-    if path.split('/').any(|segment| segment == ".." || segment == "." || segment.contains('%')) {
+    if path
+        .split('/')
+        .any(|segment| segment == ".." || segment == "." || segment.contains('%'))
+    {
         return Some("dot segments and percent-encoding in the path are not allowed");
     }
     None

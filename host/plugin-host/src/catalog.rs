@@ -21,7 +21,9 @@ pub struct NoPluginFiles;
 
 impl PluginFiles for NoPluginFiles {
     fn read(&self, source: &PluginSource) -> Result<Vec<u8>, String> {
-        Err(format!("no plugin directory or config repository to read the {source} from"))
+        Err(format!(
+            "no plugin directory or config repository to read the {source} from"
+        ))
     }
 }
 
@@ -41,10 +43,13 @@ impl PluginFiles for LocalPluginFiles {
             PluginSource::PluginDir(path) => (&self.plugin_dir, path, "plugin directory"),
             PluginSource::RepoFile(path) => (&self.repo_root, path, "config repository"),
         };
-        let root = root.as_ref().ok_or_else(|| format!("no {what} is configured"))?;
+        let root = root
+            .as_ref()
+            .ok_or_else(|| format!("no {what} is configured"))?;
         let dir = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority())
             .map_err(|e| format!("cannot open the {what} {}: {e}", root.display()))?;
-        dir.read(path.as_str()).map_err(|e| format!("{}/{path}: {e}", root.display()))
+        dir.read(path.as_str())
+            .map_err(|e| format!("{}/{path}: {e}", root.display()))
     }
 }
 
@@ -81,11 +86,14 @@ impl PluginCatalog {
         }
         for spec in specs {
             let name = spec.name.as_str();
-            let result = if catalog.plugins.contains_key(name) && builtins.iter().any(|b| b.name == name) {
-                Err(LoadError::ShadowsBuiltin { plugin: name.to_owned() })
-            } else {
-                load_configured(engine, spec, files)
-            };
+            let result =
+                if catalog.plugins.contains_key(name) && builtins.iter().any(|b| b.name == name) {
+                    Err(LoadError::ShadowsBuiltin {
+                        plugin: name.to_owned(),
+                    })
+                } else {
+                    load_configured(engine, spec, files)
+                };
             catalog.record(name, result);
         }
         catalog
@@ -98,7 +106,10 @@ impl PluginCatalog {
             }
             Err(error) => {
                 tracing::error!(plugin = name, "{error}");
-                self.failures.push(LoadFailure { plugin: name.to_owned(), error });
+                self.failures.push(LoadFailure {
+                    plugin: name.to_owned(),
+                    error,
+                });
             }
         }
     }
@@ -109,10 +120,12 @@ impl PluginCatalog {
     }
 
     pub fn get(&self, name: &str) -> Result<&Plugin, PluginError> {
-        self.plugins.get(name).ok_or_else(|| PluginError::NotLoaded {
-            name: name.to_owned(),
-            known: self.plugins.keys().cloned().collect(),
-        })
+        self.plugins
+            .get(name)
+            .ok_or_else(|| PluginError::NotLoaded {
+                name: name.to_owned(),
+                known: self.plugins.keys().cloned().collect(),
+            })
     }
 
     /// The plugin `name`, which must be a renderer.
@@ -138,7 +151,11 @@ impl PluginCatalog {
     }
 }
 
-fn load_configured(engine: &PluginEngine, spec: &PluginSpec, files: &dyn PluginFiles) -> Result<Plugin, LoadError> {
+fn load_configured(
+    engine: &PluginEngine,
+    spec: &PluginSpec,
+    files: &dyn PluginFiles,
+) -> Result<Plugin, LoadError> {
     let plugin = spec.name.to_string();
     let bytes = files.read(&spec.source).map_err(|reason| LoadError::Read {
         plugin: plugin.clone(),

@@ -12,7 +12,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tether_config::plugins::MAX_MEMORY;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 /// How often the epoch advances: the granularity of every plugin's time limit.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -29,7 +31,10 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { cache_dir: None, pool_slots: DEFAULT_POOL_SLOTS }
+        EngineOptions {
+            cache_dir: None,
+            pool_slots: DEFAULT_POOL_SLOTS,
+        }
     }
 }
 
@@ -59,7 +64,9 @@ pub(crate) struct EngineInner {
 
 impl std::fmt::Debug for EngineInner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginEngine").field("cache_dir", &self.cache_dir).finish_non_exhaustive()
+        f.debug_struct("PluginEngine")
+            .field("cache_dir", &self.cache_dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,7 +104,10 @@ impl PluginEngine {
                 let probe = Engine::new(&config).map_err(engine_error)?;
                 let dir = root.join(compatibility_key(&probe));
                 std::fs::create_dir_all(&dir).map_err(|e| {
-                    LoadError::Engine(format!("cannot create compile cache {}: {e}", dir.display()))
+                    LoadError::Engine(format!(
+                        "cannot create compile cache {}: {e}",
+                        dir.display()
+                    ))
                 })?;
                 let mut cache = CacheConfig::new();
                 cache.with_directory(&dir);
@@ -114,10 +124,12 @@ impl PluginEngine {
         let drift_linker = world_linker(&engine, |l| {
             drift::DriftDetector::add_to_linker::<_, HasSelf<CallState>>(l, |s| s)
         })?;
-        let proxy_linker =
-            world_linker(&engine, |l| proxy::Proxy::add_to_linker::<_, HasSelf<CallState>>(l, |s| s))?;
+        let proxy_linker = world_linker(&engine, |l| {
+            proxy::Proxy::add_to_linker::<_, HasSelf<CallState>>(l, |s| s)
+        })?;
 
-        let ticker = EpochTicker::start(engine.clone());
+        let ticker = EpochTicker::start(engine.clone())
+            .map_err(|e| LoadError::Engine(format!("cannot start the epoch ticker thread: {e}")))?;
         Ok(PluginEngine {
             inner: Arc::new(EngineInner {
                 engine,
@@ -179,7 +191,7 @@ struct EpochTicker {
 }
 
 impl EpochTicker {
-    fn start(engine: Engine) -> Self {
+    fn start(engine: Engine) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("tether-epoch".into())
@@ -191,7 +203,10 @@ impl EpochTicker {
                 }
             })
             .expect("spawn the epoch ticker thread");
-        EpochTicker { stop: Some(stop), thread: Some(thread) }
+        EpochTicker {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 }
 

@@ -10,21 +10,50 @@ use tether_config::plugins::{ByteSize, World};
 pub enum PluginError {
     #[error("plugin `{plugin}` ran past its time limit of {}ms (limits.timeout) and was stopped", limit.as_millis())]
     Timeout { plugin: String, limit: Duration },
-    #[error("plugin `{plugin}` tried to use {wanted} bytes of memory, over its limit of {limit} (limits.memory), and was stopped")]
-    MemoryLimit { plugin: String, limit: ByteSize, wanted: u64 },
-    #[error("plugin `{plugin}` returned {size} bytes, over its output limit of {limit} (limits.output)")]
-    OutputLimit { plugin: String, limit: ByteSize, size: u64 },
+    #[error(
+        "plugin `{plugin}` tried to use {wanted} bytes of memory, over its limit of {limit} (limits.memory), and was stopped"
+    )]
+    MemoryLimit {
+        plugin: String,
+        limit: ByteSize,
+        wanted: u64,
+    },
+    #[error(
+        "plugin `{plugin}` returned {size} bytes, over its output limit of {limit} (limits.output)"
+    )]
+    OutputLimit {
+        plugin: String,
+        limit: ByteSize,
+        size: u64,
+    },
     #[error("plugin `{plugin}` crashed: {trap}{}", stderr_suffix(.stderr))]
-    Trap { plugin: String, trap: String, stderr: String },
+    Trap {
+        plugin: String,
+        trap: String,
+        stderr: String,
+    },
     /// The plugin reported an error value (bad input, bad settings, a denied capability).
     #[error("plugin `{plugin}`: {error}")]
     Guest { plugin: String, error: GuestError },
     #[error("plugin `{plugin}` returned an invalid object (#{index}{}): {reason}", origin.as_ref().map(|o| format!(" from {o}")).unwrap_or_default())]
-    InvalidOutput { plugin: String, index: usize, origin: Option<String>, reason: String },
+    InvalidOutput {
+        plugin: String,
+        index: usize,
+        origin: Option<String>,
+        reason: String,
+    },
     #[error("plugin `{plugin}` is a {actual}, not a {expected}")]
-    WrongWorld { plugin: String, expected: World, actual: World },
+    WrongWorld {
+        plugin: String,
+        expected: World,
+        actual: World,
+    },
     #[error("plugin `{plugin}`: cannot open the source tree {path}: {reason}")]
-    SourceTree { plugin: String, path: String, reason: String },
+    SourceTree {
+        plugin: String,
+        path: String,
+        reason: String,
+    },
     #[error("plugin `{plugin}` could not be started: {reason}")]
     Instantiate { plugin: String, reason: String },
     #[error("no plugin named `{name}` is loaded{}", if .known.is_empty() { String::new() } else { format!(" (loaded: {})", .known.join(", ")) })]
@@ -91,14 +120,30 @@ impl fmt::Display for GuestError {
 /// A plugin could not be loaded. The catalog reports it by name and loads the others.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("plugin `{plugin}`: sha256 mismatch: configured {expected}, file has {actual}; refusing to load it")]
-    Sha256Mismatch { plugin: String, expected: String, actual: String },
+    #[error(
+        "plugin `{plugin}`: sha256 mismatch: configured {expected}, file has {actual}; refusing to load it"
+    )]
+    Sha256Mismatch {
+        plugin: String,
+        expected: String,
+        actual: String,
+    },
     #[error("plugin `{plugin}`: cannot read {source_desc}: {reason}")]
-    Read { plugin: String, source_desc: String, reason: String },
+    Read {
+        plugin: String,
+        source_desc: String,
+        reason: String,
+    },
     #[error("plugin `{plugin}` is not a valid WebAssembly component: {reason}")]
     NotAComponent { plugin: String, reason: String },
-    #[error("plugin `{plugin}` does not implement the {world} world of tether:plugin@0.1.0: {reason}")]
-    WorldMismatch { plugin: String, world: World, reason: String },
+    #[error(
+        "plugin `{plugin}` does not implement the {world} world of tether:plugin@0.1.0: {reason}"
+    )]
+    WorldMismatch {
+        plugin: String,
+        world: World,
+        reason: String,
+    },
     #[error("plugin `{plugin}` could not be started: {reason}")]
     Start { plugin: String, reason: String },
     #[error("plugin `{plugin}`: the name is taken by a built-in plugin; choose another name")]

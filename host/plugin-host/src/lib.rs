@@ -38,7 +38,8 @@ pub use limits::ConcurrencyGate;
 pub use plugin::{ComponentInfo, Plugin, PluginDefinition, detect_world};
 pub use render::{Location, RenderOutput, RenderRequest, RenderedObject, Warning};
 pub use services::{
-    Drift, FieldOwner, HttpRequest, HttpResponse, Observed, OutboundError, OutboundTransport, Report, Verdict,
+    Drift, FieldOwner, HttpRequest, HttpResponse, Observed, OutboundError, OutboundTransport,
+    Report, Verdict,
 };
 pub use tether_config::plugins::{PluginLimits, World};
 
@@ -55,11 +56,17 @@ pub mod builtin {
     }
 
     /// `raw`: plain YAML/JSON manifests by glob.
-    pub const RAW: BuiltinPlugin =
-        BuiltinPlugin { name: "raw", world: World::Renderer, component: super::artifacts::RAW };
+    pub const RAW: BuiltinPlugin = BuiltinPlugin {
+        name: "raw",
+        world: World::Renderer,
+        component: super::artifacts::RAW,
+    };
     /// `drift`: fields Git sets versus the live object, with their owners.
-    pub const DRIFT: BuiltinPlugin =
-        BuiltinPlugin { name: "drift", world: World::DriftDetector, component: super::artifacts::DRIFT };
+    pub const DRIFT: BuiltinPlugin = BuiltinPlugin {
+        name: "drift",
+        world: World::DriftDetector,
+        component: super::artifacts::DRIFT,
+    };
 
     pub const ALL: [BuiltinPlugin; 2] = [RAW, DRIFT];
 }

@@ -19,12 +19,21 @@ pub(crate) struct MemoryLimiter {
 
 impl MemoryLimiter {
     pub(crate) fn new(cap: u64) -> Self {
-        MemoryLimiter { cap, in_use: 0, denied: None }
+        MemoryLimiter {
+            cap,
+            in_use: 0,
+            denied: None,
+        }
     }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         // Instantiation reports each memory as growing from 0, so summing the growth covers every
         // memory of every core instance in the store.
         let growth = desired.saturating_sub(current) as u64;
@@ -37,7 +46,12 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }
@@ -59,7 +73,10 @@ pub struct ConcurrencyPermit {
 
 impl ConcurrencyGate {
     pub fn new(limit: u32) -> Self {
-        ConcurrencyGate { inner: Arc::new((Mutex::new(0), Condvar::new())), limit: limit.max(1) }
+        ConcurrencyGate {
+            inner: Arc::new((Mutex::new(0), Condvar::new())),
+            limit: limit.max(1),
+        }
     }
 
     pub fn limit(&self) -> u32 {
@@ -76,7 +93,9 @@ impl ConcurrencyGate {
         let (count, freed) = &*self.inner;
         let mut in_flight = count.lock().unwrap_or_else(PoisonError::into_inner);
         while *in_flight >= self.limit {
-            in_flight = freed.wait(in_flight).unwrap_or_else(PoisonError::into_inner);
+            in_flight = freed
+                .wait(in_flight)
+                .unwrap_or_else(PoisonError::into_inner);
         }
         *in_flight += 1;
         ConcurrencyPermit { gate: self.clone() }
@@ -115,7 +134,10 @@ mod tests {
         assert!(gate.try_acquire().is_none(), "a third call must wait");
         assert_eq!(gate.in_flight(), 2);
         drop(first);
-        assert!(gate.try_acquire().is_some(), "a dropped permit frees its slot");
+        assert!(
+            gate.try_acquire().is_some(),
+            "a dropped permit frees its slot"
+        );
     }
 
     #[test]
@@ -140,8 +162,14 @@ mod tests {
     fn the_limiter_counts_every_memory_and_records_a_refusal() {
         let mut limiter = MemoryLimiter::new(10 << 20);
         assert!(limiter.memory_growing(0, 6 << 20, None).unwrap());
-        assert!(limiter.memory_growing(0, 3 << 20, None).unwrap(), "a second memory fits");
-        assert!(!limiter.memory_growing(3 << 20, 5 << 20, None).unwrap(), "11 MiB in total is over");
+        assert!(
+            limiter.memory_growing(0, 3 << 20, None).unwrap(),
+            "a second memory fits"
+        );
+        assert!(
+            !limiter.memory_growing(3 << 20, 5 << 20, None).unwrap(),
+            "11 MiB in total is over"
+        );
         assert_eq!(limiter.denied, Some(11 << 20));
     }
 }

@@ -41,14 +41,23 @@ impl GuestOutput {
             tracing::info!(plugin, stream, "{line}");
         }
         if dropped > 0 {
-            tracing::warn!(plugin, stream, dropped, "guest output over {GUEST_OUTPUT_CAP} bytes was dropped");
+            tracing::warn!(
+                plugin,
+                stream,
+                dropped,
+                "guest output over {GUEST_OUTPUT_CAP} bytes was dropped"
+            );
         }
         text
     }
 }
 
 impl AsyncWrite for GuestOutput {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let mut captured = self.captured.lock().unwrap_or_else(PoisonError::into_inner);
         let room = GUEST_OUTPUT_CAP.saturating_sub(captured.kept.len());
         let kept = room.min(buf.len());

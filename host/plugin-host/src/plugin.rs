@@ -91,7 +91,10 @@ const WORLD_EXPORTS: [(World, &str); 3] = [
 /// The world a component's exports claim (by name only; loading checks the types).
 pub fn detect_world(engine: &PluginEngine, component: &Component) -> Option<World> {
     let exports: Vec<String> = exports(engine, component);
-    WORLD_EXPORTS.into_iter().find(|(_, export)| exports.iter().any(|e| e == export)).map(|(world, _)| world)
+    WORLD_EXPORTS
+        .into_iter()
+        .find(|(_, export)| exports.iter().any(|e| e == export))
+        .map(|(world, _)| world)
 }
 
 /// What a component says about itself, for `tether plugin check`.
@@ -120,11 +123,19 @@ impl PluginEngine {
 }
 
 fn exports(engine: &PluginEngine, component: &Component) -> Vec<String> {
-    component.component_type().exports(engine.wasmtime()).map(|(name, _)| name.to_owned()).collect()
+    component
+        .component_type()
+        .exports(engine.wasmtime())
+        .map(|(name, _)| name.to_owned())
+        .collect()
 }
 
 fn imports(engine: &PluginEngine, component: &Component) -> Vec<String> {
-    component.component_type().imports(engine.wasmtime()).map(|(name, _)| name.to_owned()).collect()
+    component
+        .component_type()
+        .imports(engine.wasmtime())
+        .map(|(name, _)| name.to_owned())
+        .collect()
 }
 
 impl PluginEngine {
@@ -135,7 +146,11 @@ impl PluginEngine {
         if let Some(expected) = &definition.sha256
             && expected.as_hex() != actual
         {
-            return Err(LoadError::Sha256Mismatch { plugin, expected: expected.to_string(), actual });
+            return Err(LoadError::Sha256Mismatch {
+                plugin,
+                expected: expected.to_string(),
+                actual,
+            });
         }
         let started = Instant::now();
         let component = self.compile(&plugin, definition.component)?;
@@ -162,8 +177,10 @@ impl PluginEngine {
 
     /// Compile (through the on-disk cache when the engine has one).
     pub fn compile(&self, plugin: &str, bytes: &[u8]) -> Result<Component, LoadError> {
-        Component::new(self.wasmtime(), bytes)
-            .map_err(|e| LoadError::NotAComponent { plugin: plugin.to_owned(), reason: format!("{e:#}") })
+        Component::new(self.wasmtime(), bytes).map_err(|e| LoadError::NotAComponent {
+            plugin: plugin.to_owned(),
+            reason: format!("{e:#}"),
+        })
     }
 
     /// Linking checks names; the types of the world's exported functions are checked when an instance
@@ -177,7 +194,12 @@ impl PluginEngine {
         pre: &WorldPre,
     ) -> Result<(), LoadError> {
         let name: Arc<str> = plugin.into();
-        let setup = CallSetup { plugin: &name, limits, source_dir: None, outbound: None };
+        let setup = CallSetup {
+            plugin: &name,
+            limits,
+            source_dir: None,
+            outbound: None,
+        };
         let result = call::run(self.wasmtime(), setup, |store| match pre {
             WorldPre::Renderer(pre) => pre.instantiate(store).map(drop),
             WorldPre::DriftDetector(pre) => pre.instantiate(store).map(drop),
@@ -185,33 +207,56 @@ impl PluginEngine {
         });
         match result {
             Ok(()) => Ok(()),
-            Err(PluginError::Trap { trap, .. }) => {
-                Err(LoadError::WorldMismatch { plugin: plugin.to_owned(), world, reason: trap })
-            }
-            Err(error) => Err(LoadError::Start { plugin: plugin.to_owned(), reason: error.to_string() }),
+            Err(PluginError::Trap { trap, .. }) => Err(LoadError::WorldMismatch {
+                plugin: plugin.to_owned(),
+                world,
+                reason: trap,
+            }),
+            Err(error) => Err(LoadError::Start {
+                plugin: plugin.to_owned(),
+                reason: error.to_string(),
+            }),
         }
     }
 
-    fn pre_instantiate(&self, plugin: &str, world: World, component: &Component) -> Result<WorldPre, LoadError> {
+    fn pre_instantiate(
+        &self,
+        plugin: &str,
+        world: World,
+        component: &Component,
+    ) -> Result<WorldPre, LoadError> {
         let mismatch = |e: wasmtime::Error| {
             let claimed = detect_world(self, component)
                 .filter(|w| *w != world)
                 .map(|w| format!(" (its exports say it is a {w})"))
                 .unwrap_or_default();
-            LoadError::WorldMismatch { plugin: plugin.to_owned(), world, reason: format!("{e:#}{claimed}") }
+            LoadError::WorldMismatch {
+                plugin: plugin.to_owned(),
+                world,
+                reason: format!("{e:#}{claimed}"),
+            }
         };
         let inner = self.inner();
         Ok(match world {
             World::Renderer => {
-                let pre = inner.renderer_linker.instantiate_pre(component).map_err(mismatch)?;
+                let pre = inner
+                    .renderer_linker
+                    .instantiate_pre(component)
+                    .map_err(mismatch)?;
                 WorldPre::Renderer(renderer::RendererPre::new(pre).map_err(mismatch)?)
             }
             World::DriftDetector => {
-                let pre = inner.drift_linker.instantiate_pre(component).map_err(mismatch)?;
+                let pre = inner
+                    .drift_linker
+                    .instantiate_pre(component)
+                    .map_err(mismatch)?;
                 WorldPre::DriftDetector(drift::DriftDetectorPre::new(pre).map_err(mismatch)?)
             }
             World::Proxy => {
-                let pre = inner.proxy_linker.instantiate_pre(component).map_err(mismatch)?;
+                let pre = inner
+                    .proxy_linker
+                    .instantiate_pre(component)
+                    .map_err(mismatch)?;
                 WorldPre::Proxy(proxy::ProxyPre::new(pre).map_err(mismatch)?)
             }
         })
@@ -251,23 +296,43 @@ impl Plugin {
     }
 
     fn wrong_world(&self, expected: World) -> PluginError {
-        PluginError::WrongWorld { plugin: self.name().to_owned(), expected, actual: self.world() }
+        PluginError::WrongWorld {
+            plugin: self.name().to_owned(),
+            expected,
+            actual: self.world(),
+        }
     }
 
-    fn setup<'a>(&'a self, source_dir: Option<&'a std::path::Path>, outbound: Option<OutboundAccess>) -> CallSetup<'a> {
-        CallSetup { plugin: &self.inner.name, limits: &self.inner.limits, source_dir, outbound }
+    fn setup<'a>(
+        &'a self,
+        source_dir: Option<&'a std::path::Path>,
+        outbound: Option<OutboundAccess>,
+    ) -> CallSetup<'a> {
+        CallSetup {
+            plugin: &self.inner.name,
+            limits: &self.inner.limits,
+            source_dir,
+            outbound,
+        }
     }
 
     fn check_output_size(&self, size: u64) -> Result<(), PluginError> {
         let limit = self.inner.limits.output;
         if size > limit.bytes() {
-            return Err(PluginError::OutputLimit { plugin: self.name().to_owned(), limit, size });
+            return Err(PluginError::OutputLimit {
+                plugin: self.name().to_owned(),
+                limit,
+                size,
+            });
         }
         Ok(())
     }
 
     fn guest_error(&self, error: crate::bindings::types::Error) -> PluginError {
-        PluginError::Guest { plugin: self.name().to_owned(), error: render::guest_error(error) }
+        PluginError::Guest {
+            plugin: self.name().to_owned(),
+            error: render::guest_error(error),
+        }
     }
 
     /// Render `request.source_dir` (a renderer only).
@@ -276,7 +341,12 @@ impl Plugin {
             return Err(self.wrong_world(World::Renderer));
         };
         // The WIT `settings` alias binds as a `Vec`.
-        let settings = self.inner.settings.overlay(&request.settings).pairs().to_vec();
+        let settings = self
+            .inner
+            .settings
+            .overlay(&request.settings)
+            .pairs()
+            .to_vec();
         let context = render::context(request);
         let _permit = self.inner.gate.acquire();
         let result = call::run(
@@ -284,7 +354,9 @@ impl Plugin {
             self.setup(Some(&request.source_dir), None),
             |store| {
                 let instance = pre.instantiate(&mut *store)?;
-                instance.tether_plugin_render().call_render(&mut *store, &settings, &context)
+                instance
+                    .tether_plugin_render()
+                    .call_render(&mut *store, &settings, &context)
             },
         )?;
         let output = result.map_err(|e| self.guest_error(e))?;
@@ -293,21 +365,35 @@ impl Plugin {
     }
 
     /// Compare desired and live objects (a drift detector only). One report per observed entry.
-    pub fn detect_drift(&self, settings: &Settings, observed: &[Observed]) -> Result<Vec<Report>, PluginError> {
+    pub fn detect_drift(
+        &self,
+        settings: &Settings,
+        observed: &[Observed],
+    ) -> Result<Vec<Report>, PluginError> {
         let WorldPre::DriftDetector(pre) = &self.inner.pre else {
             return Err(self.wrong_world(World::DriftDetector));
         };
         let settings = self.inner.settings.overlay(settings).pairs().to_vec();
         let _permit = self.inner.gate.acquire();
-        let result = call::run(self.inner.engine.wasmtime(), self.setup(None, None), |store| {
-            let instance = pre.instantiate(&mut *store)?;
-            instance.tether_plugin_detect().call_detect(&mut *store, &settings, observed)
-        })?;
+        let result = call::run(
+            self.inner.engine.wasmtime(),
+            self.setup(None, None),
+            |store| {
+                let instance = pre.instantiate(&mut *store)?;
+                instance
+                    .tether_plugin_detect()
+                    .call_detect(&mut *store, &settings, observed)
+            },
+        )?;
         let reports = result.map_err(|e| self.guest_error(e))?;
         let size: usize = reports
             .iter()
             .flat_map(|r| &r.drifts)
-            .map(|d| d.path.len() + d.desired.as_ref().map_or(0, String::len) + d.live.as_ref().map_or(0, String::len))
+            .map(|d| {
+                d.path.len()
+                    + d.desired.as_ref().map_or(0, String::len)
+                    + d.live.as_ref().map_or(0, String::len)
+            })
             .sum();
         self.check_output_size(size as u64)?;
         if reports.len() != observed.len() {
@@ -315,7 +401,11 @@ impl Plugin {
                 plugin: self.name().to_owned(),
                 index: reports.len(),
                 origin: None,
-                reason: format!("{} reports for {} observed objects", reports.len(), observed.len()),
+                reason: format!(
+                    "{} reports for {} observed objects",
+                    reports.len(),
+                    observed.len()
+                ),
             });
         }
         Ok(reports)
@@ -330,15 +420,28 @@ impl Plugin {
         let WorldPre::Proxy(pre) = &self.inner.pre else {
             return Err(self.wrong_world(World::Proxy));
         };
-        let access = OutboundAccess { allowed: self.inner.allowed_urls.clone(), transport };
+        let access = OutboundAccess {
+            allowed: self.inner.allowed_urls.clone(),
+            transport,
+        };
         let settings = self.inner.settings.pairs().to_vec();
         let _permit = self.inner.gate.acquire();
-        let result = call::run(self.inner.engine.wasmtime(), self.setup(None, Some(access)), |store| {
-            let instance = pre.instantiate(&mut *store)?;
-            instance.tether_plugin_handler().call_handle(&mut *store, &settings, request)
-        })?;
+        let result = call::run(
+            self.inner.engine.wasmtime(),
+            self.setup(None, Some(access)),
+            |store| {
+                let instance = pre.instantiate(&mut *store)?;
+                instance
+                    .tether_plugin_handler()
+                    .call_handle(&mut *store, &settings, request)
+            },
+        )?;
         let response = result.map_err(|e| self.guest_error(e))?;
-        let headers: usize = response.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let headers: usize = response
+            .headers
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
         self.check_output_size((response.body.len() + headers) as u64)?;
         Ok(response)
     }

@@ -65,7 +65,11 @@ impl fmt::Display for Location {
 
 impl From<types::Location> for Location {
     fn from(l: types::Location) -> Self {
-        Location { file: l.file, line: l.line, column: l.column }
+        Location {
+            file: l.file,
+            line: l.line,
+            column: l.column,
+        }
     }
 }
 
@@ -90,7 +94,10 @@ impl RenderedObject {
 
     pub fn name(&self) -> &str {
         let metadata = &self.manifest["metadata"];
-        metadata["name"].as_str().or_else(|| metadata["generateName"].as_str()).unwrap_or_default()
+        metadata["name"]
+            .as_str()
+            .or_else(|| metadata["generateName"].as_str())
+            .unwrap_or_default()
     }
 }
 
@@ -117,20 +124,35 @@ pub(crate) fn guest_error(error: types::Error) -> GuestError {
         types::Error::Denied(d) => (GuestErrorKind::Denied, d),
         types::Error::Failed(d) => (GuestErrorKind::Failed, d),
     };
-    GuestError { kind, message: diagnostic.message, location: diagnostic.location.map(Location::from) }
+    GuestError {
+        kind,
+        message: diagnostic.message,
+        location: diagnostic.location.map(Location::from),
+    }
 }
 
 /// Size of what a renderer returned, as the output limit counts it.
 pub(crate) fn output_size(output: &render::Output) -> u64 {
     let location = |l: &Option<types::Location>| l.as_ref().map_or(0, |l| l.file.len());
-    let objects: usize = output.objects.iter().map(|o| o.manifest.len() + location(&o.origin)).sum();
-    let warnings: usize = output.warnings.iter().map(|w| w.message.len() + location(&w.location)).sum();
+    let objects: usize = output
+        .objects
+        .iter()
+        .map(|o| o.manifest.len() + location(&o.origin))
+        .sum();
+    let warnings: usize = output
+        .warnings
+        .iter()
+        .map(|w| w.message.len() + location(&w.location))
+        .sum();
     (objects + warnings) as u64
 }
 
 /// Parse and check every object; the first bad one fails the call (a partial set of objects must never
 /// be applied).
-pub(crate) fn convert_output(plugin: &str, output: render::Output) -> Result<RenderOutput, PluginError> {
+pub(crate) fn convert_output(
+    plugin: &str,
+    output: render::Output,
+) -> Result<RenderOutput, PluginError> {
     let mut objects = Vec::with_capacity(output.objects.len());
     for (index, object) in output.objects.into_iter().enumerate() {
         let origin = object.origin.map(Location::from);
@@ -140,15 +162,18 @@ pub(crate) fn convert_output(plugin: &str, output: render::Output) -> Result<Ren
             origin: origin.as_ref().map(ToString::to_string),
             reason,
         };
-        let manifest: Value =
-            serde_json::from_str(&object.manifest).map_err(|e| invalid(format!("manifest is not JSON: {e}")))?;
+        let manifest: Value = serde_json::from_str(&object.manifest)
+            .map_err(|e| invalid(format!("manifest is not JSON: {e}")))?;
         check_object(&manifest).map_err(invalid)?;
         objects.push(RenderedObject { manifest, origin });
     }
     let warnings = output
         .warnings
         .into_iter()
-        .map(|w| Warning { message: w.message, location: w.location.map(Location::from) })
+        .map(|w| Warning {
+            message: w.message,
+            location: w.location.map(Location::from),
+        })
         .collect();
     Ok(RenderOutput { objects, warnings })
 }

@@ -1,7 +1,9 @@
 //! The drift-detector and proxy worlds as the host's callers see them: their values (generated from the
 //! WIT) and the transport a proxy's outbound calls go through.
 
-pub use crate::bindings::drift::exports::tether::plugin::detect::{Drift, FieldOwner, Observed, Report, Verdict};
+pub use crate::bindings::drift::exports::tether::plugin::detect::{
+    Drift, FieldOwner, Observed, Report, Verdict,
+};
 pub use crate::bindings::proxy::tether::plugin::outbound::OutboundError;
 pub use crate::bindings::types::{HttpRequest, HttpResponse};
 

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use tether_config::plugins::Settings;
 use tether_plugin_host::artifacts;
-use tether_plugin_host::{GuestErrorKind, Plugin, PluginDefinition, PluginError, RenderRequest, World};
+use tether_plugin_host::{
+    GuestErrorKind, Plugin, PluginDefinition, PluginError, RenderRequest, World,
+};
 
 static RAW: LazyLock<Plugin> = LazyLock::new(|| common::renderer("raw", artifacts::RAW_PATH));
 
@@ -19,11 +21,16 @@ static PYTHON: LazyLock<Plugin> = LazyLock::new(|| {
         "the Python renderer was not built: componentize-py is missing (scripts/setup/20-plugins.sh installs it)",
     );
     let bytes = common::read(path);
-    ENGINE.load(PluginDefinition::new("python-raw", World::Renderer, &bytes)).expect("the Python renderer loads")
+    ENGINE
+        .load(PluginDefinition::new("python-raw", World::Renderer, &bytes))
+        .expect("the Python renderer loads")
 });
 
 fn case_dir(group: &str, case: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(group).join(case)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(group)
+        .join(case)
 }
 
 fn settings(dir: &Path) -> Settings {
@@ -64,7 +71,12 @@ fn run_case(plugin: &Plugin, group: &str, case: &str) {
             actual = format!("{actual} {location}");
         }
         assert_eq!(actual, expected.trim(), "{case}: {error}");
-        assert!(error.to_string().contains(&format!("plugin `{}`", plugin.name())), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("plugin `{}`", plugin.name())),
+            "{error}"
+        );
         return;
     }
     let output = result.unwrap_or_else(|e| panic!("{case}: {e}"));
@@ -152,5 +164,8 @@ fn every_conformance_directory_has_a_test() {
     found.sort();
     let mut listed: Vec<String> = listed.iter().map(|s| (*s).to_owned()).collect();
     listed.sort();
-    assert_eq!(found, listed, "add new case directories to the cases! lists");
+    assert_eq!(
+        found, listed,
+        "add new case directories to the cases! lists"
+    );
 }

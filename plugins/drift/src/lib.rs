@@ -23,11 +23,19 @@ const SERVER_FIELDS: &[&str] = &[
 struct Detector;
 
 impl Guest for Detector {
-    fn detect(settings: Vec<(String, String)>, observed: Vec<Observed>) -> Result<Vec<Report>, Error> {
+    fn detect(
+        settings: Vec<(String, String)>,
+        observed: Vec<Observed>,
+    ) -> Result<Vec<Report>, Error> {
         let mut ignored: Vec<String> = SERVER_FIELDS.iter().map(|s| (*s).to_owned()).collect();
         for (key, value) in &settings {
             match key.as_str() {
-                "ignore" => ignored.extend(value.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty())),
+                "ignore" => ignored.extend(
+                    value
+                        .split(',')
+                        .map(|p| p.trim().to_owned())
+                        .filter(|p| !p.is_empty()),
+                ),
                 other => {
                     return Err(Error::InvalidSettings(Diagnostic {
                         message: format!("unknown setting `{other}` (known: ignore)"),
@@ -36,7 +44,11 @@ impl Guest for Detector {
                 }
             }
         }
-        observed.iter().enumerate().map(|(i, o)| report(i, o, &ignored)).collect()
+        observed
+            .iter()
+            .enumerate()
+            .map(|(i, o)| report(i, o, &ignored))
+            .collect()
     }
 }
 
@@ -53,14 +65,43 @@ fn parse(index: usize, which: &str, json: &str) -> Result<Value, Error> {
 
 fn report(index: usize, observed: &Observed, ignored: &[String]) -> Result<Report, Error> {
     let (desired, live) = match (&observed.desired, &observed.live) {
-        (None, None) => return Ok(Report { verdict: Verdict::InSync, drifts: Vec::new() }),
-        (None, Some(_)) => return Ok(Report { verdict: Verdict::Extraneous, drifts: Vec::new() }),
-        (Some(_), None) => return Ok(Report { verdict: Verdict::Missing, drifts: Vec::new() }),
-        (Some(desired), Some(live)) => (parse(index, "desired", desired)?, parse(index, "live", live)?),
+        (None, None) => {
+            return Ok(Report {
+                verdict: Verdict::InSync,
+                drifts: Vec::new(),
+            });
+        }
+        (None, Some(_)) => {
+            return Ok(Report {
+                verdict: Verdict::Extraneous,
+                drifts: Vec::new(),
+            });
+        }
+        (Some(_), None) => {
+            return Ok(Report {
+                verdict: Verdict::Missing,
+                drifts: Vec::new(),
+            });
+        }
+        (Some(desired), Some(live)) => (
+            parse(index, "desired", desired)?,
+            parse(index, "live", live)?,
+        ),
     };
     let mut drifts = Vec::new();
-    compare("", &desired, Some(&live), ignored, &observed.owners, &mut drifts);
-    let verdict = if drifts.is_empty() { Verdict::InSync } else { Verdict::Drifted };
+    compare(
+        "",
+        &desired,
+        Some(&live),
+        ignored,
+        &observed.owners,
+        &mut drifts,
+    );
+    let verdict = if drifts.is_empty() {
+        Verdict::InSync
+    } else {
+        Verdict::Drifted
+    };
     Ok(Report { verdict, drifts })
 }
 
@@ -72,7 +113,10 @@ fn compare(
     owners: &[FieldOwner],
     drifts: &mut Vec<Drift>,
 ) {
-    if ignored.iter().any(|prefix| path == prefix || path.starts_with(&format!("{prefix}/"))) {
+    if ignored
+        .iter()
+        .any(|prefix| path == prefix || path.starts_with(&format!("{prefix}/")))
+    {
         return;
     }
     if let (Value::Object(wanted), Some(Value::Object(have))) = (desired, live) {

@@ -11,32 +11,50 @@ use tether::plugin::types::{Diagnostic, Error, HttpRequest, HttpResponse};
 struct Proxy;
 
 impl Guest for Proxy {
-    fn handle(settings: Vec<(String, String)>, request: HttpRequest) -> Result<HttpResponse, Error> {
+    fn handle(
+        settings: Vec<(String, String)>,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, Error> {
         let Some((_, upstream)) = settings.iter().find(|(k, _)| k == "upstream") else {
             return Err(Error::InvalidSettings(Diagnostic {
-                message: "setting `upstream` (base URL of the service to query) is required".to_owned(),
+                message: "setting `upstream` (base URL of the service to query) is required"
+                    .to_owned(),
                 location: None,
             }));
         };
         if request.method != "GET" {
-            return Ok(text(405, &format!("method {} not allowed: this proxy is read-only", request.method)));
+            return Ok(text(
+                405,
+                &format!(
+                    "method {} not allowed: this proxy is read-only",
+                    request.method
+                ),
+            ));
         }
         let outbound = HttpRequest {
             method: "GET".to_owned(),
             target: format!("{}{}", upstream.trim_end_matches('/'), request.target),
             query: request.query,
-            headers: request.headers.into_iter().filter(|(name, _)| name.eq_ignore_ascii_case("accept")).collect(),
+            headers: request
+                .headers
+                .into_iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case("accept"))
+                .collect(),
             body: Vec::new(),
         };
         match outbound::send(&outbound) {
             Ok(response) => Ok(response),
-            Err(OutboundError::Denied(message)) => {
-                Err(Error::Denied(Diagnostic { message, location: None }))
+            Err(OutboundError::Denied(message)) => Err(Error::Denied(Diagnostic {
+                message,
+                location: None,
+            })),
+            Err(OutboundError::Failed(message)) => {
+                Ok(text(502, &format!("upstream failed: {message}")))
             }
-            Err(OutboundError::Failed(message)) => Ok(text(502, &format!("upstream failed: {message}"))),
-            Err(OutboundError::TooLarge(limit)) => {
-                Ok(text(502, &format!("upstream response larger than {limit} bytes")))
-            }
+            Err(OutboundError::TooLarge(limit)) => Ok(text(
+                502,
+                &format!("upstream response larger than {limit} bytes"),
+            )),
         }
     }
 }

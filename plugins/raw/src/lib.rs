@@ -6,7 +6,9 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use tether_plugin_sdk::{Location, Object, PluginError, RenderOutput, RenderRequest, Renderer, SourceTree};
+use tether_plugin_sdk::{
+    Location, Object, PluginError, RenderOutput, RenderRequest, Renderer, SourceTree,
+};
 
 const DEFAULT_GLOB: &str = "**/*.{yaml,yml,json}";
 
@@ -67,7 +69,8 @@ fn yaml_documents(path: &str, text: &str) -> Result<Vec<(usize, Value)>, PluginE
 }
 
 fn is_document_separator(line: &str) -> bool {
-    line.strip_prefix("---").is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '#']))
+    line.strip_prefix("---")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '#']))
 }
 
 fn parse_yaml_document(
@@ -77,45 +80,75 @@ fn parse_yaml_document(
     documents: &mut Vec<(usize, Value)>,
 ) -> Result<(), PluginError> {
     let value = Value::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|e| {
-        let line = e.location().map_or(start, |l| start + l.line().saturating_sub(1));
+        let line = e
+            .location()
+            .map_or(start, |l| start + l.line().saturating_sub(1));
         let message = e.to_string();
         // serde's message repeats the position relative to the document; the location carries the real one.
-        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
-        PluginError::invalid_input(format!("invalid YAML: {message}"), Location::line(path, line))
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        PluginError::invalid_input(
+            format!("invalid YAML: {message}"),
+            Location::line(path, line),
+        )
     })?;
     if !value.is_null() {
         // The first line of a document may be blank or a comment; point at its first content line.
-        let offset = text.lines().position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        let offset = text
+            .lines()
+            .position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
         documents.push((start + offset.unwrap_or(0), value));
     }
     Ok(())
 }
 
 /// Check one document is an object Kubernetes could take, expanding `List`.
-fn expand(path: &str, line: usize, value: Value, objects: &mut Vec<Object>) -> Result<(), PluginError> {
+fn expand(
+    path: &str,
+    line: usize,
+    value: Value,
+    objects: &mut Vec<Object>,
+) -> Result<(), PluginError> {
     let at = || Location::line(path, line);
     let Value::Object(map) = &value else {
-        return Err(PluginError::invalid_input("expected a Kubernetes object (a mapping)", at()));
+        return Err(PluginError::invalid_input(
+            "expected a Kubernetes object (a mapping)",
+            at(),
+        ));
     };
     let kind = match map.get("kind") {
         Some(Value::String(kind)) if !kind.is_empty() => kind.clone(),
         _ => return Err(PluginError::invalid_input("object has no `kind`", at())),
     };
     if !matches!(map.get("apiVersion"), Some(Value::String(v)) if !v.is_empty()) {
-        return Err(PluginError::invalid_input(format!("{kind} has no `apiVersion`"), at()));
+        return Err(PluginError::invalid_input(
+            format!("{kind} has no `apiVersion`"),
+            at(),
+        ));
     }
     if kind == "List" {
         let Some(Value::Array(items)) = map.get("items") else {
-            return Err(PluginError::invalid_input("List has no `items` array", at()));
+            return Err(PluginError::invalid_input(
+                "List has no `items` array",
+                at(),
+            ));
         };
         for item in items.clone() {
             expand(path, line, item, objects)?;
         }
         return Ok(());
     }
-    let named = map.get("metadata").and_then(|m| m.get("name").or_else(|| m.get("generateName")));
+    let named = map
+        .get("metadata")
+        .and_then(|m| m.get("name").or_else(|| m.get("generateName")));
     if !matches!(named, Some(Value::String(n)) if !n.is_empty()) {
-        return Err(PluginError::invalid_input(format!("{kind} has no `metadata.name`"), at()));
+        return Err(PluginError::invalid_input(
+            format!("{kind} has no `metadata.name`"),
+            at(),
+        ));
     }
     objects.push(Object::from_json(&value, Some(at())));
     Ok(())

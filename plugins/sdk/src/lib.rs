@@ -76,23 +76,37 @@ macro_rules! renderer {
 
 impl RenderOutput {
     pub fn objects(objects: Vec<Object>) -> Self {
-        RenderOutput { objects, warnings: Vec::new() }
+        RenderOutput {
+            objects,
+            warnings: Vec::new(),
+        }
     }
 }
 
 impl Location {
     pub fn file(file: impl Into<String>) -> Self {
-        Location { file: file.into(), line: None, column: None }
+        Location {
+            file: file.into(),
+            line: None,
+            column: None,
+        }
     }
 
     pub fn line(file: impl Into<String>, line: usize) -> Self {
-        Location { file: file.into(), line: u32::try_from(line).ok(), column: None }
+        Location {
+            file: file.into(),
+            line: u32::try_from(line).ok(),
+            column: None,
+        }
     }
 }
 
 impl Diagnostic {
     pub fn new(message: impl Into<String>, location: Option<Location>) -> Self {
-        Diagnostic { message: message.into(), location }
+        Diagnostic {
+            message: message.into(),
+            location,
+        }
     }
 }
 
@@ -119,7 +133,10 @@ impl PluginError {
 impl Object {
     /// An object from its JSON value, remembering where it came from.
     pub fn from_json(value: &serde_json::Value, origin: Option<Location>) -> Self {
-        Object { manifest: value.to_string(), origin }
+        Object {
+            manifest: value.to_string(),
+            origin,
+        }
     }
 }
 

@@ -13,7 +13,10 @@ impl Settings {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The setting parsed as `T`; a value that doesn't parse is `invalid-settings` naming the key.
@@ -23,8 +26,9 @@ impl Settings {
     {
         self.get(key)
             .map(|raw| {
-                raw.parse::<T>()
-                    .map_err(|e| PluginError::invalid_setting(format!("setting `{key}`: {e} (got `{raw}`)")))
+                raw.parse::<T>().map_err(|e| {
+                    PluginError::invalid_setting(format!("setting `{key}`: {e} (got `{raw}`)"))
+                })
             })
             .transpose()
     }

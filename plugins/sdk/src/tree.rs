@@ -18,7 +18,9 @@ pub struct SourceFile {
 
 impl SourceTree {
     pub fn new(context: &Context) -> Self {
-        SourceTree { root: PathBuf::from(&context.source_dir) }
+        SourceTree {
+            root: PathBuf::from(&context.source_dir),
+        }
     }
 
     /// Relative paths of the files matching `glob` (`**`, `*`, `?`, `{a,b}`), sorted so output order never
@@ -34,12 +36,16 @@ impl SourceTree {
 
     /// The file's text; an unreadable or non-UTF-8 file is `invalid-input` naming it.
     pub fn read(&self, path: &str) -> Result<SourceFile, PluginError> {
-        let bytes = std::fs::read(self.root.join(path))
-            .map_err(|e| PluginError::invalid_input(format!("cannot read: {e}"), Location::file(path)))?;
+        let bytes = std::fs::read(self.root.join(path)).map_err(|e| {
+            PluginError::invalid_input(format!("cannot read: {e}"), Location::file(path))
+        })?;
         let text = String::from_utf8(bytes).map_err(|e| {
             PluginError::invalid_input(format!("not UTF-8 text: {e}"), Location::file(path))
         })?;
-        Ok(SourceFile { path: path.to_owned(), text })
+        Ok(SourceFile {
+            path: path.to_owned(),
+            text,
+        })
     }
 
     fn walk(&self, dir: &Path, found: &mut Vec<String>) -> Result<(), PluginError> {
@@ -52,17 +58,21 @@ impl SourceTree {
                 .join("/")
         };
         let entries = std::fs::read_dir(dir).map_err(|e| {
-            PluginError::failed(format!("cannot list `{}` of the source tree: {e}", relative(dir)))
+            PluginError::failed(format!(
+                "cannot list `{}` of the source tree: {e}",
+                relative(dir)
+            ))
         })?;
         for entry in entries {
-            let entry = entry.map_err(|e| PluginError::failed(format!("cannot list the source tree: {e}")))?;
+            let entry = entry
+                .map_err(|e| PluginError::failed(format!("cannot list the source tree: {e}")))?;
             if entry.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
             let path = entry.path();
-            let kind = entry
-                .file_type()
-                .map_err(|e| PluginError::failed(format!("cannot stat `{}`: {e}", relative(&path))))?;
+            let kind = entry.file_type().map_err(|e| {
+                PluginError::failed(format!("cannot stat `{}`: {e}", relative(&path)))
+            })?;
             if kind.is_dir() {
                 self.walk(&path, found)?;
             } else if kind.is_file() {

@@ -7,7 +7,9 @@ fn parse(yaml: &str) -> Result<Plugins, ConfigError> {
 }
 
 fn error(yaml: &str) -> String {
-    parse(yaml).expect_err("config should be refused").to_string()
+    parse(yaml)
+        .expect_err("config should be refused")
+        .to_string()
 }
 
 #[test]
@@ -28,11 +30,18 @@ plugins:
     let spec = plugins.iter().next().unwrap();
     assert_eq!(spec.name.as_str(), "jsonnet");
     assert_eq!(spec.world, World::Renderer);
-    assert_eq!(spec.source, PluginSource::PluginDir(RelativePath("jsonnet.wasm".into())));
+    assert_eq!(
+        spec.source,
+        PluginSource::PluginDir(RelativePath("jsonnet.wasm".into()))
+    );
     assert_eq!(spec.sha256.as_hex(), SHA, "digest is stored lower-case");
     assert_eq!(
         spec.settings.pairs(),
-        [("env".into(), "prod".into()), ("replicas".into(), "3".into()), ("debug".into(), "false".into())]
+        [
+            ("env".into(), "prod".into()),
+            ("replicas".into(), "3".into()),
+            ("debug".into(), "false".into())
+        ]
     );
     assert_eq!(
         spec.limits,
@@ -47,30 +56,43 @@ plugins:
 
 #[test]
 fn omitted_limits_get_the_safe_defaults() {
-    let plugins =
-        parse(&format!("plugins:\n  - {{name: p, world: proxy, repo_file: plugins/p.wasm, sha256: {SHA}}}\n")).unwrap();
+    let plugins = parse(&format!(
+        "plugins:\n  - {{name: p, world: proxy, repo_file: plugins/p.wasm, sha256: {SHA}}}\n"
+    ))
+    .unwrap();
     let spec = plugins.iter().next().unwrap();
     assert_eq!(spec.limits, PluginLimits::default());
-    assert_eq!(spec.source, PluginSource::RepoFile(RelativePath("plugins/p.wasm".into())));
+    assert_eq!(
+        spec.source,
+        PluginSource::RepoFile(RelativePath("plugins/p.wasm".into()))
+    );
 }
 
 #[test]
 fn an_unknown_key_is_an_error_with_its_line() {
-    let e = error(&format!("plugins:\n  - name: p\n    world: renderer\n    path: p.wasm\n    sha256: {SHA}\n    memory: 1Gi\n"));
+    let e = error(&format!(
+        "plugins:\n  - name: p\n    world: renderer\n    path: p.wasm\n    sha256: {SHA}\n    memory: 1Gi\n"
+    ));
     assert!(e.starts_with(".tether/agents/a/config.yaml:"), "{e}");
     assert!(e.contains("unknown field `memory`"), "{e}");
 }
 
 #[test]
 fn an_unknown_limit_is_an_error() {
-    let e = error(&format!("plugins:\n  - name: p\n    world: renderer\n    path: p.wasm\n    sha256: {SHA}\n    limits: {{cpu: 2}}\n"));
+    let e = error(&format!(
+        "plugins:\n  - name: p\n    world: renderer\n    path: p.wasm\n    sha256: {SHA}\n    limits: {{cpu: 2}}\n"
+    ));
     assert!(e.contains("unknown field `cpu`"), "{e}");
 }
 
 #[test]
 fn a_bad_sha256_names_the_value_and_line() {
-    let e = error("plugins:\n  - name: p\n    world: renderer\n    path: p.wasm\n    sha256: abc\n");
-    assert!(e.contains(":5:") || e.contains(":2:"), "line is reported: {e}");
+    let e =
+        error("plugins:\n  - name: p\n    world: renderer\n    path: p.wasm\n    sha256: abc\n");
+    assert!(
+        e.contains(":5:") || e.contains(":2:"),
+        "line is reported: {e}"
+    );
     assert!(e.contains("invalid sha256 `abc`"), "{e}");
 }
 
@@ -82,9 +104,15 @@ fn bad_names_worlds_and_paths_are_refused() {
         ("path", "../escape.wasm", "must not contain `..`"),
         ("path", "/etc/plugin.wasm", "must be relative"),
     ] {
-        let mut entry = vec![("name", "p"), ("world", "renderer"), ("path", "p.wasm")];
-        entry.iter_mut().filter(|(k, _)| *k == field).for_each(|slot| slot.1 = value);
-        let body: String = entry.iter().map(|(k, v)| format!("    {k}: \"{v}\"\n")).collect();
+        let mut entry = [("name", "p"), ("world", "renderer"), ("path", "p.wasm")];
+        entry
+            .iter_mut()
+            .filter(|(k, _)| *k == field)
+            .for_each(|slot| slot.1 = value);
+        let body: String = entry
+            .iter()
+            .map(|(k, v)| format!("    {k}: \"{v}\"\n"))
+            .collect();
         let e = error(&format!("plugins:\n  - sha256: {SHA}\n{body}"));
         assert!(e.contains(expected), "{field}={value}: {e}");
     }
@@ -92,23 +120,41 @@ fn bad_names_worlds_and_paths_are_refused() {
 
 #[test]
 fn path_and_repo_file_are_exclusive_and_one_is_required() {
-    let both = error(&format!("plugins:\n  - {{name: p, world: renderer, path: a.wasm, repo_file: b.wasm, sha256: {SHA}}}\n"));
-    assert!(both.contains("plugin `p`: set either `path` or `repo_file`, not both"), "{both}");
-    let neither = error(&format!("plugins:\n  - {{name: p, world: renderer, sha256: {SHA}}}\n"));
+    let both = error(&format!(
+        "plugins:\n  - {{name: p, world: renderer, path: a.wasm, repo_file: b.wasm, sha256: {SHA}}}\n"
+    ));
+    assert!(
+        both.contains("plugin `p`: set either `path` or `repo_file`, not both"),
+        "{both}"
+    );
+    let neither = error(&format!(
+        "plugins:\n  - {{name: p, world: renderer, sha256: {SHA}}}\n"
+    ));
     assert!(neither.contains("plugin `p`: missing `path`"), "{neither}");
 }
 
 #[test]
 fn limits_out_of_bounds_name_the_limit() {
     for (limits, expected) in [
-        ("{memory: 8Gi}", "limits.memory `8Gi` must be between 1Mi and 4Gi"),
+        (
+            "{memory: 8Gi}",
+            "limits.memory `8Gi` must be between 1Mi and 4Gi",
+        ),
         ("{memory: 12Xi}", "unknown unit `Xi`"),
-        ("{timeout: 11m}", "limits.timeout `11m` must be between 1ms and 600s"),
+        (
+            "{timeout: 11m}",
+            "limits.timeout `11m` must be between 1ms and 600s",
+        ),
         ("{timeout: 5h}", "unknown unit `h`"),
         ("{output: 0}", "limits.output `0` must be between 1 and 1Gi"),
-        ("{concurrency: 0}", "limits.concurrency `0` must be between 1 and 64"),
+        (
+            "{concurrency: 0}",
+            "limits.concurrency `0` must be between 1 and 64",
+        ),
     ] {
-        let e = error(&format!("plugins:\n  - {{name: p, world: renderer, path: p.wasm, sha256: {SHA}, limits: {limits}}}\n"));
+        let e = error(&format!(
+            "plugins:\n  - {{name: p, world: renderer, path: p.wasm, sha256: {SHA}, limits: {limits}}}\n"
+        ));
         assert!(e.contains(expected), "{limits}: {e}");
     }
 }
@@ -129,7 +175,10 @@ fn allowed_urls_belong_to_proxies_and_match_by_prefix() {
     let e = error(&format!(
         "plugins:\n  - {{name: p, world: renderer, path: p.wasm, sha256: {SHA}, allowed_urls: [\"http://x/\"]}}\n"
     ));
-    assert!(e.contains("`allowed_urls` is only for the proxy world"), "{e}");
+    assert!(
+        e.contains("`allowed_urls` is only for the proxy world"),
+        "{e}"
+    );
     let bad = error(&format!(
         "plugins:\n  - {{name: p, world: proxy, path: p.wasm, sha256: {SHA}, allowed_urls: [\"ftp://x/\"]}}\n"
     ));
@@ -149,7 +198,11 @@ fn settings_overlay_replaces_and_appends_in_order() {
     let over = Settings::new(vec![("b".into(), "3".into()), ("c".into(), "4".into())]).unwrap();
     assert_eq!(
         base.overlay(&over).pairs(),
-        [("a".into(), "1".into()), ("b".into(), "3".into()), ("c".into(), "4".into())]
+        [
+            ("a".into(), "1".into()),
+            ("b".into(), "3".into()),
+            ("c".into(), "4".into())
+        ]
     );
 }
 

@@ -5,13 +5,19 @@
 use std::path::Path;
 use std::sync::LazyLock;
 use tether_plugin_host::artifacts;
-use tether_plugin_host::{EngineOptions, Plugin, PluginDefinition, PluginEngine, PluginLimits, RenderRequest, World};
+use tether_plugin_host::{
+    EngineOptions, Plugin, PluginDefinition, PluginEngine, PluginLimits, RenderRequest, World,
+};
 
 /// One engine per test binary, as in the agent; its compile cache lives in the target dir so the big
 /// Python component compiles once across runs.
 pub static ENGINE: LazyLock<PluginEngine> = LazyLock::new(|| {
     let cache_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache");
-    PluginEngine::new(EngineOptions { cache_dir: Some(cache_dir), pool_slots: 16 }).expect("engine starts")
+    PluginEngine::new(EngineOptions {
+        cache_dir: Some(cache_dir),
+        pool_slots: 16,
+    })
+    .expect("engine starts")
 });
 
 pub fn read(path: &str) -> Vec<u8> {
@@ -21,7 +27,10 @@ pub fn read(path: &str) -> Vec<u8> {
 pub fn load(name: &str, world: World, path: &str, limits: PluginLimits) -> Plugin {
     let bytes = read(path);
     ENGINE
-        .load(PluginDefinition { limits, ..PluginDefinition::new(name, world, &bytes) })
+        .load(PluginDefinition {
+            limits,
+            ..PluginDefinition::new(name, world, &bytes)
+        })
         .unwrap_or_else(|e| panic!("{name} loads: {e}"))
 }
 
@@ -33,7 +42,9 @@ pub fn renderer(name: &str, path: &str) -> Plugin {
 pub fn assert_next_call_works() {
     let hello = renderer("hello", artifacts::HELLO_PATH);
     let dir = tempfile::tempdir().unwrap();
-    let output = hello.render(&RenderRequest::new(dir.path())).expect("a good plugin still renders");
+    let output = hello
+        .render(&RenderRequest::new(dir.path()))
+        .expect("a good plugin still renders");
     assert_eq!(output.objects.len(), 1);
     assert_eq!(output.objects[0].name(), "hello");
 }

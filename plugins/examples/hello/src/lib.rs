@@ -20,7 +20,9 @@ impl Renderer for Hello {
             "metadata": {"name": name},
             "data": data,
         });
-        Ok(RenderOutput::objects(vec![Object::from_json(&object, None)]))
+        Ok(RenderOutput::objects(vec![Object::from_json(
+            &object, None,
+        )]))
     }
 }
 

@@ -23,7 +23,8 @@ impl Renderer for Escape {
                 .map(|()| "written".to_owned()),
             "socket" => {
                 let port = request.settings.get("port").unwrap_or("80");
-                std::net::TcpStream::connect(format!("127.0.0.1:{port}")).map(|_| "connected".to_owned())
+                std::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+                    .map(|_| "connected".to_owned())
             }
             "env" => {
                 let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
@@ -33,10 +34,16 @@ impl Renderer for Escape {
                 }
                 Ok(vars.join(","))
             }
-            other => return Err(PluginError::invalid_setting(format!("unknown `try` value `{other}`"))),
+            other => {
+                return Err(PluginError::invalid_setting(format!(
+                    "unknown `try` value `{other}`"
+                )));
+            }
         };
         match outcome {
-            Ok(what) => Err(PluginError::failed(format!("ESCAPED via {attempt}: {what}"))),
+            Ok(what) => Err(PluginError::failed(format!(
+                "ESCAPED via {attempt}: {what}"
+            ))),
             Err(e) => Err(PluginError::denied(format!("{attempt}: {e}"))),
         }
     }
@@ -44,7 +51,9 @@ impl Renderer for Escape {
 
 fn serde_json_free_configmap(name: &str) -> Object {
     Object {
-        manifest: format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}}}}"#),
+        manifest: format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}}}}"#
+        ),
         origin: None,
     }
 }
