@@ -201,12 +201,11 @@ impl EpochTicker {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
                     engine.increment_epoch();
                 }
-            })
-            .expect("spawn the epoch ticker thread");
-        EpochTicker {
+            })?;
+        Ok(EpochTicker {
             stop: Some(stop),
             thread: Some(thread),
-        }
+        })
     }
 }
 
