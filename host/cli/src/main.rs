@@ -57,7 +57,6 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            tracing::error!("{error:#}");
             let _ = std::io::Write::write_fmt(
                 &mut std::io::stderr(),
                 format_args!("error: {error:#}\n"),

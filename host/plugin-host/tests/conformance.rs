@@ -124,6 +124,7 @@ mod raw {
         yaml_multi_document => "multi-document",
         yaml_syntax_error => "yaml-syntax-error",
         yaml_not_an_object => "yaml-not-an-object",
+        yaml_unclosed_at_end => "yaml-unclosed-at-end",
     );
 }
 

@@ -80,9 +80,11 @@ fn parse_yaml_document(
     documents: &mut Vec<(usize, Value)>,
 ) -> Result<(), PluginError> {
     let value = Value::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|e| {
+        // An unclosed bracket is found at the end of input, one line past the document's last line.
+        let last = start + text.lines().count().saturating_sub(1);
         let line = e
             .location()
-            .map_or(start, |l| start + l.line().saturating_sub(1));
+            .map_or(start, |l| (start + l.line().saturating_sub(1)).min(last));
         let message = e.to_string();
         // serde's message repeats the position relative to the document; the location carries the real one.
         let message = message
