@@ -21,6 +21,7 @@ const RUST_PLUGINS: &[(&str, &str)] = &[
     ("tether_hostile_escape", "ESCAPE"),
     ("tether_hostile_trap", "TRAP"),
     ("tether_hostile_wrong_exports", "WRONG_EXPORTS"),
+    ("tether_hostile_future_version", "FUTURE_VERSION"),
 ];
 
 /// Compiled into the host binaries.

@@ -58,14 +58,15 @@ pub(crate) struct EngineInner {
     pub(crate) renderer_linker: Linker<CallState>,
     pub(crate) drift_linker: Linker<CallState>,
     pub(crate) proxy_linker: Linker<CallState>,
-    cache_dir: Option<PathBuf>,
+    /// The compile cache's directory and handle (whose hit and miss counters the engine shares).
+    cache: Option<(PathBuf, Cache)>,
     _ticker: EpochTicker,
 }
 
 impl std::fmt::Debug for EngineInner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginEngine")
-            .field("cache_dir", &self.cache_dir)
+            .field("cache_dir", &self.cache.as_ref().map(|(dir, _)| dir))
             .finish_non_exhaustive()
     }
 }
@@ -109,10 +110,11 @@ impl PluginEngine {
                         dir.display()
                     ))
                 })?;
-                let mut cache = CacheConfig::new();
-                cache.with_directory(&dir);
-                config.cache(Some(Cache::new(cache).map_err(engine_error)?));
-                Some(dir)
+                let mut cache_config = CacheConfig::new();
+                cache_config.with_directory(&dir);
+                let cache = Cache::new(cache_config).map_err(engine_error)?;
+                config.cache(Some(cache.clone()));
+                Some((dir, cache))
             }
             None => None,
         };
@@ -128,7 +130,8 @@ impl PluginEngine {
             proxy::Proxy::add_to_linker::<_, HasSelf<CallState>>(l, |s| s)
         })?;
 
-        let ticker = EpochTicker::start(engine.clone())
+        let ticking = engine.clone();
+        let ticker = EpochTicker::start(move || ticking.increment_epoch())
             .map_err(|e| LoadError::Engine(format!("cannot start the epoch ticker thread: {e}")))?;
         Ok(PluginEngine {
             inner: Arc::new(EngineInner {
@@ -136,7 +139,7 @@ impl PluginEngine {
                 renderer_linker,
                 drift_linker,
                 proxy_linker,
-                cache_dir,
+                cache: cache_dir,
                 _ticker: ticker,
             }),
         })
@@ -152,7 +155,15 @@ impl PluginEngine {
 
     /// The compile cache directory of this engine (named by its compatibility hash), if caching is on.
     pub fn cache_dir(&self) -> Option<&std::path::Path> {
-        self.inner.cache_dir.as_deref()
+        self.inner.cache.as_ref().map(|(dir, _)| dir.as_path())
+    }
+
+    /// Compilations served from the on-disk cache and compilations that had to run, since start.
+    pub fn cache_hits_and_misses(&self) -> Option<(usize, usize)> {
+        self.inner
+            .cache
+            .as_ref()
+            .map(|(_, cache)| (cache.cache_hits(), cache.cache_misses()))
     }
 }
 
@@ -191,7 +202,7 @@ struct EpochTicker {
 }
 
 impl EpochTicker {
-    fn start(engine: Engine) -> std::io::Result<Self> {
+    fn start(mut tick: impl FnMut() + Send + 'static) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("tether-epoch".into())
@@ -199,7 +210,7 @@ impl EpochTicker {
                 // Waiting on the channel doubles as the tick timer and the stop signal: dropping the
                 // sender wakes the thread at once instead of after a tick.
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
-                    engine.increment_epoch();
+                    tick();
                 }
             })?;
         Ok(EpochTicker {
@@ -215,5 +226,28 @@ impl Drop for EpochTicker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EpochTicker;
+    use std::sync::{Arc, mpsc};
+
+    #[test]
+    fn the_ticker_ticks_and_its_thread_ends_when_dropped() {
+        let (ticked, ticks) = mpsc::channel();
+        let held = Arc::new(());
+        let in_thread = held.clone();
+        let ticker = EpochTicker::start(move || {
+            let _keep = &in_thread;
+            let _ = ticked.send(());
+        })
+        .unwrap();
+        ticks.recv().expect("the ticker ticks");
+        drop(ticker);
+        // Drop joined the thread, which released everything its closure held.
+        assert_eq!(Arc::strong_count(&held), 1);
+        assert!(ticks.recv().is_err(), "no tick after drop");
     }
 }

@@ -97,6 +97,20 @@ pub fn detect_world(engine: &PluginEngine, component: &Component) -> Option<Worl
         .map(|(world, _)| world)
 }
 
+/// A note when the component targets a version of the contract this host does not know.
+fn other_contract_version(engine: &PluginEngine, component: &Component) -> Option<String> {
+    exports(engine, component).into_iter().find_map(|name| {
+        let version = name
+            .strip_prefix("tether:plugin/")?
+            .split_once('@')?
+            .1
+            .to_owned();
+        (version != "0.1.0").then(|| {
+            format!(" (it targets tether:plugin@{version}; this host supports tether:plugin@0.1.0)")
+        })
+    })
+}
+
 /// What a component says about itself, for `tether plugin check`.
 #[derive(Debug, Clone)]
 pub struct ComponentInfo {
@@ -229,6 +243,7 @@ impl PluginEngine {
             let claimed = detect_world(self, component)
                 .filter(|w| *w != world)
                 .map(|w| format!(" (its exports say it is a {w})"))
+                .or_else(|| other_contract_version(self, component))
                 .unwrap_or_default();
             LoadError::WorldMismatch {
                 plugin: plugin.to_owned(),

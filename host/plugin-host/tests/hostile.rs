@@ -273,6 +273,24 @@ fn exports_that_do_not_match_the_world_are_refused_at_load() {
 }
 
 #[test]
+fn a_plugin_for_an_unknown_contract_version_is_refused_naming_the_version() {
+    let bytes = read(artifacts::FUTURE_VERSION_PATH);
+    let error = ENGINE
+        .load(PluginDefinition::new("future", World::Renderer, &bytes))
+        .unwrap_err();
+    assert!(
+        matches!(error, LoadError::WorldMismatch { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("it targets tether:plugin@0.2.0; this host supports tether:plugin@0.1.0"),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_sha256_mismatch_is_refused_before_compiling() {
     let bytes = read(artifacts::HELLO_PATH);
     let wrong = "0".repeat(64).parse().unwrap();
