@@ -86,14 +86,13 @@ impl PluginCatalog {
         }
         for spec in specs {
             let name = spec.name.as_str();
-            let result =
-                if catalog.plugins.contains_key(name) && builtins.iter().any(|b| b.name == name) {
-                    Err(LoadError::ShadowsBuiltin {
-                        plugin: name.to_owned(),
-                    })
-                } else {
-                    load_configured(engine, spec, files)
-                };
+            let result = if builtins.iter().any(|b| b.name == name) {
+                Err(LoadError::ShadowsBuiltin {
+                    plugin: name.to_owned(),
+                })
+            } else {
+                load_configured(engine, spec, files)
+            };
             catalog.record(name, result);
         }
         catalog
