@@ -1,0 +1,281 @@
+//! The gitops feature's server part: `GetObjectsToSynchronize`. Checks what the agent may read, follows
+//! the (repository, ref) poller, and sends a complete set of files — or an error naming the limit and
+//! the file — whenever the commit changes.
+
+use crate::auth::agent_of;
+use crate::context::Context;
+use crate::sources::{SourceKey, SourceState};
+use bytes::Bytes;
+use gix::ObjectId;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use std::pin::Pin;
+use std::sync::Arc;
+use tether_config::gitops::{GitRef, check_glob};
+use tether_rpc::gitops::v1::gitops_service_server::{GitopsService, GitopsServiceServer};
+use tether_rpc::gitops::v1::{ObjectsToSynchronizeRequest, ObjectsToSynchronizeResponse, r#ref};
+use tether_rpc::limits::{MAX_FILE_SIZE, MAX_FILES, MAX_PATHS, MAX_TOTAL_SIZE, format_size};
+use tether_rpc::sync_stream::encode_set;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+/// Why a set of files cannot be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("file `{path}` is {}; the limit is {} per file", format_size(*size), format_size(MAX_FILE_SIZE))]
+    FileTooLarge { path: String, size: u64 },
+    #[error(
+        "the selected files total more than the limit of {} per sync (reached at `{path}`)",
+        format_size(MAX_TOTAL_SIZE)
+    )]
+    TotalTooLarge { path: String },
+    #[error("more than the limit of {MAX_FILES} files per sync are selected (reached at `{path}`)")]
+    TooManyFiles { path: String },
+    #[error("symbolic link `{path}` points outside the repository (`{target}`)")]
+    SymlinkOutside { path: String, target: String },
+    #[error(transparent)]
+    Source(#[from] crate::sources::SourceError),
+}
+
+impl SyncError {
+    fn status(&self) -> Status {
+        match self {
+            SyncError::Source(e) => Status::unavailable(e.to_string()),
+            other => Status::failed_precondition(other.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Gitops {
+    ctx: Arc<Context>,
+}
+
+impl Gitops {
+    pub fn server(ctx: Arc<Context>) -> GitopsServiceServer<Self> {
+        GitopsServiceServer::new(Self { ctx })
+    }
+}
+
+type SyncStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<ObjectsToSynchronizeResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl GitopsService for Gitops {
+    type GetObjectsToSynchronizeStream = SyncStream;
+
+    async fn get_objects_to_synchronize(
+        &self,
+        request: Request<ObjectsToSynchronizeRequest>,
+    ) -> Result<Response<SyncStream>, Status> {
+        let who = agent_of(&request)?;
+        let request = request.into_inner();
+        let repository = request.project_id;
+        if !self.ctx.may_read(&who.agent, &repository) {
+            // The same answer for unknown and forbidden repositories: no probing for names.
+            return Err(Status::permission_denied(format!(
+                "agent `{}` may not read repository `{repository}`",
+                who.agent.name
+            )));
+        }
+        let git_ref = match request.r#ref.and_then(|r| r.r#ref) {
+            None => None,
+            Some(r#ref::Ref::Branch(b)) => Some(GitRef::Branch(b)),
+            Some(r#ref::Ref::Tag(t)) => Some(GitRef::Tag(t)),
+            Some(r#ref::Ref::Commit(c)) => Some(GitRef::Commit(c.to_ascii_lowercase())),
+        };
+        let globs = glob_set(request.paths.iter().map(|p| p.glob.as_str()))?;
+        let last = parse_commit(&request.commit_id)?;
+        let state = self
+            .ctx
+            .sources
+            .watch(SourceKey {
+                repository: repository.clone(),
+                git_ref,
+            })
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(16);
+        let stream = SyncTask {
+            ctx: self.ctx.clone(),
+            repository,
+            globs,
+            last,
+            token_id: who.token_id,
+            tx,
+        };
+        self.ctx.tracker.spawn(stream.run(state));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Parses a commit id from a request; empty means none.
+pub(crate) fn parse_commit(text: &str) -> Result<Option<ObjectId>, Status> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    ObjectId::from_hex(text.as_bytes())
+        .map(Some)
+        .map_err(|_| Status::invalid_argument("commit_id must be a full hex commit id"))
+}
+
+/// The selectors of a request as one matcher; refused when they could leave the repository.
+fn glob_set<'a>(globs: impl ExactSizeIterator<Item = &'a str>) -> Result<GlobSet, Status> {
+    if globs.len() > MAX_PATHS {
+        return Err(Status::invalid_argument(format!(
+            "{} paths requested; the limit is {MAX_PATHS} paths",
+            globs.len()
+        )));
+    }
+    let mut builder = GlobSetBuilder::new();
+    let mut any = false;
+    for glob in globs {
+        check_glob(glob).map_err(Status::invalid_argument)?;
+        let relative = glob.strip_prefix('/').unwrap_or(glob);
+        let compiled = GlobBuilder::new(relative)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        builder.add(compiled);
+        any = true;
+    }
+    if !any {
+        return Err(Status::invalid_argument(format!(
+            "no paths requested (GitLab's default is `{}`)",
+            tether_config::gitops::DEFAULT_GLOB
+        )));
+    }
+    builder
+        .build()
+        .map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+/// One agent's stream.
+struct SyncTask {
+    ctx: Arc<Context>,
+    repository: String,
+    globs: GlobSet,
+    last: Option<ObjectId>,
+    token_id: i64,
+    tx: mpsc::Sender<Result<ObjectsToSynchronizeResponse, Status>>,
+}
+
+impl SyncTask {
+    async fn run(mut self, mut state: watch::Receiver<SourceState>) {
+        loop {
+            let current = state.borrow_and_update().commit;
+            if let Some(commit) = current
+                && Some(commit) != self.last
+            {
+                if !self.ctx.token_active(self.token_id) {
+                    let _ = self.tx.send(Err(crate::auth::unauthenticated())).await;
+                    return;
+                }
+                match self.collect(commit).await {
+                    Ok(files) => {
+                        for message in encode_set(&commit.to_string(), &files) {
+                            if self.tx.send(Ok(message)).await.is_err() {
+                                return;
+                            }
+                        }
+                        self.ctx.metrics.inc(
+                            "tether_server_sync_sets_total",
+                            &[("repository", &self.repository)],
+                        );
+                        self.last = Some(commit);
+                    }
+                    Err(e) => {
+                        if !matches!(e, SyncError::Source(_)) {
+                            self.ctx.metrics.inc(
+                                "tether_server_sync_limit_errors_total",
+                                &[("repository", &self.repository)],
+                            );
+                        }
+                        let _ = self.tx.send(Err(e.status())).await;
+                        return;
+                    }
+                }
+            }
+            tokio::select! {
+                changed = state.changed() => if changed.is_err() { return },
+                () = self.tx.closed() => return,
+                () = self.ctx.cancel.cancelled() => return,
+                () = tokio::time::sleep(crate::context::TOKEN_RECHECK) => {
+                    if !self.ctx.token_active(self.token_id) {
+                        let _ = self.tx.send(Err(crate::auth::unauthenticated())).await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The selected files of `commit`, all limits checked before any content is read.
+    async fn collect(&self, commit: ObjectId) -> Result<Vec<(String, Bytes)>, SyncError> {
+        let listed = self.ctx.sources.files(&self.repository, commit).await?;
+        let mut selected = Vec::new();
+        let mut total = 0u64;
+        for file in listed.into_iter().filter(|f| self.globs.is_match(&f.path)) {
+            if let Some(target) = file.outside_target {
+                return Err(SyncError::SymlinkOutside {
+                    path: file.path,
+                    target,
+                });
+            }
+            if selected.len() == MAX_FILES {
+                return Err(SyncError::TooManyFiles { path: file.path });
+            }
+            if file.size > MAX_FILE_SIZE {
+                return Err(SyncError::FileTooLarge {
+                    path: file.path,
+                    size: file.size,
+                });
+            }
+            total += file.size;
+            if total > MAX_TOTAL_SIZE {
+                return Err(SyncError::TotalTooLarge { path: file.path });
+            }
+            selected.push(file);
+        }
+        let mut files = Vec::with_capacity(selected.len());
+        for file in selected {
+            let content = self.ctx.sources.blob(&self.repository, file.blob).await?;
+            files.push((file.path, Bytes::from(content)));
+        }
+        Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_gitlabs() {
+        let set = glob_set(["/**/*.{yaml,yml,json}"].into_iter()).unwrap();
+        assert!(set.is_match("a.yaml"));
+        assert!(set.is_match("a/b/c.json"));
+        assert!(!set.is_match("a/b/c.txt"));
+        let set = glob_set(["team1/app1/*.yaml"].into_iter()).unwrap();
+        assert!(set.is_match("team1/app1/x.yaml"));
+        assert!(
+            !set.is_match("team1/app1/sub/x.yaml"),
+            "`*` does not cross directories"
+        );
+    }
+
+    #[test]
+    fn globs_that_leave_the_repository_are_refused() {
+        for bad in ["../x/*.yaml", "a/../../b", "//etc/passwd"] {
+            let e = glob_set([bad].into_iter()).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{bad}");
+        }
+        let many: Vec<String> = (0..=MAX_PATHS).map(|i| format!("p{i}/*.yaml")).collect();
+        let e = glob_set(many.iter().map(String::as_str)).unwrap_err();
+        assert!(
+            e.message().contains("limit is 100 paths"),
+            "{}",
+            e.message()
+        );
+        assert!(glob_set(std::iter::empty()).is_err());
+    }
+}

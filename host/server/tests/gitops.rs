@@ -1,0 +1,355 @@
+//! GetObjectsToSynchronize over real gRPC against repositories served by real `git daemon` and
+//! `git http-backend`.
+
+mod common;
+
+use common::{Harness, paths};
+use tether_testkit::GitServer;
+use tonic::Code;
+
+const MANIFEST: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_event_brings_the_new_commit_to_a_connected_stream() -> anyhow::Result<()> {
+    let git = GitServer::start()?;
+    let repo = git.create_repo("apps")?;
+    repo.write("base/a.yaml", MANIFEST)?
+        .write("base/notes.txt", "not a manifest")?
+        .write(".hidden/secret.yaml", MANIFEST)?
+        .write("base/.hidden/b.yaml", MANIFEST)?;
+    let first = repo.commit("first")?;
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: apps, url: '{}'}}\n",
+        git.git_url("apps")
+    ))
+    .await?;
+    let token = h.agent("prod", "apps")?;
+
+    let mut sync = h.sync(&token, "apps", &["**/*.{yaml,yml,json}"]).await?;
+    let set = sync.next_set().await?;
+    assert_eq!(set.commit_id, first);
+    assert_eq!(
+        paths(&set),
+        ["base/a.yaml"],
+        "hidden directories and other files are skipped"
+    );
+    assert_eq!(set.files[0].1.as_ref(), MANIFEST.as_bytes());
+
+    repo.write("base/b.yml", MANIFEST)?.remove("base/a.yaml")?;
+    let second = repo.commit("second")?;
+    let (status, body) = h.push("apps").await?;
+    assert_eq!(status, 202, "{body}");
+    let set = sync.next_set().await?;
+    assert_eq!(set.commit_id, second);
+    assert_eq!(paths(&set), ["base/b.yml"]);
+    h.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_picks_up_a_commit_without_notify_over_smart_http() -> anyhow::Result<()> {
+    let git = GitServer::start()?;
+    let repo = git.create_repo("group/apps")?;
+    repo.write("a.yaml", MANIFEST)?;
+    repo.commit("first")?;
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: group/apps, url: '{}', poll_interval: 100ms}}\n",
+        git.http_url("group/apps")
+    ))
+    .await?;
+    let token = h.agent("prod", "group/apps")?;
+    let mut sync = h.sync(&token, "group/apps", &["*.yaml"]).await?;
+    sync.next_set().await?;
+    repo.write("b.yaml", MANIFEST)?;
+    let second = repo.commit("second")?;
+    let set = sync.next_set().await?;
+    assert_eq!(set.commit_id, second);
+    assert_eq!(paths(&set), ["a.yaml", "b.yaml"]);
+    h.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_watching_one_repository_cause_one_fetch() -> anyhow::Result<()> {
+    let git = GitServer::start()?;
+    let repo = git.create_repo("apps")?;
+    repo.write("a.yaml", MANIFEST)?;
+    repo.commit("first")?;
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: apps, url: '{}'}}\n",
+        git.git_url("apps")
+    ))
+    .await?;
+    let (one, two) = (h.agent("one", "apps")?, h.agent("two", "apps")?);
+    let mut a = h.sync(&one, "apps", &["*.yaml"]).await?;
+    let mut b = h.sync(&two, "apps", &["**"]).await?;
+    a.next_set().await?;
+    b.next_set().await?;
+    let fetches = || {
+        h.server
+            .context()
+            .metrics
+            .get("tether_server_git_fetches_total", &[("repository", "apps")])
+    };
+    assert_eq!(
+        fetches(),
+        1,
+        "the second watcher shares the first one's poller"
+    );
+
+    let second = repo.commit("second")?;
+    h.push("apps").await?;
+    assert_eq!(a.next_set().await?.commit_id, second);
+    assert_eq!(b.next_set().await?.commit_id, second);
+    assert_eq!(fetches(), 2, "one fetch per push, however many watch");
+    h.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_repositories_are_read_in_place_at_branches_tags_and_commits() -> anyhow::Result<()> {
+    use tether_rpc::gitops::v1::{Ref, r#ref};
+    let git = GitServer::start()?;
+    let repo = git.create_repo("local")?;
+    repo.write("a.yaml", "v: 1\n")?;
+    let first = repo.commit("first")?;
+    repo.tag("v1")?;
+    repo.write("a.yaml", "v: 2\n")?;
+    let on_branch = repo.commit_to("release", "on release")?;
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: local, path: '{}'}}\n",
+        repo.bare_path().display()
+    ))
+    .await?;
+    let token = h.agent("prod", "local")?;
+    let mut client = h.gitops(&token).await?;
+    for (git_ref, expected) in [
+        (r#ref::Ref::Tag("v1".into()), &first),
+        (r#ref::Ref::Branch("release".into()), &on_branch),
+        (r#ref::Ref::Commit(first.clone()), &first),
+    ] {
+        let mut request = common::sync_request("local", &["*.yaml"]);
+        request.r#ref = Some(Ref {
+            r#ref: Some(git_ref.clone()),
+        });
+        let mut sync = common::SyncClient::new(
+            client
+                .get_objects_to_synchronize(request)
+                .await?
+                .into_inner(),
+        );
+        let set = sync.next_set().await?;
+        assert_eq!(&set.commit_id, expected, "{git_ref:?}");
+    }
+    // Resuming from the commit the agent has: nothing is sent until the ref moves.
+    let mut request = common::sync_request("local", &["*.yaml"]);
+    request.r#ref = Some(Ref {
+        r#ref: Some(r#ref::Ref::Branch("release".into())),
+    });
+    request.commit_id = on_branch.clone();
+    let mut sync = common::SyncClient::new(
+        client
+            .get_objects_to_synchronize(request)
+            .await?
+            .into_inner(),
+    );
+    let newer = repo.commit_to("release", "newer")?;
+    h.push("local").await?;
+    let set = sync.next_set().await?;
+    assert_eq!(
+        set.commit_id, newer,
+        "the first set sent is the new commit, not the one the agent has"
+    );
+    h.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_a_limit_is_an_error_naming_limit_and_file_and_nothing_partial() -> anyhow::Result<()>
+{
+    let git = GitServer::start()?;
+    let repo = git.create_repo("apps")?;
+    repo.write("a.yaml", MANIFEST)?;
+    repo.write("big/huge.yaml", vec![b'x'; 5 * 1024 * 1024 + 1])?;
+    repo.commit("too big")?;
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: apps, path: '{}'}}\n",
+        repo.bare_path().display()
+    ))
+    .await?;
+    let token = h.agent("prod", "apps")?;
+
+    let mut sync = h.sync(&token, "apps", &["**/*.yaml"]).await?;
+    let status = sync.next_set().await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("big/huge.yaml") && status.message().contains("5 MiB"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(sync.messages, 0, "no header or file before the error");
+
+    // Selecting only the small file is fine.
+    let mut sync = h.sync(&token, "apps", &["*.yaml"]).await?;
+    assert_eq!(paths(&sync.next_set().await?), ["a.yaml"]);
+
+    for i in 0..=1000 {
+        repo.write(&format!("many/{i:04}.yaml"), "x: 1\n")?;
+    }
+    repo.remove("big/huge.yaml")?;
+    let too_many = repo.commit("too many")?;
+    let mut sync = h.sync(&token, "apps", &["many/*.yaml"]).await?;
+    h.push("apps").await?;
+    // The stream may first get the previous commit (no file matches there), then the new one.
+    let status = loop {
+        match sync.next_set().await {
+            Ok(set) => assert_ne!(set.commit_id, too_many, "a set over the limit was sent"),
+            Err(status) => break status,
+        }
+    };
+    assert!(
+        status.message().contains("limit of 1000 files"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        status.message().contains("many/1000.yaml"),
+        "{}",
+        status.message()
+    );
+    h.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn symlinks_resolve_inside_the_tree_and_are_refused_outside_it() -> anyhow::Result<()> {
+    let git = GitServer::start()?;
+    let repo = git.create_repo("apps")?;
+    repo.write("real/a.yaml", MANIFEST)?;
+    for dir in ["links", "escape"] {
+        std::fs::create_dir_all(repo.work_path().join(dir))?;
+    }
+    std::os::unix::fs::symlink("../real/a.yaml", repo.work_path().join("links/inside.yaml"))?;
+    std::os::unix::fs::symlink(
+        "../../../etc/passwd",
+        repo.work_path().join("escape/outside.yaml"),
+    )?;
+    repo.commit("links")?;
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: apps, path: '{}'}}\n",
+        repo.bare_path().display()
+    ))
+    .await?;
+    let token = h.agent("prod", "apps")?;
+
+    let mut sync = h
+        .sync(&token, "apps", &["real/*.yaml", "links/*.yaml"])
+        .await?;
+    let set = sync.next_set().await?;
+    assert_eq!(paths(&set), ["links/inside.yaml", "real/a.yaml"]);
+    assert_eq!(
+        set.files[0].1, set.files[1].1,
+        "the link carries its target's content"
+    );
+
+    let mut sync = h.sync(&token, "apps", &["**/*.yaml"]).await?;
+    let status = sync.next_set().await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("escape/outside.yaml"),
+        "{}",
+        status.message()
+    );
+    h.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_read_only_their_config_repository_and_granted_ones() -> anyhow::Result<()> {
+    let git = GitServer::start()?;
+    for name in ["config", "granted", "private"] {
+        let repo = git.create_repo(name)?;
+        repo.write("a.yaml", MANIFEST)?;
+        repo.commit("first")?;
+    }
+    let root = git.root().display().to_string();
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: config, path: '{root}/config.git'}}\n  - {{name: granted, path: '{root}/granted.git'}}\n  - {{name: private, path: '{root}/private.git'}}\ngrants:\n  - {{agent: prod, repositories: [granted]}}\n"
+    ))
+    .await?;
+    let token = h.agent("prod", "config")?;
+    h.sync(&token, "config", &["*.yaml"])
+        .await?
+        .next_set()
+        .await?;
+    h.sync(&token, "granted", &["*.yaml"])
+        .await?
+        .next_set()
+        .await?;
+    for repository in ["private", "does-not-exist"] {
+        let status = h
+            .gitops(&token)
+            .await?
+            .get_objects_to_synchronize(common::sync_request(repository, &["*.yaml"]))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{repository}");
+    }
+    for glob in ["../*.yaml", "/../x", "a/../../b"] {
+        let status = h
+            .gitops(&token)
+            .await?
+            .get_objects_to_synchronize(common::sync_request("config", &[glob]))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{glob}");
+    }
+    h.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_that_goes_down_keeps_serving_the_last_commit_with_a_failing_status()
+-> anyhow::Result<()> {
+    use tether_server::sources::{SourceKey, SourceStatus};
+    let git = GitServer::start()?;
+    let repo = git.create_repo("apps")?;
+    repo.write("a.yaml", MANIFEST)?;
+    let first = repo.commit("first")?;
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: apps, url: '{}'}}\n",
+        git.http_url("apps")
+    ))
+    .await?;
+    let token = h.agent("prod", "apps")?;
+    let mut sync = h.sync(&token, "apps", &["*.yaml"]).await?;
+    assert_eq!(sync.next_set().await?.commit_id, first);
+
+    drop(git); // the Git host is gone
+    let mut state = h.server.context().sources.watch(SourceKey {
+        repository: "apps".into(),
+        git_ref: None,
+    })?;
+    h.push("apps").await?;
+    let failing = state
+        .wait_for(|s| matches!(s.status, SourceStatus::Failing { .. }))
+        .await?
+        .clone();
+    assert_eq!(
+        failing.commit.map(|c| c.to_string()),
+        Some(first.clone()),
+        "last known commit kept"
+    );
+
+    let (status, body) = h.get("/api/v1/sources").await?;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("\"state\":\"failing\"") && body.contains(&first),
+        "{body}"
+    );
+    // A new agent stream still gets the last known commit.
+    let mut late = h.sync(&token, "apps", &["*.yaml"]).await?;
+    assert_eq!(late.next_set().await?.commit_id, first);
+    h.server.shutdown().await;
+    Ok(())
+}
