@@ -32,10 +32,15 @@ impl Harness {
         let data = tempfile::tempdir()?;
         let secret = data.path().join("webhook-secret");
         std::fs::write(&secret, format!("{WEBHOOK_SECRET}\n"))?;
+        // A test that configures `webhooks` itself replaces the default generic secret.
+        let webhooks = if extra_yaml.contains("webhooks:") {
+            String::new()
+        } else {
+            format!("webhooks: {{secret_file: {}}}\n", secret.display())
+        };
         let yaml = format!(
-            "data_dir: {}\nlisten: {{grpc: '127.0.0.1:0', http: '127.0.0.1:0'}}\nwebhooks: {{secret_file: {}}}\n{extra_yaml}",
+            "data_dir: {}\nlisten: {{grpc: '127.0.0.1:0', http: '127.0.0.1:0'}}\n{webhooks}{extra_yaml}",
             data.path().display(),
-            secret.display()
         );
         let config = tether_config::server::parse_server_config(&yaml, "test-server.yaml")?;
         let store = Arc::new(SqliteStore::open(&data.path().join("tether.db"))?);
