@@ -13,11 +13,13 @@ mod kinds;
 pub mod object;
 pub mod policy;
 mod prune;
+pub mod render;
 mod sync;
 
 pub use inventory::InventoryId;
 pub use object::{DesiredObject, ObjectRef};
 pub use policy::KindFilter;
+pub use render::{ProjectFiles, RenderError, render_project};
 pub use sync::{
     DEFAULT_CONCURRENCY, ObjectError, ObjectErrorKind, SyncOptions, SyncReport, Synchronizer,
 };

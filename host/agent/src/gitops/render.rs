@@ -1,0 +1,308 @@
+//! From the files of a commit to desired objects. The files are laid out in a private directory
+//! through a capability to it (cap-std), so no path from the server can land outside it; then each
+//! `paths[]` entry of the manifest project is rendered by its renderer plugin, which sees the
+//! directory read-only. Every failure is collected, so one commit reports all its problems at
+//! once.
+//!
+//! What each renderer receives (settings are strings, the plugin contract's only kind):
+//! - plain paths: the built-in `raw` plugin, the repository as source, `glob`;
+//! - `kustomize: DIR`: the `kustomize` plugin, the repository as source (overlays reach bases
+//!   outside their own directory), `dir`;
+//! - `helm: {...}`: the `helm` plugin, the repository as source, `chart`, `release`, `namespace`,
+//!   `values_files` (one path per line, in order) and `values` (YAML);
+//! - `render: {plugin, dir, settings}`: that plugin, `dir` (or the repository) as source, `settings`.
+
+use std::path::{Component, Path};
+
+use tether_config::gitops::{ManifestProject, Renderer};
+use tether_config::plugins::Settings;
+use tether_plugin_host::{PluginCatalog, PluginError, RenderRequest};
+
+use crate::gitops::DesiredObject;
+
+/// Built-in renderers by role.
+pub const RAW_RENDERER: &str = "raw";
+pub const KUSTOMIZE_RENDERER: &str = "kustomize";
+pub const HELM_RENDERER: &str = "helm";
+
+/// Why a commit could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("{path}: {reason}")]
+    UnsafePath { path: String, reason: &'static str },
+    #[error("{path}: cannot write it: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("paths[{index}] ({glob}): {error}")]
+    Plugin {
+        index: usize,
+        glob: String,
+        error: Box<PluginError>,
+    },
+    #[error("{source_location}: {reason}")]
+    NotAnObject {
+        source_location: String,
+        reason: String,
+    },
+}
+
+/// A commit's files, laid out in a directory of their own that is removed when this is dropped.
+#[derive(Debug)]
+pub struct ProjectFiles {
+    dir: tempfile::TempDir,
+}
+
+impl ProjectFiles {
+    /// Writes `files` (repository-relative paths and contents). Absolute paths and `..` are refused
+    /// before anything is written; cap-std refuses anything else that would leave the directory.
+    pub fn write<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<Self, RenderError> {
+        let dir = tempfile::Builder::new()
+            .prefix("tether-commit-")
+            .tempdir()
+            .map_err(|source| RenderError::Write {
+                path: "(a temporary directory)".into(),
+                source,
+            })?;
+        let root = cap_std::fs::Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority())
+            .map_err(|source| RenderError::Write {
+                path: dir.path().display().to_string(),
+                source,
+            })?;
+        for (path, data) in files {
+            check_relative(path)?;
+            let write = |p: &Path| -> std::io::Result<()> {
+                if let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    root.create_dir_all(parent)?;
+                }
+                root.write(p, data)
+            };
+            write(Path::new(path)).map_err(|source| RenderError::Write {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
+        Ok(Self { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn check_relative(path: &str) -> Result<(), RenderError> {
+    let unsafe_path = |reason| {
+        Err(RenderError::UnsafePath {
+            path: path.to_owned(),
+            reason,
+        })
+    };
+    if path.is_empty() {
+        return unsafe_path("an empty path");
+    }
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => return unsafe_path("`..` would leave the repository"),
+            Component::RootDir | Component::Prefix(_) => {
+                return unsafe_path("an absolute path would leave the repository");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Renders every path of `project`; all objects, or every error.
+pub fn render_project(
+    catalog: &PluginCatalog,
+    project: &ManifestProject,
+    files: &ProjectFiles,
+) -> Result<Vec<DesiredObject>, Vec<RenderError>> {
+    let mut objects = Vec::new();
+    let mut errors = Vec::new();
+    for (index, path) in project.paths.iter().enumerate() {
+        let glob = path.glob.as_str().to_owned();
+        let (plugin, subdir, settings) = renderer_call(&path.renderer, &glob, project);
+        let source = match &subdir {
+            Some(dir) => files.path().join(dir),
+            None => files.path().to_owned(),
+        };
+        let rendered = catalog.renderer(&plugin).and_then(|renderer| {
+            let mut request = RenderRequest::new(source).with_settings(settings);
+            request.namespace = project.default_namespace.clone();
+            renderer.render(&request)
+        });
+        let output = match rendered {
+            Ok(output) => output,
+            Err(error) => {
+                errors.push(RenderError::Plugin {
+                    index,
+                    glob,
+                    error: Box::new(error),
+                });
+                continue;
+            }
+        };
+        for object in output.objects {
+            let location = match (&object.origin, &subdir) {
+                (Some(origin), Some(dir)) => format!("{dir}/{origin}"),
+                (Some(origin), None) => origin.to_string(),
+                (None, _) => format!("paths[{index}] ({glob})"),
+            };
+            match DesiredObject::from_json(object.manifest, location.clone()) {
+                Ok(o) => objects.push(o),
+                Err(reason) => errors.push(RenderError::NotAnObject {
+                    source_location: location,
+                    reason,
+                }),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(objects)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The plugin, the source subdirectory (None: the repository) and the settings for a renderer.
+fn renderer_call(
+    renderer: &Renderer,
+    glob: &str,
+    project: &ManifestProject,
+) -> (String, Option<String>, Settings) {
+    let settings = |pairs: Vec<(&str, String)>| {
+        Settings::new(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            .unwrap_or_default()
+    };
+    match renderer {
+        Renderer::Plain => (
+            RAW_RENDERER.into(),
+            None,
+            settings(vec![("glob", glob.to_owned())]),
+        ),
+        Renderer::Kustomize { dir } => (
+            KUSTOMIZE_RENDERER.into(),
+            None,
+            settings(vec![("dir", dir.as_str().to_owned())]),
+        ),
+        Renderer::Helm(helm) => {
+            let mut pairs = vec![
+                ("chart", helm.chart.as_str().to_owned()),
+                ("release", helm.release.clone()),
+                (
+                    "namespace",
+                    helm.namespace
+                        .clone()
+                        .unwrap_or_else(|| project.default_namespace.clone()),
+                ),
+            ];
+            if !helm.values_files.is_empty() {
+                let files: Vec<_> = helm.values_files.iter().map(|f| f.as_str()).collect();
+                pairs.push(("values_files", files.join("\n")));
+            }
+            if let Some(values) = &helm.values {
+                pairs.push(("values", serde_yaml::to_string(values).unwrap_or_default()));
+            }
+            (HELM_RENDERER.into(), None, settings(pairs))
+        }
+        Renderer::Plugin(render) => (
+            render.plugin.as_str().to_owned(),
+            render.dir.as_ref().map(|d| d.as_str().to_owned()),
+            render.settings.clone(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tether_config::agent::parse_agent_config;
+    use tether_plugin_host::{EngineOptions, NoPluginFiles, PluginEngine};
+
+    fn project(yaml: &str) -> ManifestProject {
+        let config = parse_agent_config(yaml, "config.yaml").expect("a valid config");
+        config
+            .gitops
+            .manifest_projects
+            .iter()
+            .next()
+            .expect("one project")
+            .clone()
+    }
+
+    fn catalog() -> PluginCatalog {
+        let engine = PluginEngine::new(EngineOptions::default()).expect("an engine");
+        PluginCatalog::load(&engine, &Default::default(), &NoPluginFiles)
+    }
+
+    #[test]
+    fn paths_that_would_leave_the_directory_are_refused() {
+        for bad in ["../outside.yaml", "a/../../outside.yaml", "/etc/passwd", ""] {
+            let err = ProjectFiles::write([(bad, b"x".as_slice())]).unwrap_err();
+            assert!(
+                matches!(err, RenderError::UnsafePath { .. }),
+                "{bad}: {err}"
+            );
+        }
+        let files = ProjectFiles::write([("a/b/c.yaml", b"kind: X".as_slice())]).unwrap();
+        assert_eq!(
+            std::fs::read(files.path().join("a/b/c.yaml")).unwrap(),
+            b"kind: X"
+        );
+    }
+
+    #[test]
+    fn plain_paths_render_every_document_with_its_file_and_line() {
+        let files = ProjectFiles::write([
+            (
+                "apps/web.yaml",
+                b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n"
+                    .as_slice(),
+            ),
+            ("docs/readme.md", b"# not a manifest".as_slice()),
+        ])
+        .unwrap();
+        let project = project(
+            "gitops:\n  manifest_projects:\n    - id: group/app\n      paths:\n        - glob: 'apps/**/*.yaml'\n",
+        );
+        let objects = render_project(&catalog(), &project, &files).unwrap();
+        let names: Vec<_> = objects
+            .iter()
+            .map(|o| o.name().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(
+            objects[0].source.starts_with("apps/web.yaml"),
+            "{}",
+            objects[0].source
+        );
+        assert!(
+            objects[1].source.starts_with("apps/web.yaml:5"),
+            "{}",
+            objects[1].source
+        );
+    }
+
+    #[test]
+    fn every_failing_path_is_reported() {
+        let files = ProjectFiles::write([(
+            "broken.yaml",
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [unclosed\n".as_slice(),
+        )])
+        .unwrap();
+        let project = project(
+            "gitops:\n  manifest_projects:\n    - id: app\n      paths:\n        - glob: '*.yaml'\n        - glob: 'k/**'\n          kustomize: k\n",
+        );
+        let errors = render_project(&catalog(), &project, &files).unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        let first = errors[0].to_string();
+        assert!(first.starts_with("paths[0] (*.yaml):"), "{first}");
+        assert!(first.contains("broken.yaml:3"), "{first}");
+        let second = errors[1].to_string();
+        assert!(second.contains("kustomize"), "{second}");
+    }
+}
