@@ -68,6 +68,19 @@ pub struct ServerConfig {
     pub grants: Vec<Grant>,
     #[serde(default)]
     pub webhooks: Webhooks,
+    #[serde(default)]
+    pub api: Api,
+}
+
+/// `api:` — access to the HTTP API's agent, token and source endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// File holding the admin bearer token. When set, `/api/v1/agents`, `/api/v1/tokens` and
+    /// `/api/v1/sources` require `Authorization: Bearer <token>` and registering agents and managing
+    /// tokens over HTTP is possible; when unset, those endpoints are read-only and open, so keep
+    /// `listen.http` private.
+    pub admin_token_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +95,7 @@ impl Default for ServerConfig {
             repositories: Repositories::default(),
             grants: Vec::new(),
             webhooks: Webhooks::default(),
+            api: Api::default(),
         }
     }
 }

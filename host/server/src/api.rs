@@ -9,7 +9,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Push payloads larger than this are refused (GitLab's push events for huge pushes are ~MBs).
@@ -19,20 +20,32 @@ const MAX_PUSH_BODY: usize = 25 * 1024 * 1024;
 struct ApiState {
     ctx: Arc<Context>,
     secrets: Arc<PushSecrets>,
+    /// The admin token; `None` leaves reads open and writes off.
+    admin: Option<Arc<SecretString>>,
 }
 
-pub fn router(ctx: Arc<Context>, secrets: PushSecrets) -> Router {
+pub fn router(ctx: Arc<Context>, secrets: PushSecrets, admin: Option<SecretString>) -> Router {
     let state = ApiState {
         ctx,
         secrets: Arc::new(secrets),
+        admin: admin.map(Arc::new),
     };
+    let admin_routes = Router::new()
+        .route("/api/v1/agents", get(agents).post(register_agent))
+        .route("/api/v1/agents/{name}", get(agent))
+        .route("/api/v1/agents/{name}/tokens", post(create_token))
+        .route("/api/v1/tokens", get(tokens))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
+        .route("/api/v1/sources", get(sources))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_admin,
+        ));
     Router::new()
+        .merge(admin_routes)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/api/v1/agents", get(agents))
-        .route("/api/v1/agents/{name}", get(agent))
-        .route("/api/v1/sources", get(sources))
         .route(
             "/api/v1/push",
             post(|s, h, b| push(s, h, b, PushKind::Generic)),
@@ -51,6 +64,143 @@ pub fn router(ctx: Arc<Context>, secrets: PushSecrets) -> Router {
         )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PUSH_BODY))
         .with_state(state)
+}
+
+/// With an admin token configured, the agent, token and source endpoints need it; without one, only
+/// reads are allowed.
+async fn require_admin(
+    State(s): State<ApiState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match &s.admin {
+        Some(admin) => {
+            let presented = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            if !push::token_matches(admin, presented) {
+                return (StatusCode::UNAUTHORIZED, "unauthorized\n").into_response();
+            }
+        }
+        None if request.method() != axum::http::Method::GET => {
+            return (
+                StatusCode::FORBIDDEN,
+                "the admin API is off; set `api.admin_token_file` in the server configuration\n",
+            )
+                .into_response();
+        }
+        None => {}
+    }
+    next.run(request).await
+}
+
+fn store_error(e: &crate::store::StoreError) -> Response {
+    use crate::store::StoreError as E;
+    let status = match e {
+        E::AgentExists(_) | E::TooManyTokens { .. } => StatusCode::CONFLICT,
+        E::NoSuchAgent(_) | E::NoSuchToken(_) => StatusCode::NOT_FOUND,
+        E::InvalidName(_) => StatusCode::BAD_REQUEST,
+        E::Database(_) | E::Io { .. } => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, format!("{e}\n")).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterAgent {
+    name: String,
+    config_repository: String,
+}
+
+async fn register_agent(State(s): State<ApiState>, Json(body): Json<RegisterAgent>) -> Response {
+    if !s.ctx.sources.contains(&body.config_repository) {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "repository `{}` is not in the server configuration\n",
+                body.config_repository
+            ),
+        )
+            .into_response();
+    }
+    match s
+        .ctx
+        .store
+        .register_agent(&body.name, &body.config_repository, crate::store::now())
+    {
+        Ok(agent) => (StatusCode::CREATED, Json(agent)).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateToken {
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Debug, Serialize)]
+struct CreatedToken {
+    #[serde(flatten)]
+    record: crate::store::TokenRecord,
+    /// The secret, shown this once.
+    token: String,
+}
+
+async fn create_token(
+    State(s): State<ApiState>,
+    Path(agent): Path<String>,
+    body: Bytes,
+) -> Response {
+    let request: CreateToken = if body.is_empty() {
+        CreateToken::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+        }
+    };
+    let new = crate::token::generate();
+    match s.ctx.store.create_token(
+        &agent,
+        &new.hash,
+        &request.description,
+        s.ctx.config.max_tokens_per_agent.0,
+        crate::store::now(),
+    ) {
+        Ok(record) => {
+            use secrecy::ExposeSecret;
+            let token = new.secret.expose_secret().to_owned();
+            (StatusCode::CREATED, Json(CreatedToken { record, token })).into_response()
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenFilter {
+    agent: Option<String>,
+}
+
+async fn tokens(
+    State(s): State<ApiState>,
+    axum::extract::Query(filter): axum::extract::Query<TokenFilter>,
+) -> Response {
+    match s.ctx.store.tokens(filter.agent.as_deref()) {
+        Ok(tokens) => Json(tokens).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn revoke_token(State(s): State<ApiState>, Path(id): Path<i64>) -> Response {
+    match s.ctx.store.revoke_token(id, crate::store::now()) {
+        Ok(record) => Json(record).into_response(),
+        Err(e) => store_error(&e),
+    }
 }
 
 async fn readyz(State(s): State<ApiState>) -> Response {

@@ -109,6 +109,12 @@ pub async fn start(
     store: Arc<dyn Store>,
 ) -> Result<RunningServer, StartError> {
     let secrets = push::PushSecrets::load(&config.webhooks)?;
+    let admin = config
+        .api
+        .admin_token_file
+        .as_deref()
+        .map(push::read_secret)
+        .transpose()?;
     let tls = match &config.tls {
         Some(tls) => {
             let read = |path: &std::path::Path| {
@@ -183,7 +189,8 @@ pub async fn start(
     });
     let http = axum::serve(
         http_listener,
-        api::router(ctx.clone(), secrets).into_make_service_with_connect_info::<SocketAddr>(),
+        api::router(ctx.clone(), secrets, admin)
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(ctx.cancel.clone().cancelled_owned());
     servers.spawn(async move {

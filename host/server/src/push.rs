@@ -15,12 +15,12 @@ pub const SIGNATURE_HEADER: &str = "x-tether-signature";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
-    #[error("cannot read webhook secret {path}: {source}")]
+    #[error("cannot read secret file {path}: {source}")]
     Secret {
         path: String,
         source: std::io::Error,
     },
-    #[error("webhook secret {path} is empty")]
+    #[error("secret file {path} is empty")]
     EmptySecret { path: String },
 }
 

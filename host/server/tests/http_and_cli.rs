@@ -297,3 +297,101 @@ async fn notify_from_a_git_hook_wakes_the_running_server() -> anyhow::Result<()>
     h.server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_and_tokens_are_administered_over_http_with_the_admin_token() -> anyhow::Result<()> {
+    use tether_rpc::agent::v1::HeartbeatRequest;
+    use tether_rpc::agent::v1::agent_service_client::AgentServiceClient;
+    let git = GitServer::start()?;
+    let repo = git.create_repo("config")?;
+    repo.commit("empty")?;
+    let secrets = tempfile::tempdir()?;
+    std::fs::write(secrets.path().join("admin"), "admin-secret\n")?;
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: config, path: '{}'}}\napi: {{admin_token_file: {}/admin}}\n",
+        repo.bare_path().display(),
+        secrets.path().display()
+    ))
+    .await?;
+    let addr = h.server.http_addr;
+    let admin = [
+        ("authorization", "Bearer admin-secret"),
+        ("content-type", "application/json"),
+    ];
+    assert_eq!(http(addr, "GET", "/api/v1/agents", &[], b"").await?.0, 401);
+    assert_eq!(
+        http(
+            addr,
+            "GET",
+            "/api/v1/agents",
+            &[("authorization", "Bearer wrong")],
+            b""
+        )
+        .await?
+        .0,
+        401
+    );
+
+    let body = br#"{"name": "prod", "config_repository": "config"}"#;
+    let (status, answer) = http(addr, "POST", "/api/v1/agents", &admin, body).await?;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(
+        http(addr, "POST", "/api/v1/agents", &admin, body).await?.0,
+        409,
+        "registered once"
+    );
+
+    let (status, answer) = http(
+        addr,
+        "POST",
+        "/api/v1/agents/prod/tokens",
+        &admin,
+        br#"{"description": "http"}"#,
+    )
+    .await?;
+    assert_eq!(status, 201, "{answer}");
+    let created: serde_json::Value = serde_json::from_str(&answer)?;
+    let token = created["token"].as_str().unwrap_or_default().to_owned();
+    assert!(token.starts_with("tthr_"), "{answer}");
+    let mut agent =
+        AgentServiceClient::with_interceptor(h.channel().await?, common::Bearer::new(&token));
+    agent.heartbeat(HeartbeatRequest {}).await?;
+
+    let (_, list) = http(addr, "GET", "/api/v1/tokens?agent=prod", &admin, b"").await?;
+    assert!(
+        list.contains("\"description\":\"http\"") && !list.contains(&token[5..]),
+        "{list}"
+    );
+    let id = created["id"].as_i64().unwrap_or_default();
+    let (status, _) = http(addr, "DELETE", &format!("/api/v1/tokens/{id}"), &admin, b"").await?;
+    assert_eq!(status, 200);
+    let status = agent.heartbeat(HeartbeatRequest {}).await.unwrap_err();
+    assert_eq!(
+        status.code(),
+        tonic::Code::Unauthenticated,
+        "revoked over HTTP: refused on the next call"
+    );
+    h.server.shutdown().await;
+
+    // Without an admin token the API is read-only.
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: config, path: '{}'}}\n",
+        repo.bare_path().display()
+    ))
+    .await?;
+    let json = [("content-type", "application/json")];
+    assert_eq!(
+        http(h.server.http_addr, "GET", "/api/v1/agents", &[], b"")
+            .await?
+            .0,
+        200
+    );
+    assert_eq!(
+        http(h.server.http_addr, "POST", "/api/v1/agents", &json, body)
+            .await?
+            .0,
+        403
+    );
+    h.server.shutdown().await;
+    Ok(())
+}
