@@ -16,6 +16,12 @@ const MANIFEST: &str =
     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bench}\ndata: {round: \"0\"}\n";
 
 fn main() -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let rounds: usize = std::env::var("NOTIFY_LATENCY_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -302,3 +302,30 @@ async fn registration_heartbeat_and_status_show_in_the_http_api() -> anyhow::Res
     h.server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitlab_agent_config_is_read_from_the_gitlab_directory() -> anyhow::Result<()> {
+    let git = GitServer::start()?;
+    let repo = git.create_repo("config")?;
+    let gitlab = "gitops:\n  manifest_projects:\n  - id: config\n    paths:\n    - glob: '/manifests/**/*.yaml'\n    inventory_policy: adopt_if_no_inventory\n";
+    repo.write(".gitlab/agents/prod/config.yaml", gitlab)?;
+    let commit = repo.commit("gitlab config")?;
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: config, path: '{}'}}\n",
+        repo.bare_path().display()
+    ))
+    .await?;
+    let token = h.agent("prod", "config")?;
+    let mut stream = h
+        .configuration(&token)
+        .await?
+        .get_configuration(ConfigurationRequest::default())
+        .await?
+        .into_inner();
+    let message = stream.message().await?.expect("configuration");
+    assert_eq!(message.commit_id, commit);
+    assert_eq!(message.file, ".gitlab/agents/prod/config.yaml");
+    assert_eq!(message.config_yaml, gitlab);
+    h.server.shutdown().await;
+    Ok(())
+}

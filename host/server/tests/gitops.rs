@@ -189,6 +189,34 @@ async fn over_a_limit_is_an_error_naming_limit_and_file_and_nothing_partial() ->
     );
     assert_eq!(sync.messages, 0, "no header or file before the error");
 
+    // Files each under the per-file limit but together over the per-sync limit.
+    for i in 0..5 {
+        repo.write(&format!("total/{i}.yaml"), vec![b'y'; 4_500_000])?;
+    }
+    let mut sync = h.sync(&token, "apps", &["total/*.yaml"]).await?;
+    repo.commit("too much in total")?;
+    h.push("apps").await?;
+    // The stream may first get the previous commit (nothing matches there), then the new one.
+    let status = loop {
+        match sync.next_set().await {
+            Ok(set) => assert!(set.files.is_empty(), "a set over the total limit was sent"),
+            Err(status) => break status,
+        }
+    };
+    assert!(
+        status.message().contains("limit of 20 MiB per sync"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        status.message().contains("total/4.yaml"),
+        "{}",
+        status.message()
+    );
+    for i in 0..5 {
+        repo.remove(&format!("total/{i}.yaml"))?;
+    }
+
     // Selecting only the small file is fine.
     let mut sync = h.sync(&token, "apps", &["*.yaml"]).await?;
     assert_eq!(paths(&sync.next_set().await?), ["a.yaml"]);

@@ -432,11 +432,18 @@ impl PollTask {
             );
             self.metrics
                 .inc("tether_server_git_fetches_total", &[("repository", &name)]);
+            let started = tokio::time::Instant::now();
             blocking(move || git::fetch(&name, &url, &dir, credentials.as_ref())).await?;
+            tracing::debug!(repository = %self.key.repository, elapsed = ?started.elapsed(), "fetched");
         }
         let git_ref = self.key.git_ref.clone();
         let mirrored = source.remote.is_some();
-        blocking(move || git::resolve(&name, &source.git_dir, mirrored, git_ref.as_ref())).await
+        let started = tokio::time::Instant::now();
+        let resolved =
+            blocking(move || git::resolve(&name, &source.git_dir, mirrored, git_ref.as_ref()))
+                .await;
+        tracing::debug!(repository = %self.key.repository, elapsed = ?started.elapsed(), "resolved");
+        resolved
     }
 }
 
