@@ -338,3 +338,58 @@ fn a_missing_source_tree_names_the_plugin() {
     assert!(matches!(error, PluginError::SourceTree { .. }), "{error:?}");
     assert!(error.to_string().contains("plugin `raw`"), "{error}");
 }
+
+/// Where this test binary's log goes. Global rather than scoped: tracing caches each call site's
+/// interest, and a site first reached by a parallel test without a subscriber would stay silent for a
+/// scoped one.
+#[derive(Clone, Default)]
+struct LogSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+static LOG: std::sync::LazyLock<LogSink> = std::sync::LazyLock::new(|| {
+    let sink = LogSink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::set_global_default(subscriber)
+        .expect("no other subscriber in this binary");
+    sink
+});
+
+#[test]
+fn guest_stderr_goes_to_the_log_tagged_with_the_plugin() {
+    let sink = std::sync::LazyLock::force(&LOG);
+    let plugin = renderer("chatty", artifacts::TRAP_PATH);
+    render_with(&plugin, &[("stderr-lines", "20000")]).unwrap_err();
+    let log = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let ours: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("plugin=\"chatty\""))
+        .collect();
+    assert!(
+        ours.iter().any(|l| l.contains("stream=\"stderr\"")
+            && l.contains("trap plugin: line 0 before the panic")),
+        "{:?}",
+        &ours[..ours.len().min(5)]
+    );
+    assert!(
+        ours.iter()
+            .any(|l| l.contains("guest output over 65536 bytes was dropped")),
+        "the cap is reported"
+    );
+    assert!(
+        !ours.iter().any(|l| l.contains("line 19999")),
+        "lines past the cap are not logged"
+    );
+}
