@@ -1,8 +1,13 @@
 //! tether-agent: the half of Tether that runs inside a cluster.
 //!
 //! Feature modules, each with its own configuration and lifecycle, registered in one list by the
-//! binary. So far: [`gitops`], which turns a rendered set of objects into cluster state, and
-//! [`leader`], which makes sure only one replica does so.
+//! binary ([`app`]). So far: [`gitops`], which turns each commit of a manifest project into cluster
+//! state, fed by [`configuration`] and guarded by [`leader`] so that only one replica applies.
 
+pub mod app;
+pub mod configuration;
+pub mod connection;
 pub mod gitops;
 pub mod leader;
+pub mod metrics;
+pub mod module;

@@ -10,6 +10,7 @@ mod apply;
 mod health;
 pub mod inventory;
 mod kinds;
+pub mod module;
 pub mod object;
 pub mod policy;
 mod prune;

@@ -96,6 +96,8 @@ pub enum ObjectErrorKind {
 pub struct ObjectError {
     /// `Kind.group/namespace/name`, with the source file where known.
     pub object: String,
+    /// The object, where it could be identified.
+    pub reference: Option<ObjectRef>,
     pub kind: ObjectErrorKind,
     pub message: String,
 }
@@ -134,15 +136,60 @@ impl SyncReport {
 
     fn fail(
         &mut self,
-        object: impl fmt::Display,
+        subject: impl Into<Subject>,
         kind: ObjectErrorKind,
         message: impl Into<String>,
     ) {
+        let subject = subject.into();
         self.errors.push(ObjectError {
-            object: object.to_string(),
+            object: subject.shown,
+            reference: subject.reference,
             kind,
             message: message.into(),
         });
+    }
+}
+
+/// What an error is about: an object (and where it came from), or something else by name.
+struct Subject {
+    shown: String,
+    reference: Option<ObjectRef>,
+}
+
+impl From<&ObjectRef> for Subject {
+    fn from(r: &ObjectRef) -> Self {
+        Self {
+            shown: r.to_string(),
+            reference: Some(r.clone()),
+        }
+    }
+}
+
+impl From<(&ObjectRef, &str)> for Subject {
+    fn from((r, source): (&ObjectRef, &str)) -> Self {
+        Self {
+            shown: if source.is_empty() {
+                r.to_string()
+            } else {
+                format!("{r} ({source})")
+            },
+            reference: Some(r.clone()),
+        }
+    }
+}
+
+impl From<String> for Subject {
+    fn from(shown: String) -> Self {
+        Self {
+            shown,
+            reference: None,
+        }
+    }
+}
+
+impl From<&String> for Subject {
+    fn from(shown: &String) -> Self {
+        shown.clone().into()
     }
 }
 
@@ -293,12 +340,12 @@ impl Synchronizer {
                     }),
                     Ok(None) if server_dry_run => {}
                     Ok(None) => report.fail(
-                        with_source(&pending.reference, &pending.source),
+                        (&pending.reference, pending.source.as_str()),
                         ObjectErrorKind::Apply,
                         "its CustomResourceDefinition was applied but the kind is not served",
                     ),
                     Err(e) => report.fail(
-                        with_source(&pending.reference, &pending.source),
+                        (&pending.reference, pending.source.as_str()),
                         ObjectErrorKind::Apply,
                         format!("discovery: {}", apply::describe(&e)),
                     ),
@@ -414,7 +461,7 @@ impl Synchronizer {
             };
             if let Some(first) = seen.get(&reference) {
                 report.fail(
-                    with_source(&reference, &object.source),
+                    (&reference, object.source.as_str()),
                     ObjectErrorKind::Invalid,
                     format!("defined twice (also at {first})"),
                 );
@@ -428,7 +475,7 @@ impl Synchronizer {
                 .and_then(|()| policy::check_mode(&self.options.mode, &reference, namespaced))
             {
                 report.fail(
-                    with_source(&reference, &object.source),
+                    (&reference, object.source.as_str()),
                     ObjectErrorKind::Refused,
                     e,
                 );
@@ -563,14 +610,6 @@ impl Synchronizer {
             self.options.prune_timeout,
         )
         .await
-    }
-}
-
-fn with_source(reference: &ObjectRef, source: &str) -> String {
-    if source.is_empty() {
-        reference.to_string()
-    } else {
-        format!("{reference} ({source})")
     }
 }
 

@@ -1,0 +1,112 @@
+//! Receives the agent's configuration from the server, one message per commit that changed it,
+//! validates it with every module, and publishes the latest valid one. An invalid configuration
+//! is reported and ignored: the previous one stays in force.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tether_config::agent::{AgentMode, parse_agent_config};
+use tether_rpc::configuration::v1::ConfigurationRequest;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::connection::{Backoff, ServerConnection};
+use crate::gitops::policy::narrow_mode;
+use crate::metrics::Metrics;
+use crate::module::{ActiveConfig, Module};
+
+/// The configuration as the server sent it: checks that need no module.
+pub fn parse(
+    commit_id: &str,
+    file: &str,
+    yaml: &str,
+    bound: &AgentMode,
+) -> Result<ActiveConfig, String> {
+    let config = parse_agent_config(yaml, file).map_err(|e| e.to_string())?;
+    let mode =
+        narrow_mode(bound, config.mode.as_ref()).map_err(|e| format!("{file}: mode: {e}"))?;
+    Ok(ActiveConfig {
+        commit_id: commit_id.to_owned(),
+        file: file.to_owned(),
+        config,
+        mode,
+    })
+}
+
+/// Follows the configuration stream until `stop`, reconnecting with backoff.
+pub async fn follow(
+    connection: ServerConnection,
+    bound: AgentMode,
+    modules: Vec<Arc<dyn Module>>,
+    publish: watch::Sender<Option<Arc<ActiveConfig>>>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) {
+    let mut backoff = Backoff::default();
+    let mut last_commit = String::new();
+    loop {
+        let mut client = connection.configuration();
+        let request = ConfigurationRequest {
+            commit_id: last_commit.clone(),
+        };
+        let stream = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = client.get_configuration(request) => r,
+        };
+        match stream {
+            Ok(response) => {
+                backoff.connected(Instant::now());
+                let mut stream = response.into_inner();
+                loop {
+                    let message = tokio::select! {
+                        _ = stop.cancelled() => return,
+                        m = stream.message() => m,
+                    };
+                    match message {
+                        Ok(Some(msg)) => {
+                            // Resume after this commit whatever its verdict: it will not change.
+                            last_commit = msg.commit_id.clone();
+                            match parse(&msg.commit_id, &msg.file, &msg.config_yaml, &bound)
+                                .and_then(|active| {
+                                    for module in &modules {
+                                        module
+                                            .validate(&active)
+                                            .map_err(|e| format!("{}: {e}", module.name()))?;
+                                    }
+                                    Ok(active)
+                                }) {
+                                Ok(active) => {
+                                    tracing::info!(commit = %active.commit_id, file = %active.file, "configuration applied");
+                                    Metrics::add(&metrics.config_commits, 1);
+                                    publish.send_replace(Some(Arc::new(active)));
+                                }
+                                Err(e) => {
+                                    Metrics::add(&metrics.config_rejected, 1);
+                                    tracing::error!(
+                                        commit = %msg.commit_id,
+                                        "configuration refused, the previous one stays in force: {e}"
+                                    )
+                                }
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(status) => {
+                            tracing::warn!("configuration stream: {}", status.message());
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(status) => tracing::warn!(
+                code = ?status.code(),
+                "configuration stream: {}",
+                status.message()
+            ),
+        }
+        let delay = backoff.failed(Instant::now());
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}

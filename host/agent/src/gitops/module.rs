@@ -1,0 +1,462 @@
+//! The gitops feature module: one worker per manifest project of the configuration, started,
+//! restarted or stopped as the configuration changes (a removed project stops syncing; nothing is
+//! deleted for it). Each worker follows its project's stream of commits from the server, renders
+//! each commit, applies it while this replica leads, and reports the result.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tether_config::gitops::{GitRef, ManifestProject};
+use tether_plugin_host::{LocalPluginFiles, PluginCatalog, PluginEngine};
+use tether_rpc::agent::v1::{self as agent_rpc, StatusReport, SyncResult};
+use tether_rpc::gitops::v1::{self as gitops_rpc, ObjectsToSynchronizeRequest, PathSelector};
+use tether_rpc::sync_stream::{ObjectsSet, SyncAssembler};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::connection::{Backoff, ServerConnection};
+use crate::gitops::{
+    InventoryId, KindFilter, ProjectFiles, SyncOptions, SyncReport, Synchronizer, render_project,
+};
+use crate::metrics::Metrics;
+use crate::module::{ActiveConfig, ConfigWatch, Module};
+
+/// GitLab's agent re-applies the last commit every five minutes, undoing changes made by hand.
+pub const REAPPLY_INTERVAL: Duration = Duration::from_secs(300);
+
+/// What every project worker shares.
+pub struct GitopsModule {
+    pub client: kube::Client,
+    pub connection: ServerConnection,
+    pub engine: Arc<PluginEngine>,
+    pub plugin_dir: Option<std::path::PathBuf>,
+    /// The agent's name on the server: part of every inventory's name.
+    pub agent_name: String,
+    /// Where inventories live: the agent's own namespace.
+    pub agent_namespace: String,
+    pub leader: watch::Receiver<bool>,
+    pub metrics: Arc<Metrics>,
+    pub reapply_interval: Duration,
+}
+
+impl std::fmt::Debug for GitopsModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitopsModule")
+            .field("agent_name", &self.agent_name)
+            .field("agent_namespace", &self.agent_namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Module for GitopsModule {
+    fn name(&self) -> &'static str {
+        "gitops"
+    }
+
+    fn validate(&self, config: &ActiveConfig) -> Result<(), String> {
+        for project in config.config.gitops.manifest_projects.iter() {
+            if let Err(e) = crate::gitops::policy::check_mode(
+                &config.mode,
+                &crate::gitops::ObjectRef {
+                    group: String::new(),
+                    kind: "ConfigMap".into(),
+                    namespace: Some(project.default_namespace.clone()),
+                    name: "x".into(),
+                },
+                true,
+            ) {
+                return Err(format!(
+                    "manifest project {}: default_namespace: {e}",
+                    project.id
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn run(
+        self: Arc<Self>,
+        mut config: ConfigWatch,
+        stop: CancellationToken,
+    ) -> BoxFuture<'static, ()> {
+        async move {
+            let tracker = TaskTracker::new();
+            // Running workers by project id, with what they were started with.
+            let mut running: HashMap<
+                String,
+                (Arc<ActiveConfig>, ManifestProject, CancellationToken),
+            > = HashMap::new();
+            loop {
+                let active = config.borrow_and_update().clone();
+                if let Some(active) = active {
+                    let catalog = Arc::new(self.catalog(&active));
+                    let wanted: HashMap<String, ManifestProject> = active
+                        .config
+                        .gitops
+                        .manifest_projects
+                        .iter()
+                        .map(|p| (p.id.to_string(), p.clone()))
+                        .collect();
+                    running.retain(|id, (old, project, token)| {
+                        let same = wanted.get(id) == Some(project)
+                            && old.mode == active.mode
+                            && old.config.resource_inclusions == active.config.resource_inclusions
+                            && old.config.resource_exclusions == active.config.resource_exclusions
+                            && old.config.plugins == active.config.plugins;
+                        if !same {
+                            tracing::info!(project = %id, "stopping the project's worker");
+                            token.cancel();
+                        }
+                        same
+                    });
+                    for (id, project) in wanted {
+                        if running.contains_key(&id) {
+                            continue;
+                        }
+                        let token = stop.child_token();
+                        tracing::info!(project = %id, "starting the project's worker");
+                        tracker.spawn(self.clone().run_project(
+                            active.clone(),
+                            project.clone(),
+                            catalog.clone(),
+                            token.clone(),
+                        ));
+                        running.insert(id, (active.clone(), project, token));
+                    }
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    changed = config.changed() => if changed.is_err() { break },
+                }
+            }
+            tracker.close();
+            tracker.wait().await;
+        }
+        .boxed()
+    }
+}
+
+impl GitopsModule {
+    fn catalog(&self, active: &ActiveConfig) -> PluginCatalog {
+        let files = LocalPluginFiles {
+            plugin_dir: self.plugin_dir.clone(),
+            repo_root: None,
+        };
+        let catalog = PluginCatalog::load(&self.engine, &active.config.plugins, &files);
+        for failure in catalog.failures() {
+            tracing::error!(plugin = %failure.plugin, "plugin not loaded: {}", failure.error);
+        }
+        catalog
+    }
+
+    fn sync_options(&self, active: &ActiveConfig, project: &ManifestProject) -> SyncOptions {
+        let mut options = SyncOptions::new(
+            InventoryId::new(&self.agent_name, project.id.as_str()),
+            &self.agent_namespace,
+        );
+        options.default_namespace = project.default_namespace.clone();
+        options.mode = active.mode.clone();
+        options.kinds = KindFilter {
+            inclusions: active.config.resource_inclusions.clone(),
+            exclusions: active.config.resource_exclusions.clone(),
+        };
+        options.inventory_policy = project.inventory_policy;
+        options.dry_run = project.dry_run_strategy;
+        options.prune = project.prune;
+        options.prune_propagation = project.prune_propagation_policy;
+        options.prune_timeout = project.prune_timeout;
+        options.reconcile_timeout = project.reconcile_timeout;
+        options
+    }
+
+    /// Follows one project until `stop`: each new commit cancels a sync still in flight.
+    async fn run_project(
+        self: Arc<Self>,
+        active: Arc<ActiveConfig>,
+        project: ManifestProject,
+        catalog: Arc<PluginCatalog>,
+        stop: CancellationToken,
+    ) {
+        let synchronizer = Arc::new(Synchronizer::new(
+            self.client.clone(),
+            self.sync_options(&active, &project),
+        ));
+        let mut backoff = Backoff::default();
+        // The last commit applied without error: the stream resumes after it.
+        let mut applied_commit = String::new();
+        let mut last_set: Option<ObjectsSet> = None;
+        let mut reapply = tokio::time::interval(self.reapply_interval);
+        reapply.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        reapply.tick().await;
+        loop {
+            let request = ObjectsToSynchronizeRequest {
+                project_id: project.id.to_string(),
+                r#ref: project.git_ref.as_ref().map(rpc_ref),
+                paths: project
+                    .paths
+                    .iter()
+                    .map(|p| PathSelector {
+                        glob: p.glob.as_str().to_owned(),
+                    })
+                    .collect(),
+                commit_id: applied_commit.clone(),
+            };
+            let mut client = self.connection.gitops();
+            let opened = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = client.get_objects_to_synchronize(request) => r,
+            };
+            let mut stream = match opened {
+                Ok(response) => response.into_inner(),
+                Err(status) => {
+                    tracing::warn!(project = %project.id, code = ?status.code(), "objects stream: {}", status.message());
+                    self.report_failure(
+                        &project,
+                        &applied_commit,
+                        format!("cannot fetch the manifests: {}", status.message()),
+                    )
+                    .await;
+                    if !wait(&stop, backoff.failed(Instant::now())).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            backoff.connected(Instant::now());
+            let mut assembler = SyncAssembler::new();
+            let mut in_flight: Option<BoxFuture<'static, (ObjectsSet, Outcome)>> = None;
+            let mut next: Option<ObjectsSet> = None;
+            let ended = loop {
+                if in_flight.is_none()
+                    && let Some(set) = next.take()
+                {
+                    in_flight = Some(
+                        self.clone()
+                            .process(synchronizer.clone(), catalog.clone(), project.clone(), set)
+                            .boxed(),
+                    );
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    message = stream.message() => match message {
+                        Ok(Some(message)) => match assembler.accept(message) {
+                            Ok(Some(set)) => {
+                                if in_flight.take().is_some() {
+                                    tracing::info!(project = %project.id, commit = %set.commit_id, "a newer commit cancels the sync in flight");
+                                }
+                                next = Some(set);
+                            }
+                            Ok(None) => {}
+                            Err(e) => break format!("the server broke the stream's order: {e}"),
+                        },
+                        Ok(None) => break "the server closed the stream".to_owned(),
+                        Err(status) => break status.message().to_owned(),
+                    },
+                    (set, outcome) = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
+                        in_flight = None;
+                        if outcome.succeeded() {
+                            applied_commit = set.commit_id.clone();
+                        }
+                        self.report(&project, &set.commit_id, &outcome).await;
+                        last_set = Some(set);
+                    }
+                    _ = reapply.tick(), if in_flight.is_none() && next.is_none() => {
+                        next = last_set.clone();
+                    }
+                }
+            };
+            tracing::warn!(project = %project.id, "objects stream ended: {ended}");
+            if !wait(&stop, backoff.failed(Instant::now())).await {
+                return;
+            }
+        }
+    }
+
+    /// Renders and applies one commit. Waits for leadership before writing anything.
+    async fn process(
+        self: Arc<Self>,
+        synchronizer: Arc<Synchronizer>,
+        catalog: Arc<PluginCatalog>,
+        project: ManifestProject,
+        set: ObjectsSet,
+    ) -> (ObjectsSet, Outcome) {
+        let started = Instant::now();
+        let rendered = tokio::task::spawn_blocking({
+            let set = set.clone();
+            move || {
+                let files = ProjectFiles::write(
+                    set.files
+                        .iter()
+                        .map(|(path, data)| (path.as_str(), data.as_ref())),
+                )
+                .map_err(|e| vec![e.to_string()])?;
+                render_project(&catalog, &project, &files)
+                    .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(vec![format!("rendering panicked: {e}")]));
+        let objects = match rendered {
+            Ok(objects) => objects,
+            Err(errors) => return (set, Outcome::RenderFailed(errors)),
+        };
+        let mut leader = self.leader.clone();
+        if leader.wait_for(|leading| *leading).await.is_err() {
+            return (
+                set,
+                Outcome::RenderFailed(vec!["leader election stopped".into()]),
+            );
+        }
+        let report = synchronizer.sync(objects).await;
+        (
+            set,
+            Outcome::Synced {
+                report: Box::new(report),
+                duration: started.elapsed(),
+            },
+        )
+    }
+
+    async fn report(&self, project: &ManifestProject, commit: &str, outcome: &Outcome) {
+        let status = match outcome {
+            Outcome::RenderFailed(errors) => {
+                Metrics::add(&self.metrics.syncs_failed, 1);
+                tracing::error!(project = %project.id, commit, "render failed, nothing applied or pruned: {}", errors.join("; "));
+                agent_rpc::ProjectStatus {
+                    project_id: project.id.to_string(),
+                    commit_id: commit.to_owned(),
+                    result: SyncResult::Failed.into(),
+                    message: format!(
+                        "render failed, nothing applied or pruned: {}",
+                        errors.join("; ")
+                    ),
+                    errors: vec![],
+                }
+            }
+            Outcome::Synced { report, duration } => {
+                let counter = if report.is_success() {
+                    &self.metrics.syncs_succeeded
+                } else {
+                    &self.metrics.syncs_failed
+                };
+                Metrics::add(counter, 1);
+                Metrics::add(&self.metrics.objects_applied, report.applied.len());
+                Metrics::add(&self.metrics.objects_pruned, report.pruned.len());
+                tracing::info!(
+                    project = %project.id, commit,
+                    applied = report.applied.len(), unchanged = report.unchanged.len(),
+                    pruned = report.pruned.len(), errors = report.errors.len(),
+                    duration_ms = duration.as_millis() as u64,
+                    "synced"
+                );
+                status_of(project, commit, report)
+            }
+        };
+        self.send_status(status).await;
+    }
+
+    async fn report_failure(&self, project: &ManifestProject, commit: &str, message: String) {
+        self.send_status(agent_rpc::ProjectStatus {
+            project_id: project.id.to_string(),
+            commit_id: commit.to_owned(),
+            result: SyncResult::Failed.into(),
+            message,
+            errors: vec![],
+        })
+        .await;
+    }
+
+    async fn send_status(&self, status: agent_rpc::ProjectStatus) {
+        let report = StatusReport {
+            projects: vec![status],
+        };
+        if let Err(e) = self.connection.agent().report_status(report).await {
+            tracing::warn!("status report not delivered: {}", e.message());
+        }
+    }
+}
+
+/// How processing one commit ended.
+enum Outcome {
+    RenderFailed(Vec<String>),
+    Synced {
+        report: Box<SyncReport>,
+        duration: Duration,
+    },
+}
+
+impl Outcome {
+    fn succeeded(&self) -> bool {
+        matches!(self, Outcome::Synced { report, .. } if report.is_success())
+    }
+}
+
+fn status_of(
+    project: &ManifestProject,
+    commit: &str,
+    report: &SyncReport,
+) -> agent_rpc::ProjectStatus {
+    let summary = format!(
+        "{} applied, {} unchanged, {} pruned, {} errors",
+        report.applied.len(),
+        report.unchanged.len(),
+        report.pruned.len(),
+        report.errors.len()
+    );
+    agent_rpc::ProjectStatus {
+        project_id: project.id.to_string(),
+        commit_id: commit.to_owned(),
+        result: if report.is_success() {
+            SyncResult::Succeeded
+        } else {
+            SyncResult::Failed
+        }
+        .into(),
+        message: summary,
+        errors: report
+            .errors
+            .iter()
+            .map(|e| {
+                let r = e
+                    .reference
+                    .clone()
+                    .unwrap_or_else(|| crate::gitops::ObjectRef {
+                        group: String::new(),
+                        kind: String::new(),
+                        namespace: None,
+                        name: e.object.clone(),
+                    });
+                agent_rpc::ObjectError {
+                    group: r.group,
+                    kind: r.kind,
+                    namespace: r.namespace.unwrap_or_default(),
+                    name: r.name,
+                    message: e.message.clone(),
+                }
+            })
+            .collect(),
+    }
+}
+
+fn rpc_ref(r: &GitRef) -> gitops_rpc::Ref {
+    use gitops_rpc::r#ref::Ref;
+    gitops_rpc::Ref {
+        r#ref: Some(match r {
+            GitRef::Branch(b) => Ref::Branch(b.clone()),
+            GitRef::Tag(t) => Ref::Tag(t.clone()),
+            GitRef::Commit(c) => Ref::Commit(c.clone()),
+        }),
+    }
+}
+
+/// Waits `delay` unless stopped first; false if stopped.
+async fn wait(stop: &CancellationToken, delay: Duration) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
+    }
+}

@@ -1,0 +1,62 @@
+//! The agent's metrics, in Prometheus' text format on `/metrics`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub syncs_succeeded: AtomicU64,
+    pub syncs_failed: AtomicU64,
+    pub objects_applied: AtomicU64,
+    pub objects_pruned: AtomicU64,
+    pub config_commits: AtomicU64,
+    pub config_rejected: AtomicU64,
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP tether_agent_syncs_total Manifest project syncs, by result.\n\
+             # TYPE tether_agent_syncs_total counter\n\
+             tether_agent_syncs_total{{result=\"succeeded\"}} {}\n\
+             tether_agent_syncs_total{{result=\"failed\"}} {}",
+            get(&self.syncs_succeeded),
+            get(&self.syncs_failed)
+        );
+        for (name, help, value) in [
+            (
+                "tether_agent_objects_applied_total",
+                "Objects created or changed by server-side apply.",
+                get(&self.objects_applied),
+            ),
+            (
+                "tether_agent_objects_pruned_total",
+                "Objects deleted because they left the manifests.",
+                get(&self.objects_pruned),
+            ),
+            (
+                "tether_agent_configurations_total",
+                "Configuration commits applied.",
+                get(&self.config_commits),
+            ),
+            (
+                "tether_agent_configurations_rejected_total",
+                "Configuration commits refused as invalid.",
+                get(&self.config_rejected),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        out
+    }
+}
