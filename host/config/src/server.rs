@@ -318,9 +318,10 @@ impl TryFrom<RepositoryFields> for Repository {
                         "repository `{name}`: url `{url}` must start with http://, https:// or git://"
                     ));
                 }
-                if url.starts_with("git://") && f.password_file.is_some() {
+                if f.password_file.is_some() && !url.starts_with("https://") {
+                    // gix never sends a password in clear text, so this could only fail at the first fetch.
                     return Err(format!(
-                        "repository `{name}`: git:// has no authentication; drop `password_file`"
+                        "repository `{name}`: `password_file` needs an https:// url (credentials are never sent in clear text)"
                     ));
                 }
                 RepositorySource::Url {
@@ -456,6 +457,13 @@ mod tests {
         let e = parse_server_config("grants: [{agent: a, repositories: [nope]}]\n", "s.yaml")
             .unwrap_err();
         assert!(e.to_string().contains("`nope`"), "{e}");
+
+        let e = parse_server_config(
+            "repositories: [{name: a, url: 'http://h/a', password_file: /p}]\n",
+            "s.yaml",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("needs an https:// url"), "{e}");
 
         let e = parse_server_config("repositories: [{name: a, url: 'ssh://h/a'}]\n", "s.yaml")
             .unwrap_err();

@@ -57,7 +57,8 @@ impl SourceError {
         SourceError::Git {
             repository: repository.to_owned(),
             operation,
-            message: e.to_string(),
+            // gix errors show their whole chain of causes only in the alternate form.
+            message: format!("{e:#}"),
         }
     }
 
