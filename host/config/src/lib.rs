@@ -2,8 +2,8 @@
 //! to them, validated while parsing so errors carry the file and line. One module per section of the
 //! agent's `config.yaml`.
 
-pub mod plugins;
 pub mod agent;
 pub mod duration;
 pub mod gitops;
+pub mod plugins;
 pub mod server;
