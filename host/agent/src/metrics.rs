@@ -3,8 +3,12 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tokio::sync::watch;
+
 #[derive(Debug, Default)]
 pub struct Metrics {
+    /// Completed syncs (any result), for whoever waits for the next one.
+    syncs: watch::Sender<u64>,
     pub syncs_succeeded: AtomicU64,
     pub syncs_failed: AtomicU64,
     pub objects_applied: AtomicU64,
@@ -16,6 +20,16 @@ pub struct Metrics {
 impl Metrics {
     pub fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a finished sync of any result.
+    pub fn sync_finished(&self) {
+        self.syncs.send_modify(|n| *n += 1);
+    }
+
+    /// Changes whenever a sync finishes; holds how many have.
+    pub fn subscribe_syncs(&self) -> watch::Receiver<u64> {
+        self.syncs.subscribe()
     }
 
     pub fn render(&self) -> String {

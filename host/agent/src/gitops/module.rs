@@ -357,6 +357,7 @@ impl GitopsModule {
             }
         };
         self.send_status(status).await;
+        self.metrics.sync_finished();
     }
 
     async fn report_failure(&self, project: &ManifestProject, commit: &str, message: String) {
