@@ -273,6 +273,35 @@ fn exports_that_do_not_match_the_world_are_refused_at_load() {
 }
 
 #[test]
+fn a_failed_call_gives_back_its_concurrency_slot() {
+    let limits = PluginLimits {
+        concurrency: 1,
+        ..limits(64, 200, 1 << 20)
+    };
+    let plugin = load(
+        "spinner",
+        World::Renderer,
+        artifacts::INFINITE_LOOP_PATH,
+        limits,
+    );
+    assert_eq!(plugin.concurrency().limit(), 1);
+    for _ in 0..2 {
+        // With one slot, a slot leaked by the first failure would block the second call forever.
+        render_with(&plugin, &[]).unwrap_err();
+        assert_eq!(plugin.concurrency().in_flight(), 0);
+    }
+    let held = plugin
+        .concurrency()
+        .try_acquire()
+        .expect("the slot is free");
+    assert!(
+        plugin.concurrency().try_acquire().is_none(),
+        "one call at a time"
+    );
+    drop(held);
+}
+
+#[test]
 fn a_plugin_for_an_unknown_contract_version_is_refused_naming_the_version() {
     let bytes = read(artifacts::FUTURE_VERSION_PATH);
     let error = ENGINE
