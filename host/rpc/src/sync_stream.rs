@@ -249,4 +249,44 @@ mod tests {
         );
         assert!(result.unwrap_err().to_string().contains("5 MiB"));
     }
+
+    use proptest::prelude::*;
+
+    fn message() -> impl Strategy<Value = ObjectsToSynchronizeResponse> {
+        let wrap = |m| ObjectsToSynchronizeResponse { message: Some(m) };
+        prop_oneof![
+            "[0-9a-f]{0,8}".prop_map(move |c| wrap(Message::Header(Header { commit_id: c }))),
+            ("[a-c]{1,2}", 0usize..(MAX_CHUNK_SIZE + 2)).prop_map(move |(p, n)| wrap(
+                Message::File(File {
+                    path: p,
+                    data: Bytes::from(vec![0u8; n])
+                })
+            )),
+            Just(wrap(Message::Trailer(Trailer {}))),
+            Just(ObjectsToSynchronizeResponse { message: None }),
+        ]
+    }
+
+    proptest! {
+        // What a peer sends is untrusted: any sequence is either assembled into sets that respect the
+        // declared order and limits, or refused with an error; never a panic.
+        #[test]
+        fn any_message_sequence_is_assembled_or_refused(messages in proptest::collection::vec(message(), 0..24)) {
+            let mut assembler = SyncAssembler::new();
+            for m in messages {
+                match assembler.accept(m) {
+                    Ok(Some(set)) => {
+                        let total: usize = set.files.iter().map(|(_, c)| c.len()).sum();
+                        prop_assert!(total as u64 <= MAX_TOTAL_SIZE);
+                        prop_assert!(set.files.len() <= MAX_FILES);
+                        let mut paths: Vec<_> = set.files.iter().map(|(p, _)| p).collect();
+                        paths.dedup();
+                        prop_assert_eq!(paths.len(), set.files.len());
+                    }
+                    Ok(None) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+    }
 }
