@@ -134,7 +134,22 @@ impl ConfigTask {
         };
         let mut seen = resume;
         loop {
-            let current = state.borrow_and_update().commit;
+            let (current, never_read) = {
+                let state = state.borrow_and_update();
+                let never_read = match (&state.commit, &state.status) {
+                    (None, crate::sources::SourceStatus::Failing { error, .. }) => {
+                        Some(error.clone())
+                    }
+                    _ => None,
+                };
+                (state.commit, never_read)
+            };
+            if let Some(error) = never_read {
+                // Nothing to serve yet and the repository cannot be read: tell the agent instead of
+                // leaving it waiting; it reconnects with backoff.
+                let _ = self.tx.send(Err(Status::unavailable(error))).await;
+                return;
+            }
             if let Some(commit) = current
                 && Some(commit) != seen
             {

@@ -381,3 +381,25 @@ async fn a_remote_that_goes_down_keeps_serving_the_last_commit_with_a_failing_st
     h.server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_that_was_never_read_is_unavailable_with_the_reason() -> anyhow::Result<()> {
+    let git = GitServer::start()?;
+    let url = git.git_url("apps");
+    drop(git); // nothing listens there any more
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: apps, url: '{url}'}}\n"
+    ))
+    .await?;
+    let token = h.agent("prod", "apps")?;
+    let mut sync = h.sync(&token, "apps", &["*.yaml"]).await?;
+    let status = sync.next_set().await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(
+        status.message().contains("repository `apps`"),
+        "{}",
+        status.message()
+    );
+    h.server.shutdown().await;
+    Ok(())
+}
