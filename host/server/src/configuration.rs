@@ -126,6 +126,15 @@ struct ConfigTask {
 }
 
 impl ConfigTask {
+    /// Sends one message unless the client is gone or the server shuts down (a client that stops
+    /// reading must not hold up shutdown); `false` ends the stream.
+    async fn send(&self, message: Result<ConfigurationResponse, Status>) -> bool {
+        tokio::select! {
+            sent = self.tx.send(message) => sent.is_ok(),
+            () = self.ctx.cancel.cancelled() => false,
+        }
+    }
+
     async fn run(self, mut state: watch::Receiver<SourceState>, resume: Option<gix::ObjectId>) {
         // What the agent has: the configuration at the commit it resumes from, if that can be read.
         let mut sent: Option<(String, String)> = match resume {
@@ -147,7 +156,7 @@ impl ConfigTask {
             if let Some(error) = never_read {
                 // Nothing to serve yet and the repository cannot be read: tell the agent instead of
                 // leaving it waiting; it reconnects with backoff.
-                let _ = self.tx.send(Err(Status::unavailable(error))).await;
+                self.send(Err(Status::unavailable(error))).await;
                 return;
             }
             if let Some(commit) = current
@@ -155,7 +164,7 @@ impl ConfigTask {
             {
                 seen = Some(commit);
                 if !self.ctx.token_active(self.token_id) {
-                    let _ = self.tx.send(Err(crate::auth::unauthenticated())).await;
+                    self.send(Err(crate::auth::unauthenticated())).await;
                     return;
                 }
                 match self.read(commit).await {
@@ -167,7 +176,7 @@ impl ConfigTask {
                             file: file.clone(),
                             config_yaml: yaml.clone(),
                         };
-                        if self.tx.send(Ok(message)).await.is_err() {
+                        if !self.send(Ok(message)).await {
                             return;
                         }
                         self.ctx
@@ -198,7 +207,7 @@ impl ConfigTask {
                 () = self.ctx.cancel.cancelled() => return,
                 () = tokio::time::sleep(crate::context::TOKEN_RECHECK) => {
                     if !self.ctx.token_active(self.token_id) {
-                        let _ = self.tx.send(Err(crate::auth::unauthenticated())).await;
+                        self.send(Err(crate::auth::unauthenticated())).await;
                         return;
                     }
                 }

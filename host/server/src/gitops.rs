@@ -160,6 +160,15 @@ struct SyncTask {
 }
 
 impl SyncTask {
+    /// Sends one message unless the client is gone or the server shuts down (a client that stops
+    /// reading must not hold up shutdown); `false` ends the stream.
+    async fn send(&self, message: Result<ObjectsToSynchronizeResponse, Status>) -> bool {
+        tokio::select! {
+            sent = self.tx.send(message) => sent.is_ok(),
+            () = self.ctx.cancel.cancelled() => false,
+        }
+    }
+
     async fn run(mut self, mut state: watch::Receiver<SourceState>) {
         loop {
             let (current, never_read) = {
@@ -175,20 +184,20 @@ impl SyncTask {
             if let Some(error) = never_read {
                 // Nothing to serve yet and the repository cannot be read: tell the agent instead of
                 // leaving it waiting; it reconnects with backoff.
-                let _ = self.tx.send(Err(Status::unavailable(error))).await;
+                self.send(Err(Status::unavailable(error))).await;
                 return;
             }
             if let Some(commit) = current
                 && Some(commit) != self.last
             {
                 if !self.ctx.token_active(self.token_id) {
-                    let _ = self.tx.send(Err(crate::auth::unauthenticated())).await;
+                    self.send(Err(crate::auth::unauthenticated())).await;
                     return;
                 }
                 match self.collect(commit).await {
                     Ok(files) => {
                         for message in encode_set(&commit.to_string(), &files) {
-                            if self.tx.send(Ok(message)).await.is_err() {
+                            if !self.send(Ok(message)).await {
                                 return;
                             }
                         }
@@ -205,7 +214,7 @@ impl SyncTask {
                                 &[("repository", &self.repository)],
                             );
                         }
-                        let _ = self.tx.send(Err(e.status())).await;
+                        self.send(Err(e.status())).await;
                         return;
                     }
                 }
@@ -216,7 +225,7 @@ impl SyncTask {
                 () = self.ctx.cancel.cancelled() => return,
                 () = tokio::time::sleep(crate::context::TOKEN_RECHECK) => {
                     if !self.ctx.token_active(self.token_id) {
-                        let _ = self.tx.send(Err(crate::auth::unauthenticated())).await;
+                        self.send(Err(crate::auth::unauthenticated())).await;
                         return;
                     }
                 }

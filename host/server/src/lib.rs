@@ -31,6 +31,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::service::interceptor::InterceptedService;
 
+/// How long shutdown waits for open connections to finish.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A feature's gRPC service, added behind the token check.
 pub type GrpcModule = fn(&Arc<Context>, &Authenticator, &mut tonic::service::RoutesBuilder);
 
@@ -94,9 +97,21 @@ impl RunningServer {
 
     /// Stops accepting calls, ends every stream, stops the pollers; in that order.
     pub async fn shutdown(self) {
+        self.shutdown_within(SHUTDOWN_GRACE).await;
+    }
+
+    /// [`shutdown`](Self::shutdown) with another grace period for open connections.
+    pub async fn shutdown_within(self, grace: std::time::Duration) {
         self.ctx.cancel.cancel();
         self.servers.close();
-        self.servers.wait().await;
+        // Streams end at once on cancellation, but a client that stopped reading keeps its HTTP/2
+        // stream open; in-flight work gets a grace period, not a veto over shutdown.
+        if tokio::time::timeout(grace, self.servers.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after {grace:?}; stopping anyway");
+        }
         self.ctx.tracker.close();
         self.ctx.tracker.wait().await;
         self.ctx.sources.shutdown().await;

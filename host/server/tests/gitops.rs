@@ -403,3 +403,31 @@ async fn a_repository_that_was_never_read_is_unavailable_with_the_reason() -> an
     h.server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_is_not_held_up_by_a_client_that_stopped_reading() -> anyhow::Result<()> {
+    let git = GitServer::start()?;
+    let repo = git.create_repo("apps")?;
+    for i in 0..4 {
+        repo.write(&format!("{i}.yaml"), vec![b'z'; 1_500_000])?;
+    }
+    repo.commit("big")?;
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: apps, path: '{}'}}\n",
+        repo.bare_path().display()
+    ))
+    .await?;
+    let token = h.agent("prod", "apps")?;
+    let idle = h.sync(&token, "apps", &["*.yaml"]).await?; // never read
+    // The idle client keeps its HTTP/2 stream open, which would hold a graceful shutdown forever; the
+    // grace period bounds it (with the default grace this test takes 10 s). The timeout only turns a
+    // hang into a failure.
+    let grace = std::time::Duration::from_millis(50);
+    tokio::time::timeout(
+        tether_server::SHUTDOWN_GRACE,
+        h.server.shutdown_within(grace),
+    )
+    .await?;
+    drop(idle);
+    Ok(())
+}
