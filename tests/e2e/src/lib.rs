@@ -1,2 +1,4 @@
-//! End-to-end tests of Tether live in `tests/`: each file is one area (the control plane itself,
-//! later the server and the agent), run against the shared local control plane of the test kit.
+//! End-to-end tests of Tether live in `tests/` (one file per area: the control plane itself, the
+//! agent's gitops loop); [`fleet`] assembles the real parts they and the benchmarks run against.
+
+pub mod fleet;

@@ -1,0 +1,141 @@
+//! The loop users deploy Tether for, assembled from its real parts for end-to-end tests and
+//! benchmarks: a Git repository served over smart HTTP, tether-server mirroring it, and
+//! tether-agents applying it to the local control plane. The tests themselves live in `tests/`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use secrecy::ExposeSecret;
+use tether_agent::app::{AgentOptions, ModeFlag, RunningAgent};
+use tether_server::RunningServer;
+use tether_server::store::{SqliteStore, Store};
+use tether_testkit::{GitServer, Repo, cluster};
+
+/// A deadline for the cluster to reach a state; every wait returns as soon as it does.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+/// The config repository, which is also the manifest project.
+pub const REPO: &str = "platform/config";
+
+/// A ConfigMap manifest with one key, `value`.
+pub fn config_map(name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n"
+    )
+}
+
+/// A config repository, a server mirroring it over smart HTTP, and the agents connected to it.
+#[derive(Debug)]
+pub struct Fleet {
+    _git: GitServer,
+    pub repo: Repo,
+    pub server: RunningServer,
+    store: Arc<SqliteStore>,
+    data: tempfile::TempDir,
+}
+
+impl Fleet {
+    /// `agents`: (agent name, namespace it syncs `manifests/` into). Every agent's configuration
+    /// names the same manifest project: this repository, whose first commit holds a ConfigMap
+    /// `manifests/<name>.yaml` for each of `config_maps` (name, value).
+    pub async fn start(agents: &[(&str, &str)], config_maps: &[(&str, &str)]) -> Result<Self> {
+        let git = GitServer::start()?;
+        let repo = git.create_repo(REPO)?;
+        for (agent, namespace) in agents {
+            repo.write(
+                &format!(".tether/agents/{agent}/config.yaml"),
+                format!(
+                    "gitops:\n  manifest_projects:\n    - id: {REPO}\n      default_namespace: {namespace}\n      paths:\n        - glob: 'manifests/**/*.yaml'\n"
+                ),
+            )?;
+        }
+        for (name, value) in config_maps {
+            repo.write(&format!("manifests/{name}.yaml"), config_map(name, value))?;
+        }
+        repo.commit("first")?;
+
+        let data = tempfile::tempdir()?;
+        let config = tether_config::server::parse_server_config(
+            &format!(
+                "data_dir: {}\nlisten: {{grpc: '127.0.0.1:0', http: '127.0.0.1:0'}}\nrepositories:\n  - name: {REPO}\n    url: {}\n",
+                data.path().display(),
+                git.http_url(REPO)
+            ),
+            "server.yaml",
+        )?;
+        let store = Arc::new(SqliteStore::open(&data.path().join("tether.db"))?);
+        for (agent, _) in agents {
+            store.register_agent(agent, REPO, 0)?;
+        }
+        let server = tether_server::start(config, store.clone() as Arc<dyn Store>).await?;
+        Ok(Self {
+            _git: git,
+            repo,
+            server,
+            store,
+            data,
+        })
+    }
+
+    /// Starts agent `name` with a fresh token, as the cluster's admin, its own objects in
+    /// `namespace`.
+    pub async fn agent(&self, name: &str, namespace: &str) -> Result<RunningAgent> {
+        let token = tether_server::token::generate();
+        self.store.create_token(name, &token.hash, "e2e", 3, 0)?;
+        let token_file = self.data.path().join(format!("{name}-token"));
+        std::fs::write(&token_file, token.secret.expose_secret())?;
+        let agent = tether_agent::app::start(AgentOptions {
+            server: format!("http://{}", self.server.grpc_addr),
+            token_file: Some(token_file),
+            token: None,
+            server_ca_file: None,
+            kubeconfig: Some(cluster().kubeconfig().to_owned()),
+            namespace: namespace.to_owned(),
+            pod_name: format!("{name}-0"),
+            mode: ModeFlag::ClusterWide,
+            namespaces: vec![],
+            plugin_dir: None,
+            cache_dir: None,
+            observability_addr: "127.0.0.1:0".parse()?,
+            leader_election: true,
+        })
+        .await?;
+        assert_eq!(agent.agent_name, name);
+        Ok(agent)
+    }
+
+    /// Commits and tells the server at once, as a push hook would.
+    pub fn push(&self, message: &str) -> Result<String> {
+        let commit = self.repo.commit(message)?;
+        assert!(self.server.context().sources.notify(REPO));
+        Ok(commit)
+    }
+
+    /// The status agent `agent` reported for `commit`, once it has.
+    pub async fn status_of(
+        &self,
+        agent: &str,
+        commit: &str,
+    ) -> Result<tether_server::registry::ProjectStatus> {
+        let registry = &self.server.context().registry;
+        let mut changes = registry.subscribe();
+        let found = tokio::time::timeout(DEADLINE, async {
+            loop {
+                let status = registry
+                    .get(agent)
+                    .and_then(|c| c.projects.into_iter().find(|p| p.commit_id == commit));
+                if let Some(status) = status {
+                    return Ok(status);
+                }
+                changes.changed().await?;
+            }
+        })
+        .await;
+        match found {
+            Ok(result) => result,
+            Err(_) => {
+                anyhow::bail!("no status from {agent} for commit {commit} within {DEADLINE:?}")
+            }
+        }
+    }
+}
