@@ -106,6 +106,10 @@ impl AgentService for AgentApi {
                             message: e.message,
                         })
                         .collect(),
+                    applied: p.applied,
+                    unchanged: p.unchanged,
+                    pruned: p.pruned,
+                    duration_ms: p.duration_ms,
                     reported_at: now,
                 }
             })

@@ -38,6 +38,10 @@ pub struct ProjectStatus {
     pub result: &'static str,
     pub message: String,
     pub errors: Vec<ObjectError>,
+    pub applied: u32,
+    pub unchanged: u32,
+    pub pruned: u32,
+    pub duration_ms: u64,
     pub reported_at: i64,
 }
 

@@ -275,6 +275,7 @@ async fn registration_heartbeat_and_status_show_in_the_http_api() -> anyhow::Res
                     message: "field is immutable".into(),
                     ..Default::default()
                 }],
+                ..Default::default()
             }],
         })
         .await?;

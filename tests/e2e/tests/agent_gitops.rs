@@ -70,6 +70,12 @@ async fn commits_are_applied_updated_and_pruned() -> Result<()> {
     until(&config_maps, "a", gone).await?;
     let status = fleet.status_of("prod", &fixed).await?;
     assert_eq!(status.result, "succeeded", "{status:?}");
+    // c created, a pruned (it left the manifests in the broken commit).
+    assert_eq!(
+        (status.applied, status.unchanged, status.pruned),
+        (1, 0, 1),
+        "{status:?}"
+    );
 
     agent.shutdown().await;
     fleet.server.shutdown().await;

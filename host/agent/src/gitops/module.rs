@@ -334,7 +334,7 @@ impl GitopsModule {
                         "render failed, nothing applied or pruned: {}",
                         errors.join("; ")
                     ),
-                    errors: vec![],
+                    ..Default::default()
                 }
             }
             Outcome::Synced { report, duration } => {
@@ -353,7 +353,7 @@ impl GitopsModule {
                     duration_ms = duration.as_millis() as u64,
                     "synced"
                 );
-                status_of(project, commit, report)
+                status_of(project, commit, report, *duration)
             }
         };
         self.send_status(status).await;
@@ -366,7 +366,7 @@ impl GitopsModule {
             commit_id: commit.to_owned(),
             result: SyncResult::Failed.into(),
             message,
-            errors: vec![],
+            ..Default::default()
         })
         .await;
     }
@@ -400,7 +400,9 @@ fn status_of(
     project: &ManifestProject,
     commit: &str,
     report: &SyncReport,
+    duration: Duration,
 ) -> agent_rpc::ProjectStatus {
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     let summary = format!(
         "{} applied, {} unchanged, {} pruned, {} errors",
         report.applied.len(),
@@ -440,6 +442,10 @@ fn status_of(
                 }
             })
             .collect(),
+        applied: count(report.applied.len()),
+        unchanged: count(report.unchanged.len()),
+        pruned: count(report.pruned.len()),
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
     }
 }
 
