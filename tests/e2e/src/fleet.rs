@@ -80,11 +80,21 @@ impl Fleet {
     /// Starts agent `name` with a fresh token, as the cluster's admin, its own objects in
     /// `namespace`.
     pub async fn agent(&self, name: &str, namespace: &str) -> Result<RunningAgent> {
+        self.agent_with(name, namespace, |_| {}).await
+    }
+
+    /// Like [`Fleet::agent`], with the options changed by `adjust` before it starts.
+    pub async fn agent_with(
+        &self,
+        name: &str,
+        namespace: &str,
+        adjust: impl FnOnce(&mut AgentOptions),
+    ) -> Result<RunningAgent> {
         let token = tether_server::token::generate();
         self.store.create_token(name, &token.hash, "e2e", 3, 0)?;
         let token_file = self.data.path().join(format!("{name}-token"));
         std::fs::write(&token_file, token.secret.expose_secret())?;
-        let agent = tether_agent::app::start(AgentOptions {
+        let mut options = AgentOptions {
             server: format!("http://{}", self.server.grpc_addr),
             token_file: Some(token_file),
             token: None,
@@ -98,8 +108,9 @@ impl Fleet {
             cache_dir: None,
             observability_addr: "127.0.0.1:0".parse()?,
             leader_election: true,
-        })
-        .await?;
+        };
+        adjust(&mut options);
+        let agent = tether_agent::app::start(options).await?;
         assert_eq!(agent.agent_name, name);
         Ok(agent)
     }

@@ -151,6 +151,16 @@ impl Cluster {
         for (i, grant) in grants.iter().enumerate() {
             grant.apply(&admin, namespace, name, i, &subject).await?;
         }
+        self.token_for(namespace, name).await
+    }
+
+    /// Credentials of an existing ServiceAccount from the TokenRequest API, as a pod of it gets.
+    pub async fn token_for(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<ServiceAccountCredentials> {
+        let accounts = Api::<ServiceAccount>::namespaced(self.admin().await?, namespace);
         let request = TokenRequest {
             spec: Some(TokenRequestSpec {
                 expiration_seconds: Some(3600),
