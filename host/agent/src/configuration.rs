@@ -56,6 +56,7 @@ pub async fn follow(
         match stream {
             Ok(response) => {
                 backoff.connected(Instant::now());
+                metrics.set_server_connected(true);
                 let mut stream = response.into_inner();
                 loop {
                     let message = tokio::select! {
@@ -103,7 +104,9 @@ pub async fn follow(
                 status.message()
             ),
         }
+        metrics.set_server_connected(false);
         let delay = backoff.failed(Instant::now());
+        tracing::warn!(retry_in = ?delay, "not connected to the server; the cluster stays as it is");
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}

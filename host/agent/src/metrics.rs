@@ -9,6 +9,8 @@ use tokio::sync::watch;
 pub struct Metrics {
     /// Completed syncs (any result), for whoever waits for the next one.
     syncs: watch::Sender<u64>,
+    /// Whether the configuration stream to the server is up right now.
+    server_connected: watch::Sender<bool>,
     pub syncs_succeeded: AtomicU64,
     pub syncs_failed: AtomicU64,
     pub objects_applied: AtomicU64,
@@ -27,6 +29,17 @@ impl Metrics {
         self.syncs.send_modify(|n| *n += 1);
     }
 
+    /// The configuration stream opened (true) or failed (false).
+    pub fn set_server_connected(&self, connected: bool) {
+        self.server_connected
+            .send_if_modified(|c| std::mem::replace(c, connected) != connected);
+    }
+
+    /// Whether the agent is connected to the server, changing as it connects and loses it.
+    pub fn subscribe_server_connected(&self) -> watch::Receiver<bool> {
+        self.server_connected.subscribe()
+    }
+
     /// Changes whenever a sync finishes; holds how many have.
     pub fn subscribe_syncs(&self) -> watch::Receiver<u64> {
         self.syncs.subscribe()
@@ -43,6 +56,13 @@ impl Metrics {
              tether_agent_syncs_total{{result=\"failed\"}} {}",
             get(&self.syncs_succeeded),
             get(&self.syncs_failed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tether_agent_server_connected Whether the agent's stream to tether-server is up.\n\
+             # TYPE tether_agent_server_connected gauge\n\
+             tether_agent_server_connected {}",
+            u8::from(*self.server_connected.borrow())
         );
         for (name, help, value) in [
             (

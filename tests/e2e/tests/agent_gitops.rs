@@ -137,3 +137,33 @@ async fn two_agents_sync_one_repository_and_a_restart_recreates_nothing() -> Res
     fleet.server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_changes_nothing_in_the_cluster() -> Result<()> {
+    let ns = cluster().namespace("e2e-outage").await?;
+    let fleet = Fleet::start(&[("prod", ns.name())], &[("a", "1"), ("b", "1")]).await?;
+    let agent = fleet.agent("prod", ns.name()).await?;
+    let config_maps = Api::<ConfigMap>::namespaced(cluster().admin().await?, ns.name());
+    until(&config_maps, "a", has_value("1")).await?;
+    until(&config_maps, "b", has_value("1")).await?;
+    let mut connected = agent.metrics.subscribe_server_connected();
+    tokio::time::timeout(DEADLINE, connected.wait_for(|c| *c)).await??;
+
+    // The server goes away: the agent notices, says so, and leaves the cluster as it is.
+    fleet.server.shutdown().await;
+    tokio::time::timeout(DEADLINE, connected.wait_for(|c| !*c)).await??;
+    assert!(
+        agent
+            .metrics
+            .render()
+            .contains("tether_agent_server_connected 0"),
+        "{}",
+        agent.metrics.render()
+    );
+    for name in ["a", "b"] {
+        let cm = config_maps.get(name).await?;
+        assert_eq!(cm.data.unwrap()["value"], "1", "{name} untouched");
+    }
+    agent.shutdown().await;
+    Ok(())
+}
