@@ -475,3 +475,45 @@ async fn pruning_a_namespace_waits_until_it_is_gone() -> Result<()> {
     assert!(namespaces.get_opt(&child).await?.is_none());
     Ok(())
 }
+
+#[tokio::test]
+async fn without_force_a_field_owned_by_another_manager_is_a_conflict() -> Result<()> {
+    let ns = cluster().namespace("conflict").await?;
+    let client = cluster().admin().await?;
+    let theirs = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "shared"}, "data": {"value": "theirs"}
+    });
+    Api::<ConfigMap>::namespaced(client.clone(), ns.name())
+        .patch(
+            "shared",
+            &kube::api::PatchParams::apply("someone-else"),
+            &kube::api::Patch::Apply(&theirs),
+        )
+        .await?;
+    let mut opts = options(ns.name(), "app");
+    opts.inventory_policy = InventoryPolicy::AdoptAll;
+    opts.force_conflicts = false;
+    let report = Synchronizer::new(client.clone(), opts.clone())
+        .sync(vec![config_map("shared", "ours")])
+        .await;
+    assert_eq!(report.errors.len(), 1, "{:#?}", report.errors);
+    assert_eq!(report.errors[0].kind, ObjectErrorKind::Apply);
+    assert!(
+        report.errors[0].message.contains("conflict"),
+        "{}",
+        report.errors[0].message
+    );
+
+    opts.force_conflicts = true;
+    assert_success(
+        &Synchronizer::new(client.clone(), opts)
+            .sync(vec![config_map("shared", "ours")])
+            .await,
+    );
+    let shared = Api::<ConfigMap>::namespaced(client, ns.name())
+        .get("shared")
+        .await?;
+    assert_eq!(shared.data.unwrap()["value"], "ours");
+    Ok(())
+}

@@ -24,6 +24,7 @@
 //!       prune_timeout: 3600s
 //!       prune_propagation_policy: foreground
 //!       inventory_policy: must_match
+//!       force_conflicts: true           # Tether: take fields over from other field managers
 //! ```
 //!
 //! Validation happens while deserializing, so errors carry the file and line of the offending value.
@@ -49,6 +50,9 @@ pub const DEFAULT_DRY_RUN_STRATEGY: DryRunStrategy = DryRunStrategy::None;
 pub const DEFAULT_PRUNE_PROPAGATION_POLICY: PrunePropagationPolicy =
     PrunePropagationPolicy::Foreground;
 pub const DEFAULT_INVENTORY_POLICY: InventoryPolicy = InventoryPolicy::MustMatch;
+/// Server-side apply takes fields over from other field managers, as GitLab's agent always does;
+/// `false` makes such a conflict an error for the object instead.
+pub const DEFAULT_FORCE_CONFLICTS: bool = true;
 /// GitLab kas refuses more paths than this per manifest project.
 pub const MAX_PATHS: usize = 100;
 
@@ -111,6 +115,7 @@ pub struct ManifestProject {
     pub prune_timeout: Duration,
     pub prune_propagation_policy: PrunePropagationPolicy,
     pub inventory_policy: InventoryPolicy,
+    pub force_conflicts: bool,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +133,7 @@ struct ManifestProjectFields {
     prune_timeout: Option<GoDuration>,
     prune_propagation_policy: Option<PrunePropagationPolicy>,
     inventory_policy: Option<InventoryPolicy>,
+    force_conflicts: Option<bool>,
 }
 
 impl TryFrom<ManifestProjectFields> for ManifestProject {
@@ -173,6 +179,7 @@ impl TryFrom<ManifestProjectFields> for ManifestProject {
                 .prune_propagation_policy
                 .unwrap_or(DEFAULT_PRUNE_PROPAGATION_POLICY),
             inventory_policy: f.inventory_policy.unwrap_or(DEFAULT_INVENTORY_POLICY),
+            force_conflicts: f.force_conflicts.unwrap_or(DEFAULT_FORCE_CONFLICTS),
         })
     }
 }

@@ -170,6 +170,7 @@ impl GitopsModule {
         options.prune_propagation = project.prune_propagation_policy;
         options.prune_timeout = project.prune_timeout;
         options.reconcile_timeout = project.reconcile_timeout;
+        options.force_conflicts = project.force_conflicts;
         options
     }
 

@@ -66,7 +66,7 @@ impl SyncOptions {
             mode: AgentMode::ClusterWide,
             kinds: KindFilter::default(),
             inventory_policy: gitops::DEFAULT_INVENTORY_POLICY,
-            force_conflicts: true,
+            force_conflicts: gitops::DEFAULT_FORCE_CONFLICTS,
             dry_run: gitops::DEFAULT_DRY_RUN_STRATEGY,
             prune: gitops::DEFAULT_PRUNE,
             prune_propagation: gitops::DEFAULT_PRUNE_PROPAGATION_POLICY,

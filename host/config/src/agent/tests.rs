@@ -71,9 +71,18 @@ fn omitted_keys_get_gitlabs_defaults() {
         PrunePropagationPolicy::Foreground
     );
     assert_eq!(project.inventory_policy, InventoryPolicy::MustMatch);
+    assert!(project.force_conflicts);
     assert_eq!(config.mode, None);
     assert_eq!(config.drift, Drift::default());
     assert_eq!(config.observability.logging.level, LogLevel::Info);
+}
+
+#[test]
+fn force_conflicts_can_be_turned_off() {
+    let config =
+        parse("gitops:\n  manifest_projects:\n  - id: apps\n    force_conflicts: false\n").unwrap();
+    let project = config.gitops.manifest_projects.iter().next().unwrap();
+    assert!(!project.force_conflicts);
 }
 
 #[test]
