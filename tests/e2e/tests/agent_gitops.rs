@@ -167,3 +167,43 @@ async fn an_unreachable_server_changes_nothing_in_the_cluster() -> Result<()> {
     agent.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_project_from_the_configuration_deletes_nothing() -> Result<()> {
+    let ns = cluster().namespace("e2e-unlisted").await?;
+    let fleet = Fleet::start(&[("prod", ns.name())], &[("a", "1")]).await?;
+    let mut agent = fleet.agent("prod", ns.name()).await?;
+    let config_maps = Api::<ConfigMap>::namespaced(cluster().admin().await?, ns.name());
+    until(&config_maps, "a", has_value("1")).await?;
+
+    fleet.repo.write(
+        ".tether/agents/prod/config.yaml",
+        "gitops:\n  manifest_projects: []\n",
+    )?;
+    let commit = fleet.push("stop syncing the project")?;
+    tokio::time::timeout(
+        DEADLINE,
+        agent
+            .config
+            .wait_for(|c| c.as_ref().is_some_and(|c| c.commit_id == commit)),
+    )
+    .await??;
+    assert!(
+        agent.config.borrow().as_ref().is_some_and(|c| c
+            .config
+            .gitops
+            .manifest_projects
+            .is_empty())
+    );
+    let a = config_maps.get("a").await?;
+    assert_eq!(a.data.unwrap()["value"], "1", "the project's objects stay");
+    assert!(
+        config_maps
+            .get_opt("inventory-prod-platform-config")
+            .await?
+            .is_some()
+    );
+    agent.shutdown().await;
+    fleet.server.shutdown().await;
+    Ok(())
+}
