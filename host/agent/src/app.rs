@@ -173,7 +173,8 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
 
     let stop = CancellationToken::new();
     let metrics = Arc::new(Metrics::default());
-    let agent_name = register(&connection, &options, &kubernetes_version, &stop).await?;
+    let (agent_name, heartbeat_every) =
+        register(&connection, &options, &kubernetes_version, &stop).await?;
     tracing::info!(agent = %agent_name, server = %options.server, "registered");
 
     let mut stages = Vec::new();
@@ -195,7 +196,7 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
 
     // Stage: heartbeat and leader election.
     let presence = TaskTracker::new();
-    presence.spawn(heartbeat(connection.clone(), stop.clone()));
+    presence.spawn(heartbeat(connection.clone(), heartbeat_every, stop.clone()));
     let leader = if options.leader_election {
         let leases = kube::Api::<Lease>::namespaced(client.clone(), &options.namespace);
         let (rx, task) = LeaderElection::new(
@@ -260,7 +261,7 @@ async fn register(
     options: &AgentOptions,
     kubernetes_version: &str,
     stop: &CancellationToken,
-) -> Result<String> {
+) -> Result<(String, Duration)> {
     let mut backoff = Backoff::default();
     loop {
         let request = RegisterRequest {
@@ -273,7 +274,13 @@ async fn register(
             }),
         };
         match connection.agent().register(request).await {
-            Ok(response) => return Ok(response.into_inner().agent_name),
+            Ok(response) => {
+                let response = response.into_inner();
+                // The server says how often it expects to hear from the agent.
+                let every =
+                    Duration::from_secs(u64::from(response.heartbeat_interval_seconds.max(1)));
+                return Ok((response.agent_name, every));
+            }
             Err(status) if status.code() == tonic::Code::Unauthenticated => {
                 bail!("the server refused the agent's token (Unauthenticated)")
             }
@@ -289,8 +296,8 @@ async fn register(
     }
 }
 
-async fn heartbeat(connection: ServerConnection, stop: CancellationToken) {
-    let mut interval = tokio::time::interval(Duration::from_secs(30));
+async fn heartbeat(connection: ServerConnection, every: Duration, stop: CancellationToken) {
+    let mut interval = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,

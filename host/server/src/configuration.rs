@@ -145,17 +145,9 @@ impl ConfigTask {
         loop {
             let (current, never_read) = {
                 let state = state.borrow_and_update();
-                let never_read = match (&state.commit, &state.status) {
-                    (None, crate::sources::SourceStatus::Failing { error, .. }) => {
-                        Some(error.clone())
-                    }
-                    _ => None,
-                };
-                (state.commit, never_read)
+                (state.commit, state.never_read().map(str::to_owned))
             };
             if let Some(error) = never_read {
-                // Nothing to serve yet and the repository cannot be read: tell the agent instead of
-                // leaving it waiting; it reconnects with backoff.
                 self.send(Err(Status::unavailable(error))).await;
                 return;
             }

@@ -80,6 +80,18 @@ pub struct SourceState {
     pub status: SourceStatus,
 }
 
+impl SourceState {
+    /// The error to give a stream when there is nothing to serve yet and the repository cannot be
+    /// read: the stream ends with it instead of leaving the agent waiting (it reconnects with
+    /// backoff).
+    pub fn never_read(&self) -> Option<&str> {
+        match (&self.commit, &self.status) {
+            (None, SourceStatus::Failing { error, .. }) => Some(error),
+            _ => None,
+        }
+    }
+}
+
 fn serialize_commit<S: serde::Serializer>(c: &Option<ObjectId>, s: S) -> Result<S::Ok, S::Error> {
     match c {
         Some(id) => s.serialize_some(&id.to_string()),
