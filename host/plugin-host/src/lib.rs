@@ -68,7 +68,20 @@ pub mod builtin {
         component: super::artifacts::DRIFT,
     };
 
-    pub const ALL: [BuiltinPlugin; 2] = [RAW, DRIFT];
+    /// `kustomize`: a kustomization directory, built as `kustomize build` builds it.
+    pub const KUSTOMIZE: BuiltinPlugin = BuiltinPlugin {
+        name: "kustomize",
+        world: World::Renderer,
+        component: super::artifacts::KUSTOMIZE,
+    };
+    /// `helm`: a chart directory, rendered as `helm template` renders it.
+    pub const HELM: BuiltinPlugin = BuiltinPlugin {
+        name: "helm",
+        world: World::Renderer,
+        component: super::artifacts::HELM,
+    };
+
+    pub const ALL: [BuiltinPlugin; 4] = [RAW, DRIFT, KUSTOMIZE, HELM];
 }
 
 /// Every component build.rs made, as paths: the tests' hostile plugins, examples and the Python renderer.

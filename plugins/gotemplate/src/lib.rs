@@ -1,0 +1,1 @@
+//! Go text/template with Helm's and Sprig's functions, in Rust (being written).

@@ -1,0 +1,2 @@
+//! Benchmark: the `helm` plugin against real helm (being written).
+fn main() {}

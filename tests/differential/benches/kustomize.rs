@@ -1,0 +1,2 @@
+//! Benchmark: the `kustomize` plugin against real kustomize (being written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! Differential suite: the `helm` plugin against real helm (being written).

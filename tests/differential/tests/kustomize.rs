@@ -1,0 +1,1 @@
+//! Differential suite: the `kustomize` plugin against real kustomize (being written).
