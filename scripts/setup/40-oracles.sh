@@ -13,9 +13,9 @@ tether_install_oracle() {
     local dir="${XDG_CACHE_HOME:-$HOME/.cache}/tether/oracles/$tool-$version"
     if [ ! -x "$dir/$tool" ]; then
         command -v go >/dev/null 2>&1 || { echo "40-oracles: go is required to build $tool" >&2; return 1; }
-        echo "40-oracles: building $tool $version from $module (once; cached in $dir)"
+        echo "40-oracles: building $tool $version from $module (once; cached in $dir)" >&2
         mkdir -p "$dir"
-        GOBIN="$dir" GOFLAGS=-mod=mod go install "$module@$version" || return 1
+        GOBIN="$dir" GOFLAGS=-mod=mod go install "$module@$version" >&2 || return 1
     fi
     echo "$dir/$tool"
 }
