@@ -1,0 +1,510 @@
+//! The objects templates see besides `.Values`: `.Release`, `.Chart` (helm v4 gives templates the
+//! metadata as a map keyed by Go field names), `.Capabilities` (what `helm template` assumes when no
+//! cluster is known, or the cluster the agent knows) and `.Files` with its methods.
+
+use crate::chart::{Chart, ChartFile, Dependency};
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tether_gotemplate::{Object, Value};
+
+/// helm v4.2's default Kubernetes version for `helm template` (its client library's version).
+pub const DEFAULT_KUBE_VERSION: &str = "v1.36.0";
+
+/// What helm v4.2.4 lists as `.Capabilities.APIVersions` when no cluster is asked (its built-in scheme).
+pub const DEFAULT_API_VERSIONS: &[&str] = &[
+    "v1",
+    "admissionregistration.k8s.io/v1",
+    "admissionregistration.k8s.io/v1alpha1",
+    "admissionregistration.k8s.io/v1beta1",
+    "internal.apiserver.k8s.io/v1alpha1",
+    "apps/v1",
+    "apps/v1beta1",
+    "apps/v1beta2",
+    "authentication.k8s.io/v1",
+    "authentication.k8s.io/v1alpha1",
+    "authentication.k8s.io/v1beta1",
+    "authorization.k8s.io/v1",
+    "authorization.k8s.io/v1beta1",
+    "autoscaling/v1",
+    "autoscaling/v2",
+    "batch/v1",
+    "batch/v1beta1",
+    "certificates.k8s.io/v1",
+    "certificates.k8s.io/v1beta1",
+    "certificates.k8s.io/v1alpha1",
+    "coordination.k8s.io/v1alpha2",
+    "coordination.k8s.io/v1beta1",
+    "coordination.k8s.io/v1",
+    "discovery.k8s.io/v1",
+    "discovery.k8s.io/v1beta1",
+    "events.k8s.io/v1",
+    "events.k8s.io/v1beta1",
+    "extensions/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1",
+    "flowcontrol.apiserver.k8s.io/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1beta2",
+    "flowcontrol.apiserver.k8s.io/v1beta3",
+    "networking.k8s.io/v1",
+    "networking.k8s.io/v1beta1",
+    "node.k8s.io/v1",
+    "node.k8s.io/v1alpha1",
+    "node.k8s.io/v1beta1",
+    "policy/v1",
+    "policy/v1beta1",
+    "rbac.authorization.k8s.io/v1",
+    "rbac.authorization.k8s.io/v1beta1",
+    "rbac.authorization.k8s.io/v1alpha1",
+    "resource.k8s.io/v1",
+    "resource.k8s.io/v1beta2",
+    "resource.k8s.io/v1beta1",
+    "resource.k8s.io/v1alpha3",
+    "scheduling.k8s.io/v1alpha2",
+    "scheduling.k8s.io/v1beta1",
+    "scheduling.k8s.io/v1",
+    "storage.k8s.io/v1beta1",
+    "storage.k8s.io/v1",
+    "storage.k8s.io/v1alpha1",
+    "storagemigration.k8s.io/v1beta1",
+    "apiextensions.k8s.io/v1beta1",
+    "apiextensions.k8s.io/v1",
+];
+
+/// Values as templates see them: numbers from YAML are float64, `--set` integers int64.
+pub fn to_template(value: &Json) -> Value {
+    match value {
+        Json::Null => Value::Nil,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) if !n.is_f64() => Value::Int(i),
+            _ => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Json::String(s) => Value::str(s.as_str()),
+        Json::Array(items) => Value::list(items.iter().map(to_template).collect()),
+        Json::Object(map) => Value::map(map.iter().map(|(k, v)| (k.clone(), to_template(v))).collect()),
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::str(s)
+}
+
+/// `.Release` for `helm template`: a first install.
+pub fn release(name: &str, namespace: &str) -> Value {
+    let mut map = BTreeMap::new();
+    map.insert("Name".into(), text(name));
+    map.insert("Namespace".into(), text(namespace));
+    map.insert("IsUpgrade".into(), Value::Bool(false));
+    map.insert("IsInstall".into(), Value::Bool(true));
+    map.insert("Revision".into(), Value::Int(1));
+    map.insert("Service".into(), text("Helm"));
+    Value::map(map)
+}
+
+/// `.Chart`: the metadata keyed by helm's Go field names, every field present (zero values included),
+/// plus `IsRoot`.
+pub fn chart(chart: &Chart, is_root: bool) -> Value {
+    let meta = &chart.metadata;
+    let string = |key: &str| match meta.get(key) {
+        Some(Json::String(s)) => text(s),
+        Some(Json::Null) | None => text(""),
+        Some(other) => text(&other.to_string()),
+    };
+    let strings = |key: &str| match meta.get(key) {
+        Some(Json::Array(items)) => Value::list(
+            items
+                .iter()
+                .map(|i| i.as_str().map_or_else(|| text(&i.to_string()), text))
+                .collect(),
+        ),
+        _ => Value::list(Vec::new()),
+    };
+    let mut map = BTreeMap::new();
+    map.insert("Name".into(), text(&chart.name));
+    map.insert("Home".into(), string("home"));
+    map.insert("Sources".into(), strings("sources"));
+    map.insert("Version".into(), string("version"));
+    map.insert("Description".into(), string("description"));
+    map.insert("Keywords".into(), strings("keywords"));
+    let maintainers = match meta.get("maintainers") {
+        Some(Json::Array(items)) => items
+            .iter()
+            .map(|m| {
+                let field = |k: &str| text(m.get(k).and_then(Json::as_str).unwrap_or_default());
+                let mut entry = BTreeMap::new();
+                entry.insert("Name".into(), field("name"));
+                entry.insert("Email".into(), field("email"));
+                entry.insert("URL".into(), field("url"));
+                Value::map(entry)
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    map.insert("Maintainers".into(), Value::list(maintainers));
+    map.insert("Icon".into(), string("icon"));
+    map.insert("APIVersion".into(), text(&chart.api_version));
+    map.insert("Condition".into(), string("condition"));
+    map.insert("Tags".into(), string("tags"));
+    map.insert("AppVersion".into(), string("appVersion"));
+    map.insert(
+        "Deprecated".into(),
+        Value::Bool(meta.get("deprecated").and_then(Json::as_bool).unwrap_or(false)),
+    );
+    let annotations = match meta.get("annotations") {
+        Some(Json::Object(a)) => Value::map(
+            a.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| text(&v.to_string()), text)))
+                .collect(),
+        ),
+        _ => Value::Nil,
+    };
+    map.insert("Annotations".into(), annotations);
+    map.insert("KubeVersion".into(), string("kubeVersion"));
+    map.insert(
+        "Dependencies".into(),
+        Value::list(chart.dependencies.iter().map(dependency).collect()),
+    );
+    map.insert("Type".into(), string("type"));
+    map.insert("IsRoot".into(), Value::Bool(is_root));
+    Value::map(map)
+}
+
+fn dependency(d: &Dependency) -> Value {
+    let mut map = BTreeMap::new();
+    map.insert("Name".into(), text(&d.name));
+    map.insert("Version".into(), text(&d.version));
+    map.insert("Repository".into(), text(&d.repository));
+    map.insert("Condition".into(), text(&d.condition));
+    map.insert("Tags".into(), Value::list(d.tags.iter().map(|t| text(t)).collect()));
+    map.insert("Enabled".into(), Value::Bool(d.enabled));
+    map.insert(
+        "ImportValues".into(),
+        Value::list(d.import_values.iter().map(to_template).collect()),
+    );
+    map.insert("Alias".into(), text(&d.alias));
+    Value::map(map)
+}
+
+/// `.Capabilities`.
+#[derive(Debug)]
+pub struct Capabilities {
+    kube_version: Value,
+    api_versions: Value,
+    helm_version: Value,
+}
+
+impl Capabilities {
+    /// From the cluster the host knows, or helm template's defaults for what is empty.
+    pub fn new(cluster_version: &str, api_versions: &[String]) -> Capabilities {
+        let version = if cluster_version.is_empty() {
+            DEFAULT_KUBE_VERSION.to_owned()
+        } else if cluster_version.starts_with('v') {
+            cluster_version.to_owned()
+        } else {
+            format!("v{cluster_version}")
+        };
+        let versions: Vec<String> = if api_versions.is_empty() {
+            DEFAULT_API_VERSIONS.iter().map(|v| (*v).to_owned()).collect()
+        } else {
+            api_versions.to_vec()
+        };
+        let mut helm = BTreeMap::new();
+        helm.insert("Version".into(), text("v4.2"));
+        helm.insert("GitCommit".into(), text(""));
+        helm.insert("GitTreeState".into(), text(""));
+        helm.insert("GoVersion".into(), text("go1.26.8"));
+        helm.insert("KubeClientVersion".into(), text("v1.36"));
+        Capabilities {
+            kube_version: Value::Object(Arc::new(KubeVersion::parse(&version))),
+            api_versions: Value::Object(Arc::new(ApiVersions(versions))),
+            helm_version: Value::map(helm),
+        }
+    }
+}
+
+impl Object for Capabilities {
+    fn field(&self, name: &str) -> Option<Value> {
+        match name {
+            "KubeVersion" => Some(self.kube_version.clone()),
+            "APIVersions" => Some(self.api_versions.clone()),
+            "HelmVersion" => Some(self.helm_version.clone()),
+            _ => None,
+        }
+    }
+
+    fn call(&self, _method: &str, _args: &[Value]) -> Option<Result<Value, String>> {
+        None
+    }
+
+    fn type_name(&self) -> String {
+        "*common.Capabilities".into()
+    }
+}
+
+/// `.Capabilities.KubeVersion`: `Version`/`GitVersion` (`v1.36.0`), `Major`, `Minor`.
+#[derive(Debug)]
+struct KubeVersion {
+    version: String,
+    major: String,
+    minor: String,
+}
+
+impl KubeVersion {
+    fn parse(version: &str) -> KubeVersion {
+        let bare = version.trim_start_matches('v');
+        let mut parts = bare.split(['.', '-', '+']);
+        KubeVersion {
+            version: version.to_owned(),
+            major: parts.next().unwrap_or_default().to_owned(),
+            minor: parts.next().unwrap_or_default().to_owned(),
+        }
+    }
+}
+
+impl Object for KubeVersion {
+    fn field(&self, name: &str) -> Option<Value> {
+        match name {
+            "Version" | "GitVersion" => Some(text(&self.version)),
+            "Major" => Some(text(&self.major)),
+            "Minor" => Some(text(&self.minor)),
+            _ => None,
+        }
+    }
+
+    fn call(&self, method: &str, _args: &[Value]) -> Option<Result<Value, String>> {
+        match method {
+            "String" => Some(Ok(text(&self.version))),
+            _ => None,
+        }
+    }
+
+    fn type_name(&self) -> String {
+        "common.KubeVersion".into()
+    }
+
+    fn display(&self) -> String {
+        format!("{{{0} {0} {1} {2}}}", self.version, self.major, self.minor)
+    }
+}
+
+/// `.Capabilities.APIVersions` with its `Has` method.
+#[derive(Debug)]
+struct ApiVersions(Vec<String>);
+
+impl Object for ApiVersions {
+    fn field(&self, _name: &str) -> Option<Value> {
+        None
+    }
+
+    fn call(&self, method: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        match method {
+            "Has" => Some(match args {
+                [wanted] => Ok(Value::Bool(
+                    wanted.as_str().is_some_and(|w| self.0.iter().any(|v| v == w)),
+                )),
+                _ => Err(format!("Has takes one argument, got {}", args.len())),
+            }),
+            _ => None,
+        }
+    }
+
+    fn type_name(&self) -> String {
+        "common.VersionSet".into()
+    }
+
+    fn display(&self) -> String {
+        format!("[{}]", self.0.join(" "))
+    }
+}
+
+/// `.Files`: the chart's files other than templates, values and subcharts.
+#[derive(Debug, Clone)]
+pub struct Files(Arc<Vec<ChartFile>>);
+
+impl Files {
+    pub fn new(files: &[ChartFile]) -> Files {
+        Files(Arc::new(files.to_vec()))
+    }
+
+    fn get(&self, name: &str) -> Option<&ChartFile> {
+        self.0.iter().find(|f| f.name == name)
+    }
+
+    fn as_text(file: &ChartFile) -> String {
+        String::from_utf8_lossy(&file.data).into_owned()
+    }
+
+    /// A YAML mapping of base name to content (`AsConfig`), or to base64 content (`AsSecrets`).
+    fn as_mapping(&self, encode: bool) -> String {
+        if self.0.is_empty() {
+            return String::new();
+        }
+        let map: BTreeMap<String, String> = self
+            .0
+            .iter()
+            .map(|f| {
+                let base = f.name.rsplit('/').next().unwrap_or(&f.name).to_owned();
+                let content = if encode {
+                    base64(&f.data)
+                } else {
+                    Files::as_text(f)
+                };
+                (base, content)
+            })
+            .collect();
+        serde_yaml::to_string(&map)
+            .unwrap_or_default()
+            .trim_end_matches('\n')
+            .to_owned()
+    }
+}
+
+fn one_string(method: &str, args: &[Value]) -> Result<String, String> {
+    match args {
+        [Value::String(s)] => Ok(s.to_string()),
+        [other] => Err(format!("{method}: expected a string argument, got {}", other.type_name())),
+        _ => Err(format!("{method} takes one argument, got {}", args.len())),
+    }
+}
+
+impl Object for Files {
+    fn field(&self, _name: &str) -> Option<Value> {
+        None
+    }
+
+    fn call(&self, method: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        let result = match method {
+            "Get" => one_string(method, args).map(|name| text(&self.get(&name).map(Files::as_text).unwrap_or_default())),
+            "GetBytes" => one_string(method, args).map(|name| {
+                Value::list(
+                    self.get(&name)
+                        .map(|f| f.data.iter().map(|b| Value::Int(i64::from(*b))).collect())
+                        .unwrap_or_default(),
+                )
+            }),
+            "Lines" => one_string(method, args).map(|name| {
+                let Some(file) = self.get(&name) else {
+                    return Value::list(Vec::new());
+                };
+                let content = Files::as_text(file);
+                let content = content.strip_suffix('\n').unwrap_or(&content);
+                Value::list(content.split('\n').map(text).collect())
+            }),
+            "Glob" => one_string(method, args).map(|pattern| {
+                let matched: Vec<ChartFile> = self
+                    .0
+                    .iter()
+                    .filter(|f| glob_match::glob_match(&pattern, &f.name))
+                    .cloned()
+                    .collect();
+                Value::Object(Arc::new(Files(Arc::new(matched))))
+            }),
+            "AsConfig" => Ok(text(&self.as_mapping(false))),
+            "AsSecrets" => Ok(text(&self.as_mapping(true))),
+            _ => return None,
+        };
+        Some(result)
+    }
+
+    fn type_name(&self) -> String {
+        "engine.files".into()
+    }
+
+    fn display(&self) -> String {
+        let entries: Vec<String> = self
+            .0
+            .iter()
+            .map(|f| format!("{}:{:?}", f.name, f.data))
+            .collect();
+        format!("map[{}]", entries.join(" "))
+    }
+
+    fn truthy(&self) -> bool {
+        !self.0.is_empty()
+    }
+}
+
+/// Standard base64 with padding (Go's `base64.StdEncoding`).
+pub fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files() -> Files {
+        Files::new(&[
+            ChartFile {
+                name: "conf/a.txt".into(),
+                data: b"one\ntwo\n".to_vec(),
+            },
+            ChartFile {
+                name: "conf/b.txt".into(),
+                data: b"x".to_vec(),
+            },
+            ChartFile {
+                name: "other.txt".into(),
+                data: b"y".to_vec(),
+            },
+        ])
+    }
+
+    fn call(files: &Files, method: &str, args: &[Value]) -> Value {
+        files.call(method, args).unwrap().unwrap()
+    }
+
+    #[test]
+    fn files_methods() {
+        let f = files();
+        assert_eq!(call(&f, "Get", &[text("other.txt")]).go_string(), "y");
+        assert_eq!(call(&f, "Get", &[text("missing")]).go_string(), "");
+        assert_eq!(call(&f, "Lines", &[text("conf/a.txt")]).go_string(), "[one two]");
+        let Value::Object(glob) = call(&f, "Glob", &[text("conf/*")]) else {
+            panic!("Glob returns files")
+        };
+        let config = glob.call("AsConfig", &[]).unwrap().unwrap();
+        let parsed: BTreeMap<String, String> = serde_yaml::from_str(config.as_str().unwrap()).unwrap();
+        assert_eq!(parsed["a.txt"], "one\ntwo\n");
+        assert_eq!(parsed["b.txt"], "x");
+        let secrets = glob.call("AsSecrets", &[]).unwrap().unwrap();
+        assert!(secrets.as_str().unwrap().contains("b.txt: eA=="));
+    }
+
+    #[test]
+    fn base64_pads() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+    }
+
+    #[test]
+    fn capabilities_default_and_from_cluster() {
+        let caps = Capabilities::new("", &[]);
+        let Some(Value::Object(kube)) = caps.field("KubeVersion") else {
+            panic!()
+        };
+        assert_eq!(kube.field("GitVersion").unwrap().go_string(), "v1.36.0");
+        assert_eq!(kube.field("Minor").unwrap().go_string(), "36");
+        let caps = Capabilities::new("1.31.2", &["v1".into()]);
+        let Some(Value::Object(apis)) = caps.field("APIVersions") else {
+            panic!()
+        };
+        assert!(apis.call("Has", &[text("v1")]).unwrap().unwrap().truthy());
+        assert!(!apis.call("Has", &[text("apps/v1")]).unwrap().unwrap().truthy());
+    }
+}
