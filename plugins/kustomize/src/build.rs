@@ -1,0 +1,460 @@
+//! One `kustomize build`: load the kustomization tree, accumulate resources, generators, components and
+//! transformers level by level (kustomize's `KustTarget`), then at the top add content hashes, fix name
+//! references, resolve vars and sort.
+
+use crate::error::{Error, Result};
+use crate::fieldspec::TransformerConfig;
+use crate::generators::{GeneratedKind, GeneratorContext};
+use crate::kustomization::{Kustomization, Var};
+use crate::loader::{Loader, display_dir};
+use crate::resource::{Behavior, ResMap, Resource};
+use crate::transformers::{images, labels, namespace, prefix_suffix, replicas};
+use serde_json::{Map, Value};
+
+/// The objects `kustomize build <dir>` prints, in its order.
+pub fn build(loader: &Loader, dir: &str) -> Result<Vec<Resource>> {
+    let target = Target::load(loader, dir)?.ok_or_else(|| missing_kustomization(dir))?;
+    if target.kustomization.is_component() {
+        return Err(Error::input(format!(
+            "`{}` is a Component; build the kustomization that lists it under `components:`",
+            target.file
+        ))
+        .in_file(&target.file));
+    }
+    let mut accumulator = Accumulator::default();
+    let mut stack = Vec::new();
+    target.accumulate(loader, &mut accumulator, &mut stack)?;
+    let Accumulator {
+        mut resources,
+        config,
+        vars,
+    } = accumulator;
+
+    for resource in &mut resources.resources {
+        if resource.needs_hash {
+            let hash = crate::hash::content_hash(&resource.object);
+            resource.store_previous_id();
+            let name = format!("{}-{hash}", resource.name());
+            resource.set_name(&name);
+        }
+    }
+    crate::namereference::fix(&mut resources, &config)?;
+    crate::vars::resolve(&mut resources, &vars, &config)?;
+    resources.resources.retain(|r| {
+        r.object
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(|a| a.get("config.kubernetes.io/local-config"))
+            .and_then(Value::as_str)
+            != Some("true")
+    });
+    for resource in &mut resources.resources {
+        let mut object = Value::Object(std::mem::take(&mut resource.object));
+        crate::yaml11::normalize_numbers(&mut object);
+        if let Value::Object(map) = object {
+            resource.object = map;
+        }
+    }
+    crate::order::sort(
+        &mut resources.resources,
+        target.kustomization.sort_options.as_ref(),
+    )?;
+    Ok(resources.resources)
+}
+
+fn missing_kustomization(dir: &str) -> Error {
+    Error::input(format!(
+        "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{}'",
+        display_dir(dir)
+    ))
+}
+
+/// What a level hands to the level above.
+#[derive(Debug, Default)]
+struct Accumulator {
+    resources: ResMap,
+    config: TransformerConfig,
+    vars: Vec<Var>,
+}
+
+/// A kustomization (or component) directory.
+#[derive(Debug)]
+struct Target {
+    dir: String,
+    file: String,
+    text: String,
+    kustomization: Kustomization,
+}
+
+impl Target {
+    fn load(loader: &Loader, dir: &str) -> Result<Option<Target>> {
+        let Some(file) = loader.kustomization_file(dir)? else {
+            return Ok(None);
+        };
+        let text = loader.read_text(&file)?;
+        let kustomization = Kustomization::parse(&file, &text)?;
+        Ok(Some(Target {
+            dir: dir.to_owned(),
+            file,
+            text,
+            kustomization,
+        }))
+    }
+
+    /// An error about a field of this kustomization, at the field's line.
+    fn field_error(&self, field: &str, error: Error) -> Error {
+        let error = error.context(field);
+        if error.file.is_some() {
+            return error;
+        }
+        let error = error.in_file(&self.file);
+        match crate::kustomization::key_line(&self.text, field) {
+            Some(line) => error.at_line(line),
+            None => error,
+        }
+    }
+
+    fn accumulate(
+        &self,
+        loader: &Loader,
+        acc: &mut Accumulator,
+        stack: &mut Vec<String>,
+    ) -> Result<()> {
+        if stack.contains(&self.dir) {
+            return Err(Error::input(format!(
+                "cycle detected: `{}` includes itself (through {})",
+                display_dir(&self.dir),
+                stack.join(" -> ")
+            )));
+        }
+        stack.push(self.dir.clone());
+        let result = self.accumulate_inner(loader, acc, stack);
+        stack.pop();
+        result
+    }
+
+    fn accumulate_inner(
+        &self,
+        loader: &Loader,
+        acc: &mut Accumulator,
+        stack: &mut Vec<String>,
+    ) -> Result<()> {
+        let k = &self.kustomization;
+        for entry in &k.resources {
+            self.accumulate_resource(loader, acc, stack, entry)
+                .map_err(|e| self.field_error("resources", e))?;
+        }
+        for entry in &k.configurations {
+            let path = loader.join(&self.dir, entry)?;
+            loader
+                .check_restriction(&self.dir, &path)
+                .map_err(|e| self.field_error("configurations", e))?;
+            let text = loader
+                .read_text(&path)
+                .map_err(|e| self.field_error("configurations", e))?;
+            acc.config.merge_file(&path, &text)?;
+        }
+        if !k.crds.is_empty() {
+            return Err(self.field_error(
+                "crds",
+                Error::input(
+                    "`crds` is not supported by the kustomize renderer yet; use `configurations`",
+                ),
+            ));
+        }
+        if k.openapi.is_some() {
+            return Err(self.field_error(
+                "openapi",
+                Error::input("`openapi` is not supported by the kustomize renderer yet"),
+            ));
+        }
+        self.run_generators(loader, acc)?;
+        for entry in &k.components {
+            self.accumulate_component(loader, acc, stack, entry)
+                .map_err(|e| self.field_error("components", e))?;
+        }
+        self.run_transformers(loader, acc)?;
+        for var in &k.vars {
+            if acc.vars.iter().any(|v| v.name == var.name) {
+                return Err(self.field_error(
+                    "vars",
+                    Error::input(format!("var '{}' already encountered", var.name)),
+                ));
+            }
+            acc.vars.push(var.clone());
+        }
+        Ok(())
+    }
+
+    fn accumulate_resource(
+        &self,
+        loader: &Loader,
+        acc: &mut Accumulator,
+        stack: &mut Vec<String>,
+        entry: &str,
+    ) -> Result<()> {
+        let path = loader.join(&self.dir, entry)?;
+        if loader.is_dir(&path) {
+            let sub = Target::load(loader, &path)?.ok_or_else(|| missing_kustomization(&path))?;
+            if sub.kustomization.is_component() {
+                return Err(Error::input(format!(
+                    "expected kind != 'Component' for path '{}'",
+                    display_dir(&path)
+                ))
+                .in_file(&sub.file));
+            }
+            let mut sub_acc = Accumulator::default();
+            sub.accumulate(loader, &mut sub_acc, stack)?;
+            acc.resources.append_all(sub_acc.resources)?;
+            acc.config.merge(&sub_acc.config);
+            for var in sub_acc.vars {
+                if acc.vars.iter().any(|v| v.name == var.name) {
+                    return Err(Error::input(format!(
+                        "var '{}' already encountered",
+                        var.name
+                    )));
+                }
+                acc.vars.push(var);
+            }
+            return Ok(());
+        }
+        if !loader.is_file(&path) {
+            return Err(Error::input(format!(
+                "accumulating resources: '{entry}': no such file or directory"
+            )));
+        }
+        loader.check_restriction(&self.dir, &path)?;
+        for resource in load_objects(loader, &path)? {
+            acc.resources.append(resource)?;
+        }
+        Ok(())
+    }
+
+    fn accumulate_component(
+        &self,
+        loader: &Loader,
+        acc: &mut Accumulator,
+        stack: &mut Vec<String>,
+        entry: &str,
+    ) -> Result<()> {
+        let path = loader.join(&self.dir, entry)?;
+        let component = Target::load(loader, &path)?.ok_or_else(|| missing_kustomization(&path))?;
+        if !component.kustomization.is_component() {
+            return Err(Error::input(format!(
+                "expected kind 'Component' for path '{}' but got 'Kustomization'",
+                display_dir(&path)
+            ))
+            .in_file(&component.file));
+        }
+        component.accumulate(loader, acc, stack)
+    }
+
+    fn run_generators(&self, loader: &Loader, acc: &mut Accumulator) -> Result<()> {
+        let k = &self.kustomization;
+        let context = GeneratorContext {
+            loader,
+            dir: &self.dir,
+            kustomization_file: &self.file,
+            global_options: k.generator_options.as_ref(),
+        };
+        let all = k
+            .config_map_generator
+            .iter()
+            .enumerate()
+            .map(|(i, args)| (GeneratedKind::ConfigMap, i, args))
+            .chain(
+                k.secret_generator
+                    .iter()
+                    .enumerate()
+                    .map(|(i, args)| (GeneratedKind::Secret, i, args)),
+            );
+        for (kind, index, args) in all {
+            let generated = crate::generators::generate(&context, kind, index, args)?;
+            absorb(&mut acc.resources, generated).map_err(|e| e.in_file(&self.file))?;
+        }
+        Ok(())
+    }
+
+    fn run_transformers(&self, loader: &Loader, acc: &mut Accumulator) -> Result<()> {
+        let k = &self.kustomization;
+        let config = acc.config.clone();
+        let resources = &mut acc.resources;
+        let patch_context = crate::patches::PatchContext {
+            loader,
+            dir: &self.dir,
+            kustomization_file: &self.file,
+        };
+        for (index, entry) in k.patches_strategic_merge.iter().enumerate() {
+            crate::patches::apply_strategic_merge_entry(&patch_context, resources, entry).map_err(
+                |e| self.field_error("patchesStrategicMerge", e.context(format!("[{index}]"))),
+            )?;
+        }
+        for (index, patch) in k.patches.iter().enumerate() {
+            crate::patches::apply_patch(&patch_context, resources, patch, false)
+                .map_err(|e| self.field_error("patches", e.context(format!("[{index}]"))))?;
+        }
+        namespace::apply(resources, &k.namespace, &config.namespace)
+            .map_err(|e| self.field_error("namespace", e))?;
+        prefix_suffix::apply(
+            resources,
+            prefix_suffix::Affix::Prefix,
+            &k.name_prefix,
+            &config.name_prefix,
+        )?;
+        prefix_suffix::apply(
+            resources,
+            prefix_suffix::Affix::Suffix,
+            &k.name_suffix,
+            &config.name_suffix,
+        )?;
+        for label in &k.labels {
+            labels::apply(
+                resources,
+                &label.pairs,
+                &labels::label_specs(label, &config),
+            )?;
+        }
+        labels::apply(resources, &k.common_labels, &config.common_labels)?;
+        labels::apply(resources, &k.common_annotations, &config.common_annotations)?;
+        for (index, patch) in k.patches_json6902.iter().enumerate() {
+            crate::patches::apply_patch(&patch_context, resources, patch, true).map_err(|e| {
+                self.field_error("patchesJson6902", e.context(format!("[{index}]")))
+            })?;
+        }
+        for replica in &k.replicas {
+            replicas::apply(resources, replica, &config.replicas)
+                .map_err(|e| self.field_error("replicas", e))?;
+        }
+        for image in &k.images {
+            images::apply(resources, image, &config.images)?;
+        }
+        if !k.replacements.is_empty() {
+            crate::replacements::apply(loader, &self.dir, resources, &k.replacements)
+                .map_err(|e| self.field_error("replacements", e))?;
+        }
+        for entry in &k.transformers {
+            crate::configured::run(loader, &self.dir, resources, entry)
+                .map_err(|e| self.field_error("transformers", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The objects of a resource file, `List`s expanded.
+pub fn load_objects(loader: &Loader, path: &str) -> Result<Vec<Resource>> {
+    let text = loader.read_text(path)?;
+    let mut out = Vec::new();
+    for document in crate::loader::documents(path, &text)? {
+        expand(path, document.line, document.value, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn expand(path: &str, line: usize, value: Value, out: &mut Vec<Resource>) -> Result<()> {
+    let at = |message: String| Error::input(message).in_file(path).at_line(line);
+    let Value::Object(map) = value else {
+        return Err(at("expected a Kubernetes object (a mapping)".into()));
+    };
+    let kind = map
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if kind.is_empty() {
+        return Err(at(
+            "missing Resource metadata: the object has no `kind`".into()
+        ));
+    }
+    if kind == "List" || (kind.ends_with("List") && map.get("items").is_some_and(Value::is_array)) {
+        let Some(Value::Array(items)) = map.get("items") else {
+            return Ok(());
+        };
+        for item in items.clone() {
+            expand(path, line, item, out)?;
+        }
+        return Ok(());
+    }
+    let named = map
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    if !named {
+        return Err(at(format!("missing metadata.name in object {kind}")));
+    }
+    out.push(Resource::new(map, Some(path.to_owned()), Some(line)));
+    Ok(())
+}
+
+/// Join a generated object into the map by its behavior (kustomize's `appendReplaceOrMerge`).
+fn absorb(resources: &mut ResMap, mut generated: Resource) -> Result<()> {
+    let id = generated.cur_id();
+    let matches = resources.matching_any_id(&id);
+    match (matches.as_slice(), generated.behavior) {
+        ([], Behavior::Create) => resources.append(generated),
+        ([], _) => Err(Error::input(format!(
+            "id {id} does not exist; cannot merge or replace"
+        ))),
+        ([_], Behavior::Create) => Err(Error::input(format!(
+            "id {id} exists; behavior must be merge or replace"
+        ))),
+        ([index], behavior) => {
+            let old = &resources.resources[*index];
+            merge_string_map(&mut generated, old, "labels");
+            merge_string_map(&mut generated, old, "annotations");
+            generated.set_name(old.name());
+            let namespace = old.namespace().to_owned();
+            generated.set_namespace(&namespace);
+            if behavior == Behavior::Merge {
+                for field in ["data", "binaryData"] {
+                    let mut merged: Map<String, Value> = old
+                        .object
+                        .get(field)
+                        .and_then(Value::as_object)
+                        .cloned()
+                        .unwrap_or_default();
+                    if let Some(new) = generated.object.get(field).and_then(Value::as_object) {
+                        merged.extend(new.clone());
+                    }
+                    if !merged.is_empty() {
+                        generated.object.insert(field.into(), Value::Object(merged));
+                    }
+                }
+            }
+            // The history kustomize keeps in build annotations comes from the old object.
+            generated.org_id = old.org_id.clone();
+            generated.prev_ids = old.prev_ids.clone();
+            generated.prefixes = old.prefixes.clone();
+            generated.suffixes = old.suffixes.clone();
+            generated.needs_hash = old.needs_hash;
+            resources.resources[*index] = generated;
+            Ok(())
+        }
+        _ => Err(Error::input(format!(
+            "found multiple objects that could accept merge of {id}"
+        ))),
+    }
+}
+
+/// `metadata.<key>` of `into` becomes the old map overridden by its own.
+fn merge_string_map(into: &mut Resource, old: &Resource, key: &str) {
+    let mut merged: Map<String, Value> = old
+        .object
+        .get("metadata")
+        .and_then(|m| m.get(key))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(own) = into
+        .object
+        .get("metadata")
+        .and_then(|m| m.get(key))
+        .and_then(Value::as_object)
+    {
+        merged.extend(own.clone());
+    }
+    if !merged.is_empty() {
+        into.metadata_mut()
+            .insert(key.into(), Value::Object(merged));
+    }
+}
