@@ -1,1 +1,207 @@
-//! Differential suite: the `helm` plugin against real helm (being written).
+//! Differential suite: the `helm` plugin against `helm template` (v4.2.4) on the charts written for it
+//! (cases/helm/<chart>/, each rendered with its default values and with `<chart>.overrides.yaml` plus
+//! the `--set` lines of `<chart>.set` when present) and on every chart of the shared corpus (default
+//! values, then each of its `ci/*.yaml` values files). Outputs must be equal as object sets; when helm
+//! refuses a case the plugin must refuse it too. Every failing case is reported by name.
+
+use std::path::{Path, PathBuf};
+use tether_differential::{
+    Oracle, Renderers, compare_as_set, corpus, objects_of, parse_stream, repo_root,
+};
+
+const RELEASE: &str = "tether";
+const NAMESPACE: &str = "apps";
+
+/// One rendering to compare: a chart, the values files (relative to `root`) and `--set` lines.
+#[derive(Debug)]
+struct Case {
+    name: String,
+    root: PathBuf,
+    chart: String,
+    values_files: Vec<String>,
+    set: Vec<String>,
+}
+
+impl Case {
+    /// `helm template` of the case, run in `root`.
+    fn oracle(&self) -> Result<String, String> {
+        let mut args = vec![
+            "template",
+            RELEASE,
+            self.chart.as_str(),
+            "--namespace",
+            NAMESPACE,
+        ];
+        for file in &self.values_files {
+            args.extend(["--values", file.as_str()]);
+        }
+        for set in &self.set {
+            args.extend(["--set", set.as_str()]);
+        }
+        Oracle::Helm.run(&self.root, &args)
+    }
+
+    fn plugin(&self, renderers: &Renderers) -> Result<Vec<serde_json::Value>, String> {
+        let values_files = self.values_files.join("\n");
+        let set = self.set.join("\n");
+        let settings = [
+            ("chart", self.chart.as_str()),
+            ("values_files", values_files.as_str()),
+            ("set", set.as_str()),
+        ];
+        renderers
+            .render("helm", &self.root, &settings, NAMESPACE, RELEASE)
+            .map(|output| objects_of(&output))
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    /// `None` when plugin and helm agree.
+    fn check(&self, renderers: &Renderers) -> Option<String> {
+        match (self.oracle(), self.plugin(renderers)) {
+            (Ok(expected), Ok(actual)) => {
+                let expected = match parse_stream(&expected) {
+                    Ok(objects) => objects,
+                    Err(e) => return Some(format!("helm's output does not parse: {e}")),
+                };
+                compare_as_set(&expected, &actual).err()
+            }
+            (Err(_), Err(_)) => None,
+            (Ok(_), Err(error)) => Some(format!("helm renders it, the plugin fails: {error}")),
+            (Err(error), Ok(_)) => Some(format!(
+                "helm fails ({}), the plugin renders it",
+                error.trim()
+            )),
+        }
+    }
+}
+
+/// The charts written for this suite.
+fn own_cases() -> Vec<Case> {
+    let root = repo_root().join("tests/differential/cases/helm");
+    let mut cases = Vec::new();
+    for chart in sorted_dirs(&root) {
+        let overrides = format!("{chart}.overrides.yaml");
+        let set_file = root.join(format!("{chart}.set"));
+        cases.push(Case {
+            name: format!("{chart} (defaults)"),
+            root: root.clone(),
+            chart: chart.clone(),
+            values_files: Vec::new(),
+            set: Vec::new(),
+        });
+        let values_files: Vec<String> = if root.join(&overrides).is_file() {
+            vec![overrides]
+        } else {
+            Vec::new()
+        };
+        let set: Vec<String> = std::fs::read_to_string(&set_file)
+            .map(|text| {
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !values_files.is_empty() || !set.is_empty() {
+            cases.push(Case {
+                name: format!("{chart} (overrides)"),
+                root: root.clone(),
+                chart,
+                values_files,
+                set,
+            });
+        }
+    }
+    cases
+}
+
+/// The published charts of the shared corpus: defaults, then each `ci/` values file.
+fn corpus_cases() -> Vec<Case> {
+    let root = corpus("charts");
+    let mut cases = Vec::new();
+    for chart in sorted_dirs(&root) {
+        let dir = root.join(&chart);
+        cases.push(Case {
+            name: format!("corpus {chart} (defaults)"),
+            root: dir.clone(),
+            chart: ".".into(),
+            values_files: Vec::new(),
+            set: Vec::new(),
+        });
+        let mut ci: Vec<String> = std::fs::read_dir(dir.join("ci"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".yaml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ci.sort();
+        for file in ci {
+            cases.push(Case {
+                name: format!("corpus {chart} (ci/{file})"),
+                root: dir.clone(),
+                chart: ".".into(),
+                values_files: vec![format!("ci/{file}")],
+                set: Vec::new(),
+            });
+        }
+    }
+    cases
+}
+
+fn sorted_dirs(root: &Path) -> Vec<String> {
+    let mut dirs: Vec<String> = std::fs::read_dir(root)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", root.display()))
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn run(cases: Vec<Case>, minimum: usize) {
+    assert!(
+        cases.len() >= minimum,
+        "expected at least {minimum} cases, found {}",
+        cases.len()
+    );
+    let renderers = Renderers::new();
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| {
+            case.check(&renderers)
+                .map(|why| format!("== {}\n{why}", case.name))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from helm template:\n{}\n\nfailing: {}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n"),
+        failures
+            .iter()
+            .map(|f| f
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("== "))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+#[test]
+fn own_charts_render_like_helm_template() {
+    // 15 charts, each with defaults and overrides.
+    run(own_cases(), 30);
+}
+
+#[test]
+fn corpus_charts_render_like_helm_template() {
+    // 7 published charts with defaults, plus their ci/ values files.
+    run(corpus_cases(), 7);
+}
