@@ -1,0 +1,516 @@
+//! Walks a parsed template against data, following Go's text/template/exec: variable scopes,
+//! `missingkey` handling, the difference between a missing value and a present nil inside one
+//! field chain, and error messages that name the template, position and action.
+
+use std::sync::Arc;
+
+use crate::funcs::{self, CallContext};
+use crate::parse::{Arg, ArgKind, Branch, Command, List, Node, Pipe, Tree};
+use crate::value::Value;
+use crate::{ErrorKind, MissingKey, RunState, TemplateError, Templates};
+
+/// Nested `template`/`include` calls allowed; Go allows 100000 but a wasm stack is small.
+pub const MAX_DEPTH: usize = 200;
+
+/// How a list walk ended: normally, or by `{{break}}`/`{{continue}}` unwinding to its `range`.
+enum Flow {
+    Normal,
+    Break,
+    Continue,
+}
+
+/// A template value as Go's reflection sees it: `None` is the invalid (missing) value, which is
+/// distinct from a present nil only while walking one field chain.
+type Slot = Option<Value>;
+
+pub(crate) struct Exec<'a, 's> {
+    pub set: &'a Templates,
+    pub tree: Arc<Tree>,
+    pub vars: Vec<(String, Slot)>,
+    pub out: String,
+    pub depth: usize,
+    pub state: &'s mut RunState,
+    /// Position and source span of the node being evaluated, for error context.
+    at: (usize, usize),
+}
+
+type Result<T> = std::result::Result<T, TemplateError>;
+
+impl<'a, 's> Exec<'a, 's> {
+    pub fn new(
+        set: &'a Templates,
+        tree: Arc<Tree>,
+        dot: Slot,
+        depth: usize,
+        state: &'s mut RunState,
+    ) -> Self {
+        Exec {
+            set,
+            tree,
+            vars: vec![("$".into(), dot)],
+            out: String::new(),
+            depth,
+            state,
+            at: (0, 0),
+        }
+    }
+
+    pub fn run(&mut self, dot: &Slot) -> Result<()> {
+        let tree = self.tree.clone();
+        self.walk_list(dot, &tree.root).map(|_| ())
+    }
+
+    fn error(&self, message: impl Into<String>) -> TemplateError {
+        let (line, col) = self.tree.position(self.at.0);
+        let end = self.at.1.max(self.at.0).min(self.tree.source.len());
+        let context = self
+            .tree
+            .source
+            .get(self.at.0..end)
+            .unwrap_or("")
+            .to_string();
+        TemplateError {
+            kind: ErrorKind::Exec,
+            name: self.tree.name.clone(),
+            parse_name: self.tree.parse_name.clone(),
+            line,
+            col,
+            context: Some(context),
+            message: message.into(),
+        }
+    }
+
+    fn at_arg(&mut self, arg: &Arg) {
+        self.at = (arg.pos, arg.end);
+    }
+
+    fn walk_list(&mut self, dot: &Slot, list: &List) -> Result<Flow> {
+        for node in list {
+            match self.walk(dot, node)? {
+                Flow::Normal => {}
+                flow => return Ok(flow),
+            }
+        }
+        Ok(Flow::Normal)
+    }
+
+    fn walk(&mut self, dot: &Slot, node: &Node) -> Result<Flow> {
+        match node {
+            Node::Text(t) => self.out.push_str(t),
+            Node::Action(pipe) => {
+                let v = self.eval_pipeline(dot, pipe)?;
+                if pipe.decl.is_empty() {
+                    match v {
+                        None | Some(Value::Nil) => self.out.push_str("<no value>"),
+                        Some(v) => self.out.push_str(&v.go_string()),
+                    }
+                }
+            }
+            Node::If(b) => return self.walk_if_with(dot, b, false),
+            Node::With(b) => return self.walk_if_with(dot, b, true),
+            Node::Range(b) => return self.walk_range(dot, b),
+            Node::Template { name, pipe, pos } => {
+                self.at = (*pos, *pos + name.len() + 2);
+                let new_dot = match pipe {
+                    Some(p) => self.eval_pipeline(dot, p)?,
+                    None => None,
+                };
+                let out = self.call_template(name, new_dot)?;
+                self.out.push_str(&out);
+            }
+            Node::Break => return Ok(Flow::Break),
+            Node::Continue => return Ok(Flow::Continue),
+        }
+        Ok(Flow::Normal)
+    }
+
+    /// Execute template `name` with `dot` in a fresh variable scope, as `{{template}}` does.
+    pub fn call_template(&mut self, name: &str, dot: Slot) -> Result<String> {
+        let Some(tree) = self.set.tree(name) else {
+            return Err(self.error(format!("template {name:?} not defined")));
+        };
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error(format!("exceeded maximum template depth ({MAX_DEPTH})")));
+        }
+        let mut sub = Exec::new(self.set, tree, dot.clone(), self.depth + 1, self.state);
+        sub.run(&dot)?;
+        Ok(sub.out)
+    }
+
+    fn mark(&self) -> usize {
+        self.vars.len()
+    }
+
+    fn walk_if_with(&mut self, dot: &Slot, b: &Branch, is_with: bool) -> Result<Flow> {
+        let mark = self.mark();
+        let v = self.eval_pipeline(dot, &b.pipe)?;
+        let truth = v.as_ref().is_some_and(Value::truthy);
+        let flow = if truth {
+            if is_with {
+                self.walk_list(&v, &b.list)?
+            } else {
+                self.walk_list(dot, &b.list)?
+            }
+        } else if let Some(else_list) = &b.else_list {
+            self.walk_list(dot, else_list)?
+        } else {
+            Flow::Normal
+        };
+        self.vars.truncate(mark);
+        Ok(flow)
+    }
+
+    fn walk_range(&mut self, dot: &Slot, b: &Branch) -> Result<Flow> {
+        let outer = self.mark();
+        let v = self.eval_pipeline(dot, &b.pipe)?;
+        let mark = self.mark();
+        let mut items: Vec<(Value, Value)> = Vec::new();
+        match &v {
+            None | Some(Value::Nil) => {}
+            Some(Value::List(l)) => {
+                items = l
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (Value::Int(i as i64), e.clone()))
+                    .collect()
+            }
+            Some(Value::Map(m)) => {
+                items = m
+                    .entries()
+                    .into_iter()
+                    .map(|(k, e)| (Value::str(k), e))
+                    .collect()
+            }
+            Some(Value::Int(n)) => {
+                if b.pipe.decl.len() > 1 {
+                    return Err(self.error(format!(
+                        "can't use {n} to iterate over more than one variable"
+                    )));
+                }
+                items = (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect()
+            }
+            Some(other) => {
+                return Err(self.error(format!("range can't iterate over {}", other.go_string())));
+            }
+        }
+        if items.is_empty() {
+            let flow = match &b.else_list {
+                Some(else_list) => self.walk_list(dot, else_list)?,
+                None => Flow::Normal,
+            };
+            self.vars.truncate(outer);
+            return Ok(flow);
+        }
+        for (index, elem) in items {
+            let decl = &b.pipe.decl;
+            if b.pipe.is_assign {
+                if decl.len() > 1 {
+                    self.set_var(&decl[0], Some(index.clone()));
+                    self.set_var(&decl[1], Some(elem.clone()));
+                } else if decl.len() == 1 {
+                    self.set_var(&decl[0], Some(elem.clone()));
+                }
+            } else {
+                let n = self.vars.len();
+                if !decl.is_empty() {
+                    self.vars[n - 1].1 = Some(elem.clone());
+                }
+                if decl.len() > 1 {
+                    self.vars[n - 2].1 = Some(index.clone());
+                }
+            }
+            let flow = self.walk_list(&Some(elem), &b.list)?;
+            self.vars.truncate(mark);
+            if let Flow::Break = flow {
+                break;
+            }
+        }
+        self.vars.truncate(outer);
+        Ok(Flow::Normal)
+    }
+
+    fn set_var(&mut self, name: &str, v: Slot) {
+        if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+            slot.1 = v;
+        }
+    }
+
+    fn var(&self, name: &str) -> Result<Slot> {
+        match self.vars.iter().rev().find(|(n, _)| n == name) {
+            Some((_, v)) => Ok(v.clone()),
+            None => Err(self.error(format!("undefined variable: {name}"))),
+        }
+    }
+
+    pub fn eval_pipeline(&mut self, dot: &Slot, pipe: &Pipe) -> Result<Slot> {
+        let mut value: Option<Slot> = None;
+        for cmd in &pipe.cmds {
+            let v = self.eval_command(dot, cmd, value.take())?;
+            // Go unwraps interface values here, so a present nil becomes the invalid value.
+            value = Some(match v {
+                Some(Value::Nil) => None,
+                v => v,
+            });
+        }
+        let value = value.flatten();
+        for name in &pipe.decl {
+            if pipe.is_assign {
+                self.set_var(name, value.clone());
+            } else {
+                self.vars.push((name.clone(), value.clone()));
+            }
+        }
+        Ok(value)
+    }
+
+    /// `final_` is the previous pipeline stage's value, passed as the last argument.
+    fn eval_command(&mut self, dot: &Slot, cmd: &Command, final_: Option<Slot>) -> Result<Slot> {
+        let first = &cmd.args[0];
+        self.at_arg(first);
+        match &first.kind {
+            ArgKind::Field(names) => {
+                self.eval_field_chain(dot, dot.clone(), first, names, &cmd.args[1..], final_)
+            }
+            ArgKind::Variable(names) => {
+                let v = self.var(&names[0])?;
+                if names.len() == 1 {
+                    self.not_a_function(cmd, &final_)?;
+                    return Ok(v);
+                }
+                self.eval_field_chain(dot, v, first, &names[1..], &cmd.args[1..], final_)
+            }
+            ArgKind::Chain(inner, names) => {
+                if cmd.args.len() > 1 {
+                    return Err(self.error(format!(
+                        "can't give argument to non-function {}",
+                        self.source(inner)
+                    )));
+                }
+                let receiver = self.eval_arg(dot, inner)?;
+                let receiver = match receiver {
+                    Value::Nil => None,
+                    v => Some(v),
+                };
+                self.eval_field_chain(dot, receiver, first, names, &[], final_)
+            }
+            ArgKind::Ident(name) => {
+                self.at = (cmd.pos, cmd.end);
+                self.eval_function(dot, name, &cmd.args[1..], final_)
+            }
+            ArgKind::Pipe(p) => {
+                self.not_a_function(cmd, &final_)?;
+                self.eval_pipeline(dot, p)
+            }
+            ArgKind::Dot => {
+                self.not_a_function(cmd, &final_)?;
+                Ok(dot.clone())
+            }
+            ArgKind::Nil => Err(self.error("nil is not a command")),
+            ArgKind::Bool(b) => {
+                self.not_a_function(cmd, &final_)?;
+                Ok(Some(Value::Bool(*b)))
+            }
+            ArgKind::Str(s) => {
+                self.not_a_function(cmd, &final_)?;
+                Ok(Some(Value::str(s.as_str())))
+            }
+            ArgKind::Number(_) => {
+                self.not_a_function(cmd, &final_)?;
+                Ok(Some(self.eval_arg(dot, first)?))
+            }
+        }
+    }
+
+    fn source(&self, arg: &Arg) -> String {
+        self.tree
+            .source
+            .get(arg.pos..arg.end)
+            .unwrap_or("")
+            .to_string()
+    }
+
+    fn not_a_function(&self, cmd: &Command, final_: &Option<Slot>) -> Result<()> {
+        if cmd.args.len() > 1 || final_.is_some() {
+            return Err(self.error(format!(
+                "can't give argument to non-function {}",
+                self.source(&cmd.args[0])
+            )));
+        }
+        Ok(())
+    }
+
+    fn eval_field_chain(
+        &mut self,
+        dot: &Slot,
+        mut receiver: Slot,
+        node: &Arg,
+        names: &[String],
+        args: &[Arg],
+        final_: Option<Slot>,
+    ) -> Result<Slot> {
+        let n = names.len();
+        for name in &names[..n - 1] {
+            receiver = self.eval_field(dot, name, node, &[], None, receiver)?;
+        }
+        self.eval_field(dot, &names[n - 1], node, args, final_, receiver)
+    }
+
+    fn eval_field(
+        &mut self,
+        dot: &Slot,
+        name: &str,
+        node: &Arg,
+        args: &[Arg],
+        final_: Option<Slot>,
+        receiver: Slot,
+    ) -> Result<Slot> {
+        self.at_arg(node);
+        let has_args = !args.is_empty() || final_.is_some();
+        let Some(receiver) = receiver else {
+            if self.set.options.missing_key == MissingKey::Error {
+                return Err(self.error(format!("nil data; no entry for key {name:?}")));
+            }
+            return Ok(None);
+        };
+        match &receiver {
+            Value::Nil => Err(self.error(format!("nil pointer evaluating interface {{}}.{name}"))),
+            Value::Map(m) => {
+                if has_args {
+                    return Err(self.error(format!("{name} is not a method but has arguments")));
+                }
+                match m.get(name) {
+                    Some(v) => Ok(Some(v)),
+                    None => match self.set.options.missing_key {
+                        MissingKey::Default => Ok(None),
+                        MissingKey::Zero => Ok(Some(Value::Nil)),
+                        MissingKey::Error => {
+                            Err(self.error(format!("map has no entry for key {name:?}")))
+                        }
+                    },
+                }
+            }
+            Value::Object(o) => {
+                let mut argv = Vec::with_capacity(args.len() + 1);
+                for a in args {
+                    argv.push(self.eval_arg(dot, a)?);
+                }
+                if let Some(f) = final_ {
+                    argv.push(f.unwrap_or(Value::Nil));
+                }
+                self.at_arg(node);
+                if let Some(result) = o.call(name, &argv) {
+                    return result
+                        .map(Some)
+                        .map_err(|e| self.error(format!("error calling {name}: {e}")));
+                }
+                if has_args {
+                    return Err(self.error(format!(
+                        "{name} has arguments but cannot be invoked as function"
+                    )));
+                }
+                match o.field(name) {
+                    Some(v) => Ok(Some(v)),
+                    None => Err(self.error(format!(
+                        "can't evaluate field {name} in type {}",
+                        o.type_name()
+                    ))),
+                }
+            }
+            other => Err(self.error(format!(
+                "can't evaluate field {name} in type {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// Evaluate an argument to a function: a missing value becomes nil.
+    fn eval_arg(&mut self, dot: &Slot, arg: &Arg) -> Result<Value> {
+        self.at_arg(arg);
+        let v = match &arg.kind {
+            ArgKind::Dot => dot.clone(),
+            ArgKind::Nil => Some(Value::Nil),
+            ArgKind::Bool(b) => Some(Value::Bool(*b)),
+            ArgKind::Str(s) => Some(Value::str(s.as_str())),
+            ArgKind::Number(n) => Some(match (n.int, n.float) {
+                (Some(i), _) if !n.float_syntax => Value::Int(i),
+                (_, Some(f)) => Value::Float(f),
+                (Some(i), None) => Value::Int(i),
+                (None, None) => Value::Nil,
+            }),
+            ArgKind::Field(names) => {
+                self.eval_field_chain(dot, dot.clone(), arg, names, &[], None)?
+            }
+            ArgKind::Variable(names) => {
+                let v = self.var(&names[0])?;
+                if names.len() == 1 {
+                    v
+                } else {
+                    self.eval_field_chain(dot, v, arg, &names[1..], &[], None)?
+                }
+            }
+            ArgKind::Chain(inner, names) => {
+                let receiver = match self.eval_arg(dot, inner)? {
+                    Value::Nil => None,
+                    v => Some(v),
+                };
+                self.eval_field_chain(dot, receiver, arg, names, &[], None)?
+            }
+            ArgKind::Ident(name) => self.eval_function(dot, name, &[], None)?,
+            ArgKind::Pipe(p) => self.eval_pipeline(dot, p)?,
+        };
+        Ok(v.unwrap_or(Value::Nil))
+    }
+
+    fn eval_function(
+        &mut self,
+        dot: &Slot,
+        name: &str,
+        args: &[Arg],
+        final_: Option<Slot>,
+    ) -> Result<Slot> {
+        let at = self.at;
+        // `and`/`or` evaluate their arguments lazily and return one of them, as Go 1.18+ does.
+        if name == "and" || name == "or" {
+            if args.is_empty() && final_.is_none() {
+                return Err(self.error(format!(
+                    "wrong number of args for {name}: want at least 1 got 0"
+                )));
+            }
+            let mut last = Value::Nil;
+            for a in args {
+                last = self.eval_arg(dot, a)?;
+                if last.truthy() == (name == "or") {
+                    return Ok(Some(last));
+                }
+            }
+            if let Some(f) = final_ {
+                last = f.unwrap_or(Value::Nil);
+            }
+            return Ok(Some(last));
+        }
+        let mut argv = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            argv.push(self.eval_arg(dot, a)?);
+        }
+        if let Some(f) = final_ {
+            argv.push(f.unwrap_or(Value::Nil));
+        }
+        self.at = at;
+        let result = if let Some(user) = self.set.user_function(name) {
+            user(&argv)
+        } else if let Some(f) = funcs::lookup(name) {
+            let mut ctx = CallContext {
+                set: self.set,
+                state: self.state,
+                depth: self.depth,
+            };
+            f(&mut ctx, &argv)
+        } else {
+            Err(format!("function {name:?} not defined"))
+        };
+        self.at = at;
+        result
+            .map(Some)
+            .map_err(|e| self.error(format!("error calling {name}: {e}")))
+    }
+}

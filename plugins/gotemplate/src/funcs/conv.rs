@@ -1,0 +1,144 @@
+//! Sprig's conversions (through spf13/cast, which swallows errors into zero), defaults and type
+//! inspection.
+
+use super::strings::strval;
+use super::{CallContext, arity, at_least, string_arg};
+use crate::value::{Value, deep_equal as values_equal};
+
+type R = Result<Value, String>;
+
+/// Go's strconv.ParseInt(s, 0, 64): base prefixes and underscores.
+pub fn parse_int_base0(s: &str) -> Option<i64> {
+    crate::parse::parse_number(s)
+        .filter(|n| !n.float_syntax)
+        .and_then(|n| n.int)
+}
+
+/// cast.ToInt64: floats truncate, strings parse (`"3.0"` too), anything else is 0.
+pub fn to_i64(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        Value::Float(f) => *f as i64,
+        Value::Bool(b) => *b as i64,
+        Value::String(s) => {
+            let s = s.as_ref();
+            // cast trims a zero decimal part before parsing.
+            let t = match s.split_once('.') {
+                Some((int, frac)) if !int.is_empty() && frac.chars().all(|c| c == '0') => int,
+                _ => s,
+            };
+            parse_int_base0(t).unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
+/// cast.ToFloat64.
+pub fn to_f64(v: &Value) -> f64 {
+    match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        Value::Bool(b) => *b as i64 as f64,
+        Value::String(s) => s.parse().unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
+pub fn atoi(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 1)?;
+    let s = string_arg(&a[0])?;
+    Ok(Value::Int(s.parse().unwrap_or(0)))
+}
+
+pub fn to_int(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 1)?;
+    Ok(Value::Int(to_i64(&a[0])))
+}
+
+pub fn to_int64(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 1)?;
+    Ok(Value::Int(to_i64(&a[0])))
+}
+
+pub fn to_float64(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 1)?;
+    Ok(Value::Float(to_f64(&a[0])))
+}
+
+/// Sprig's toDecimal: the value's text read as octal.
+pub fn to_decimal(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 1)?;
+    Ok(Value::Int(
+        i64::from_str_radix(&strval(&a[0]), 8).unwrap_or(0),
+    ))
+}
+
+pub fn default(_: &mut CallContext, a: &[Value]) -> R {
+    at_least(a, 1)?;
+    match a.get(1) {
+        Some(v) if v.truthy() => Ok(v.clone()),
+        _ => Ok(a[0].clone()),
+    }
+}
+
+pub fn empty(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 1)?;
+    Ok(Value::Bool(!a[0].truthy()))
+}
+
+pub fn coalesce(_: &mut CallContext, a: &[Value]) -> R {
+    Ok(a.iter().find(|v| v.truthy()).cloned().unwrap_or(Value::Nil))
+}
+
+pub fn all(_: &mut CallContext, a: &[Value]) -> R {
+    Ok(Value::Bool(a.iter().all(Value::truthy)))
+}
+
+pub fn any(_: &mut CallContext, a: &[Value]) -> R {
+    Ok(Value::Bool(a.iter().any(Value::truthy)))
+}
+
+pub fn ternary(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 3)?;
+    match &a[2] {
+        Value::Bool(true) => Ok(a[0].clone()),
+        Value::Bool(false) => Ok(a[1].clone()),
+        Value::Nil => Err("invalid value; expected bool".into()),
+        other => Err(format!(
+            "wrong type for value; expected bool; got {}",
+            other.type_name()
+        )),
+    }
+}
+
+pub fn type_of(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 1)?;
+    Ok(Value::str(a[0].type_name()))
+}
+
+pub fn type_is(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 2)?;
+    Ok(Value::Bool(string_arg(&a[0])? == a[1].type_name()))
+}
+
+pub fn type_is_like(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 2)?;
+    let t = string_arg(&a[0])?;
+    let actual = a[1].type_name();
+    Ok(Value::Bool(t == actual || t == format!("*{actual}")))
+}
+
+pub fn kind_of(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 1)?;
+    Ok(Value::str(a[0].kind_name()))
+}
+
+pub fn kind_is(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 2)?;
+    Ok(Value::Bool(string_arg(&a[0])? == a[1].kind_name()))
+}
+
+pub fn deep_equal(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 2)?;
+    Ok(Value::Bool(values_equal(&a[0], &a[1])))
+}

@@ -1,0 +1,223 @@
+//! Sprig's dict functions (dict.go). Dicts are shared like Go maps: `set`, `unset`, `merge` and
+//! `mergeOverwrite` change their first argument in place, which charts rely on
+//! (`$_ := set $ctx "k" v`).
+
+use super::strings::strval;
+use super::{CallContext, arity, at_least, string_arg};
+use crate::value::{Map, Value};
+
+type R = Result<Value, String>;
+
+fn map_arg(v: &Value) -> Result<&Map, String> {
+    match v {
+        Value::Map(m) => Ok(m),
+        Value::Nil => Err("invalid value; expected map[string]interface {}".into()),
+        other => Err(format!(
+            "wrong type for value; expected map[string]interface {{}}; got {}",
+            other.type_name()
+        )),
+    }
+}
+
+pub fn dict(_: &mut CallContext, a: &[Value]) -> R {
+    let m = Map::new();
+    for pair in a.chunks(2) {
+        let value = pair.get(1).cloned().unwrap_or_else(|| Value::str(""));
+        m.insert(strval(&pair[0]), value);
+    }
+    Ok(Value::Map(m))
+}
+
+pub fn get(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 2)?;
+    let m = map_arg(&a[0])?;
+    Ok(m.get(string_arg(&a[1])?).unwrap_or_else(|| Value::str("")))
+}
+
+pub fn set(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 3)?;
+    let m = map_arg(&a[0])?;
+    m.insert(string_arg(&a[1])?, a[2].clone());
+    Ok(a[0].clone())
+}
+
+pub fn unset(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 2)?;
+    let m = map_arg(&a[0])?;
+    m.remove(string_arg(&a[1])?);
+    Ok(a[0].clone())
+}
+
+pub fn has_key(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 2)?;
+    let m = map_arg(&a[0])?;
+    Ok(Value::Bool(m.contains_key(string_arg(&a[1])?)))
+}
+
+pub fn pluck(_: &mut CallContext, a: &[Value]) -> R {
+    at_least(a, 1)?;
+    let key = string_arg(&a[0])?;
+    let mut out = Vec::new();
+    for d in &a[1..] {
+        if let Some(v) = map_arg(d)?.get(key) {
+            out.push(v);
+        }
+    }
+    Ok(Value::list(out))
+}
+
+pub fn dig(_: &mut CallContext, a: &[Value]) -> R {
+    if a.len() < 3 {
+        return Err("dig needs at least three arguments".into());
+    }
+    let mut current = map_arg(&a[a.len() - 1])?.clone();
+    let default = &a[a.len() - 2];
+    let keys = &a[..a.len() - 2];
+    for (i, k) in keys.iter().enumerate() {
+        let k = match k {
+            Value::String(s) => s,
+            other => {
+                return Err(format!(
+                    "interface conversion: interface {{}} is {}, not string",
+                    other.type_name()
+                ));
+            }
+        };
+        let Some(step) = current.get(k) else {
+            return Ok(default.clone());
+        };
+        if i == keys.len() - 1 {
+            return Ok(step);
+        }
+        current = match step {
+            Value::Map(m) => m,
+            other => {
+                return Err(format!(
+                    "interface conversion: interface {{}} is {}, not map[string]interface {{}}",
+                    other.type_name()
+                ));
+            }
+        };
+    }
+    Ok(default.clone())
+}
+
+/// mergo.Merge / mergo.Merge(WithOverride) on `map[string]interface{}`.
+fn merge_into(dst: &Map, src: &Map, overwrite: bool) {
+    if dst.ptr_eq(src) {
+        return;
+    }
+    for (k, sv) in src.entries() {
+        let dv = dst.get(&k);
+        match &sv {
+            Value::Nil => {
+                if overwrite {
+                    dst.insert(k, Value::Nil);
+                }
+                continue;
+            }
+            Value::Map(sm) => {
+                if let Some(Value::Map(dm)) = &dv {
+                    merge_into(dm, sm, overwrite);
+                    if !dm.is_empty() {
+                        continue;
+                    }
+                }
+            }
+            Value::List(_) => {
+                let dst_empty = dv.as_ref().is_none_or(|d| !d.truthy());
+                if (sv.truthy() && (overwrite || dst_empty)) || dv.is_none() {
+                    dst.insert(k, sv.clone());
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let dst_empty = dv.as_ref().is_none_or(|d| !d.truthy());
+        if overwrite || dst_empty {
+            dst.insert(k, sv);
+        }
+    }
+}
+
+fn merge_all(a: &[Value], overwrite: bool) -> R {
+    at_least(a, 1)?;
+    let dst = map_arg(&a[0])?;
+    for src in &a[1..] {
+        merge_into(dst, map_arg(src)?, overwrite);
+    }
+    Ok(a[0].clone())
+}
+
+pub fn merge(_: &mut CallContext, a: &[Value]) -> R {
+    merge_all(a, false)
+}
+
+pub fn merge_overwrite(_: &mut CallContext, a: &[Value]) -> R {
+    merge_all(a, true)
+}
+
+/// Go's map order is random; sorted keys keep renders reproducible.
+pub fn keys(_: &mut CallContext, a: &[Value]) -> R {
+    let mut out = Vec::new();
+    for d in a {
+        out.extend(map_arg(d)?.keys().into_iter().map(Value::str));
+    }
+    Ok(Value::list(out))
+}
+
+pub fn pick(_: &mut CallContext, a: &[Value]) -> R {
+    at_least(a, 1)?;
+    let m = map_arg(&a[0])?;
+    let out = Map::new();
+    for k in &a[1..] {
+        let k = string_arg(k)?;
+        if let Some(v) = m.get(k) {
+            out.insert(k, v);
+        }
+    }
+    Ok(Value::Map(out))
+}
+
+pub fn omit(_: &mut CallContext, a: &[Value]) -> R {
+    at_least(a, 1)?;
+    let m = map_arg(&a[0])?;
+    let drop: Vec<&str> = a[1..].iter().map(string_arg).collect::<Result<_, _>>()?;
+    let out = Map::new();
+    for (k, v) in m.entries() {
+        if !drop.contains(&k.as_str()) {
+            out.insert(k, v);
+        }
+    }
+    Ok(Value::Map(out))
+}
+
+pub fn values(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 1)?;
+    let m = map_arg(&a[0])?;
+    Ok(Value::list(
+        m.entries().into_iter().map(|(_, v)| v).collect(),
+    ))
+}
+
+pub fn deep_copy_value(v: &Value) -> Value {
+    match v {
+        Value::Map(m) => {
+            let out = Map::new();
+            for (k, v) in m.entries() {
+                out.insert(k, deep_copy_value(&v));
+            }
+            Value::Map(out)
+        }
+        Value::List(l) => Value::list(l.iter().map(deep_copy_value).collect()),
+        other => other.clone(),
+    }
+}
+
+pub fn deep_copy(_: &mut CallContext, a: &[Value]) -> R {
+    arity(a, 1)?;
+    if a[0].is_nil() {
+        return Err("deepCopy of nil".into());
+    }
+    Ok(deep_copy_value(&a[0]))
+}

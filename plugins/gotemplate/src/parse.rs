@@ -1,0 +1,824 @@
+//! The syntax tree and the parser that builds it, following Go's text/template/parse: actions,
+//! pipelines, control structures, `define`/`block`, and the checks Go makes at parse time
+//! (functions defined, variables declared, `break` inside `range`).
+
+use std::sync::Arc;
+
+use crate::lex::{Tok, Token, lex};
+
+pub type List = Vec<Node>;
+
+#[derive(Debug)]
+pub enum Node {
+    Text(String),
+    Action(Pipe),
+    If(Branch),
+    Range(Branch),
+    With(Branch),
+    Template {
+        name: String,
+        pipe: Option<Pipe>,
+        pos: usize,
+    },
+    Break,
+    Continue,
+}
+
+#[derive(Debug)]
+pub struct Branch {
+    pub pipe: Pipe,
+    pub list: List,
+    pub else_list: Option<List>,
+}
+
+#[derive(Debug)]
+pub struct Pipe {
+    pub decl: Vec<String>,
+    /// `$x = …` assigns to an existing variable instead of declaring one.
+    pub is_assign: bool,
+    pub cmds: Vec<Command>,
+}
+
+#[derive(Debug)]
+pub struct Command {
+    pub pos: usize,
+    /// End of the command's source text, for error context.
+    pub end: usize,
+    pub args: Vec<Arg>,
+}
+
+#[derive(Debug)]
+pub struct Arg {
+    pub pos: usize,
+    pub end: usize,
+    pub kind: ArgKind,
+}
+
+#[derive(Debug)]
+pub enum ArgKind {
+    /// `.a.b`
+    Field(Vec<String>),
+    /// `$x.a.b` (the first element is the variable name with `$`).
+    Variable(Vec<String>),
+    /// `(pipe).a.b` or `fn.a` chained fields on another operand.
+    Chain(Box<Arg>, Vec<String>),
+    Dot,
+    Nil,
+    Bool(bool),
+    Number(Number),
+    Str(String),
+    /// A function name.
+    Ident(String),
+    Pipe(Box<Pipe>),
+}
+
+/// A number constant with every interpretation Go's parser accepts.
+#[derive(Debug, Clone)]
+pub struct Number {
+    pub int: Option<i64>,
+    pub float: Option<f64>,
+    /// Go passes a constant written with `.`, `e` or `p` as float64 to untyped parameters.
+    pub float_syntax: bool,
+}
+
+/// A parsed template body with the source it came from, for error positions.
+#[derive(Debug)]
+pub struct Tree {
+    pub name: String,
+    /// The name of the template being parsed when this tree was found (Go's ParseName).
+    pub parse_name: String,
+    pub source: Arc<str>,
+    pub root: List,
+}
+
+impl Tree {
+    /// `(line, column)` of a byte offset, as Go's ErrorContext counts them.
+    pub fn position(&self, pos: usize) -> (usize, usize) {
+        let text = &self.source[..pos.min(self.source.len())];
+        match text.rfind('\n') {
+            Some(nl) => (1 + text.matches('\n').count(), pos - nl - 1),
+            None => (1, pos),
+        }
+    }
+
+    /// Go's IsEmptyTree: only whitespace text (and nothing executable).
+    pub fn is_empty(&self) -> bool {
+        self.root.iter().all(|n| match n {
+            Node::Text(t) => t.trim().is_empty(),
+            _ => false,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct ParseError {
+    pub name: String,
+    pub line: usize,
+    pub message: String,
+}
+
+struct Parser<'f> {
+    tokens: Vec<Token>,
+    i: usize,
+    name: String,
+    source: Arc<str>,
+    vars: Vec<String>,
+    range_depth: usize,
+    defines: Vec<Tree>,
+    has_function: &'f dyn Fn(&str) -> bool,
+}
+
+enum Item {
+    Node(Node),
+    Else,
+    End,
+}
+
+/// Parse `source` as template `name`; returns the main tree and every `define`/`block` in it.
+pub fn parse(
+    name: &str,
+    source: &str,
+    has_function: &dyn Fn(&str) -> bool,
+) -> Result<(Tree, Vec<Tree>), ParseError> {
+    let tokens = lex(source).map_err(|e| ParseError {
+        name: name.to_string(),
+        line: e.line,
+        message: e.message,
+    })?;
+    let source: Arc<str> = Arc::from(source);
+    let mut p = Parser {
+        tokens,
+        i: 0,
+        name: name.to_string(),
+        source: source.clone(),
+        vars: vec!["$".into()],
+        range_depth: 0,
+        defines: Vec::new(),
+        has_function,
+    };
+    let root = p.top()?;
+    Ok((
+        Tree {
+            name: name.to_string(),
+            parse_name: name.to_string(),
+            source,
+            root,
+        },
+        p.defines,
+    ))
+}
+
+fn describe(t: &Tok) -> String {
+    match t {
+        Tok::Text(_) => "text".into(),
+        Tok::LeftDelim => "\"{{\"".into(),
+        Tok::RightDelim => "\"}}\"".into(),
+        Tok::Ident(s) => format!("<{s}>"),
+        Tok::Field(s) => format!("<.{s}>"),
+        Tok::Dot => "<.>".into(),
+        Tok::Variable(s) => format!("<{s}>"),
+        Tok::Str(s) => format!("{s:?}"),
+        Tok::Char(c) => format!("{c:?}"),
+        Tok::Number(n) => n.clone(),
+        Tok::Pipe => "\"|\"".into(),
+        Tok::Assign => "\"=\"".into(),
+        Tok::Declare => "\":=\"".into(),
+        Tok::LeftParen => "\"(\"".into(),
+        Tok::RightParen => "\")\"".into(),
+        Tok::Comma => "\",\"".into(),
+        Tok::Space => "space".into(),
+        Tok::Eof => "EOF".into(),
+    }
+}
+
+const KEYWORDS: &[&str] = &[
+    "if", "else", "end", "range", "with", "define", "template", "block", "break", "continue",
+];
+
+impl Parser<'_> {
+    fn err<T>(&self, message: impl Into<String>) -> Result<T, ParseError> {
+        let tok = &self.tokens[self.i.saturating_sub(1).min(self.tokens.len() - 1)];
+        Err(ParseError {
+            name: self.name.clone(),
+            line: tok.line,
+            message: message.into(),
+        })
+    }
+
+    fn peek(&self) -> &Token {
+        &self.tokens[self.i.min(self.tokens.len() - 1)]
+    }
+
+    fn next(&mut self) -> Token {
+        let t = self.peek().clone();
+        if self.i < self.tokens.len() {
+            self.i += 1;
+        }
+        t
+    }
+
+    fn skip_space(&mut self) {
+        while self.peek().tok == Tok::Space {
+            self.i += 1;
+        }
+    }
+
+    fn next_non_space(&mut self) -> Token {
+        self.skip_space();
+        self.next()
+    }
+
+    fn peek_non_space(&mut self) -> &Token {
+        self.skip_space();
+        self.peek()
+    }
+
+    fn unexpected<T>(&self, tok: &Token, context: &str) -> Result<T, ParseError> {
+        self.err(format!("unexpected {} in {}", describe(&tok.tok), context))
+    }
+
+    fn top(&mut self) -> Result<List, ParseError> {
+        let mut list = Vec::new();
+        loop {
+            if self.peek().tok == Tok::Eof {
+                return Ok(list);
+            }
+            if self.peek().tok == Tok::LeftDelim {
+                let save = self.i;
+                self.i += 1;
+                if matches!(&self.peek_non_space().tok, Tok::Ident(k) if k == "define") {
+                    self.i += 1;
+                    self.definition()?;
+                    continue;
+                }
+                self.i = save;
+            }
+            match self.text_or_action()? {
+                Item::Node(n) => list.push(n),
+                Item::Else => return self.err("unexpected {{else}}"),
+                Item::End => return self.err("unexpected {{end}}"),
+            }
+        }
+    }
+
+    fn definition(&mut self) -> Result<(), ParseError> {
+        let tok = self.next_non_space();
+        let Tok::Str(name) = tok.tok else {
+            return self.unexpected(&tok, "define clause");
+        };
+        self.expect_right_delim("define clause")?;
+        let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
+        let (list, end) = self.item_list()?;
+        self.vars = saved_vars;
+        if !matches!(end, Item::End) {
+            return self.err("unexpected {{else}} in define clause");
+        }
+        self.add_define(name, list);
+        Ok(())
+    }
+
+    fn add_define(&mut self, name: String, root: List) {
+        self.defines.push(Tree {
+            name,
+            parse_name: self.name.clone(),
+            source: self.source.clone(),
+            root,
+        });
+    }
+
+    fn expect_right_delim(&mut self, context: &str) -> Result<(), ParseError> {
+        let tok = self.next_non_space();
+        if tok.tok != Tok::RightDelim {
+            return self.unexpected(&tok, context);
+        }
+        Ok(())
+    }
+
+    /// Items until `{{else}}` or `{{end}}`, which is returned.
+    fn item_list(&mut self) -> Result<(List, Item), ParseError> {
+        let mut list = Vec::new();
+        loop {
+            if self.peek().tok == Tok::Eof {
+                return self.err("unexpected EOF");
+            }
+            match self.text_or_action()? {
+                Item::Node(n) => list.push(n),
+                other => return Ok((list, other)),
+            }
+        }
+    }
+
+    fn text_or_action(&mut self) -> Result<Item, ParseError> {
+        let tok = self.next();
+        match tok.tok {
+            Tok::Text(t) => Ok(Item::Node(Node::Text(t))),
+            Tok::LeftDelim => self.action(),
+            _ => self.unexpected(&tok, "input"),
+        }
+    }
+
+    fn action(&mut self) -> Result<Item, ParseError> {
+        let tok = self.peek_non_space().clone();
+        if let Tok::Ident(k) = &tok.tok {
+            match k.as_str() {
+                "block" => {
+                    self.i += 1;
+                    return self.block().map(Item::Node);
+                }
+                "break" | "continue" => {
+                    self.i += 1;
+                    if self.range_depth == 0 {
+                        return self.err(format!("{{{{{k}}}}} outside {{{{range}}}}"));
+                    }
+                    self.expect_right_delim(k)?;
+                    return Ok(Item::Node(if k == "break" {
+                        Node::Break
+                    } else {
+                        Node::Continue
+                    }));
+                }
+                "else" => {
+                    self.i += 1;
+                    // `{{else if …}}` / `{{else with …}}`: the keyword stays for the caller.
+                    let next = self.peek_non_space().clone();
+                    if matches!(&next.tok, Tok::Ident(k) if k == "if" || k == "with") {
+                        return Ok(Item::Else);
+                    }
+                    self.expect_right_delim("else")?;
+                    return Ok(Item::Else);
+                }
+                "end" => {
+                    self.i += 1;
+                    self.expect_right_delim("end")?;
+                    return Ok(Item::End);
+                }
+                "if" | "range" | "with" => {
+                    self.i += 1;
+                    let k = k.clone();
+                    return self.control(&k).map(Item::Node);
+                }
+                "template" => {
+                    self.i += 1;
+                    return self.template_call().map(Item::Node);
+                }
+                "define" => return self.err("unexpected <define> in command"),
+                _ => {}
+            }
+        }
+        let pipe = self.pipeline("command", Tok::RightDelim)?;
+        Ok(Item::Node(Node::Action(pipe)))
+    }
+
+    fn control(&mut self, kind: &str) -> Result<Node, ParseError> {
+        let mark = self.vars.len();
+        let pipe = self.pipeline(kind, Tok::RightDelim)?;
+        if kind == "range" {
+            self.range_depth += 1;
+        }
+        let (list, end) = self.item_list()?;
+        if kind == "range" {
+            self.range_depth -= 1;
+        }
+        let else_list = match end {
+            Item::End => None,
+            Item::Else => {
+                let next = self.peek_non_space().tok.clone();
+                let chained = match &next {
+                    Tok::Ident(k) if k == kind && (k == "if" || k == "with") => true,
+                    Tok::Ident(k) if k == "if" || k == "with" => {
+                        return self.err(format!("unexpected <{k}> in else"));
+                    }
+                    _ => false,
+                };
+                if chained {
+                    // `{{else if x}}` is `{{else}}{{if x}}…{{end}}{{end}}` sharing one {{end}}.
+                    self.i += 1;
+                    self.vars.truncate(mark);
+                    Some(vec![self.control(kind)?])
+                } else {
+                    let (else_list, end) = self.item_list()?;
+                    if !matches!(end, Item::End) {
+                        return self.err(format!("expected end; found {{{{else}}}} in {kind}"));
+                    }
+                    Some(else_list)
+                }
+            }
+            Item::Node(_) => unreachable!("item_list ends only at else or end"),
+        };
+        self.vars.truncate(mark);
+        let branch = Branch {
+            pipe,
+            list,
+            else_list,
+        };
+        Ok(match kind {
+            "if" => Node::If(branch),
+            "range" => Node::Range(branch),
+            _ => Node::With(branch),
+        })
+    }
+
+    fn template_call(&mut self) -> Result<Node, ParseError> {
+        let tok = self.next_non_space();
+        let Tok::Str(name) = tok.tok else {
+            return self.unexpected(&tok, "template clause");
+        };
+        let pipe = if self.peek_non_space().tok == Tok::RightDelim {
+            self.i += 1;
+            None
+        } else {
+            Some(self.pipeline("template clause", Tok::RightDelim)?)
+        };
+        Ok(Node::Template {
+            name,
+            pipe,
+            pos: tok.pos,
+        })
+    }
+
+    fn block(&mut self) -> Result<Node, ParseError> {
+        let tok = self.next_non_space();
+        let Tok::Str(name) = tok.tok else {
+            return self.unexpected(&tok, "block clause");
+        };
+        let pipe = self.pipeline("block clause", Tok::RightDelim)?;
+        let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
+        let (list, end) = self.item_list()?;
+        self.vars = saved_vars;
+        if !matches!(end, Item::End) {
+            return self.err("unexpected {{else}} in block clause");
+        }
+        self.add_define(name.clone(), list);
+        Ok(Node::Template {
+            name,
+            pipe: Some(pipe),
+            pos: tok.pos,
+        })
+    }
+
+    fn pipeline(&mut self, context: &str, end: Tok) -> Result<Pipe, ParseError> {
+        let mut pipe = Pipe {
+            decl: Vec::new(),
+            is_assign: false,
+            cmds: Vec::new(),
+        };
+        // Declarations: `$x :=`, `$x =`, and in range `$i, $v :=`.
+        loop {
+            let save = self.i;
+            let Tok::Variable(v) = self.peek_non_space().tok.clone() else {
+                break;
+            };
+            self.i += 1;
+            let after = self.peek_non_space().tok.clone();
+            match after {
+                Tok::Declare | Tok::Assign => {
+                    self.i += 1;
+                    pipe.is_assign = after == Tok::Assign;
+                    if pipe.is_assign && !self.vars.contains(&v) {
+                        return self.err(format!("undefined variable {v:?}"));
+                    }
+                    pipe.decl.push(v.clone());
+                    if !pipe.is_assign {
+                        self.vars.push(v);
+                    }
+                    break;
+                }
+                Tok::Comma if context == "range" && pipe.decl.is_empty() => {
+                    self.i += 1;
+                    pipe.decl.push(v.clone());
+                    self.vars.push(v);
+                    continue;
+                }
+                _ => {
+                    if !pipe.decl.is_empty() {
+                        return self.err("range can only initialize variables");
+                    }
+                    self.i = save;
+                    break;
+                }
+            }
+        }
+        loop {
+            let tok = self.next_non_space();
+            if tok.tok == end {
+                if pipe.cmds.is_empty() {
+                    return self.err(format!("missing value for {context}"));
+                }
+                for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
+                    if matches!(
+                        c.args[0].kind,
+                        ArgKind::Bool(_)
+                            | ArgKind::Dot
+                            | ArgKind::Nil
+                            | ArgKind::Number(_)
+                            | ArgKind::Str(_)
+                    ) {
+                        return self.err(format!(
+                            "non executable command in pipeline stage {}",
+                            i + 1
+                        ));
+                    }
+                }
+                return Ok(pipe);
+            }
+            match tok.tok {
+                Tok::Ident(_)
+                | Tok::Field(_)
+                | Tok::Dot
+                | Tok::Variable(_)
+                | Tok::Str(_)
+                | Tok::Char(_)
+                | Tok::Number(_)
+                | Tok::LeftParen => {
+                    self.i -= 1;
+                    let cmd = self.command()?;
+                    pipe.cmds.push(cmd);
+                }
+                _ => return self.unexpected(&tok, context),
+            }
+        }
+    }
+
+    fn command(&mut self) -> Result<Command, ParseError> {
+        let pos = self.peek_non_space().pos;
+        let mut args = Vec::new();
+        loop {
+            self.skip_space();
+            if let Some(arg) = self.operand()? {
+                args.push(arg);
+            }
+            let tok = self.next();
+            match tok.tok {
+                Tok::Space => continue,
+                Tok::RightDelim | Tok::RightParen => self.i -= 1,
+                Tok::Pipe => {}
+                _ => return self.unexpected(&tok, "operand"),
+            }
+            break;
+        }
+        if args.is_empty() {
+            return self.err("empty command");
+        }
+        let end = args.last().map_or(pos, |a: &Arg| a.end);
+        Ok(Command { pos, end, args })
+    }
+
+    fn operand(&mut self) -> Result<Option<Arg>, ParseError> {
+        let Some(mut arg) = self.term()? else {
+            return Ok(None);
+        };
+        if let Tok::Field(_) = self.peek().tok {
+            let mut fields = Vec::new();
+            let mut end = arg.end;
+            while let Tok::Field(f) = &self.peek().tok {
+                fields.push(f.clone());
+                end = self.peek().pos + 1 + f.len();
+                self.i += 1;
+            }
+            let pos = arg.pos;
+            let kind = match arg.kind {
+                ArgKind::Field(mut names) => {
+                    names.extend(fields);
+                    ArgKind::Field(names)
+                }
+                ArgKind::Variable(mut names) => {
+                    names.extend(fields);
+                    ArgKind::Variable(names)
+                }
+                ArgKind::Bool(_)
+                | ArgKind::Str(_)
+                | ArgKind::Number(_)
+                | ArgKind::Nil
+                | ArgKind::Dot => {
+                    return self.err(format!(
+                        "unexpected . after term {:?}",
+                        &self.source[arg.pos..arg.end]
+                    ));
+                }
+                other => ArgKind::Chain(
+                    Box::new(Arg {
+                        pos,
+                        end: arg.end,
+                        kind: other,
+                    }),
+                    fields,
+                ),
+            };
+            arg = Arg { pos, end, kind };
+        }
+        Ok(Some(arg))
+    }
+
+    fn term(&mut self) -> Result<Option<Arg>, ParseError> {
+        let tok = self.next_non_space();
+        let pos = tok.pos;
+        let simple = |kind, len: usize| {
+            Ok(Some(Arg {
+                pos,
+                end: pos + len,
+                kind,
+            }))
+        };
+        match tok.tok {
+            Tok::Ident(name) => {
+                let len = name.len();
+                match name.as_str() {
+                    "true" => return simple(ArgKind::Bool(true), 4),
+                    "false" => return simple(ArgKind::Bool(false), 5),
+                    "nil" => return simple(ArgKind::Nil, 3),
+                    _ => {}
+                }
+                if KEYWORDS.contains(&name.as_str()) {
+                    return self.err(format!("unexpected <{name}> in command"));
+                }
+                if !(self.has_function)(&name) {
+                    return self.err(format!("function {name:?} not defined"));
+                }
+                simple(ArgKind::Ident(name), len)
+            }
+            Tok::Dot => simple(ArgKind::Dot, 1),
+            Tok::Variable(v) => {
+                if !self.vars.contains(&v) {
+                    return self.err(format!("undefined variable {v:?}"));
+                }
+                let len = v.len();
+                simple(ArgKind::Variable(vec![v]), len)
+            }
+            Tok::Field(f) => {
+                let len = f.len() + 1;
+                simple(ArgKind::Field(vec![f]), len)
+            }
+            Tok::Number(text) => {
+                let n = parse_number(&text)
+                    .ok_or(())
+                    .or_else(|_| self.err(format!("illegal number syntax: {text:?}")))?;
+                simple(ArgKind::Number(n), text.len())
+            }
+            Tok::Char(c) => {
+                let end = self.tokens.get(self.i).map_or(pos + 3, |t| t.pos);
+                Ok(Some(Arg {
+                    pos,
+                    end,
+                    kind: ArgKind::Number(Number {
+                        int: Some(c as i64),
+                        float: Some(c as u32 as f64),
+                        float_syntax: false,
+                    }),
+                }))
+            }
+            Tok::Str(s) => {
+                let end = self.tokens.get(self.i).map_or(pos, |t| t.pos);
+                Ok(Some(Arg {
+                    pos,
+                    end,
+                    kind: ArgKind::Str(s),
+                }))
+            }
+            Tok::LeftParen => {
+                let pipe = self.pipeline("parenthesized pipeline", Tok::RightParen)?;
+                let end = self.tokens[self.i - 1].pos + 1;
+                Ok(Some(Arg {
+                    pos,
+                    end,
+                    kind: ArgKind::Pipe(Box::new(pipe)),
+                }))
+            }
+            _ => {
+                self.i -= 1;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Go's number constant rules (strconv with base prefixes and underscores).
+pub fn parse_number(text: &str) -> Option<Number> {
+    let int = parse_go_int(text);
+    let lower = text.to_ascii_lowercase();
+    let is_hex = lower.trim_start_matches(['+', '-']).starts_with("0x");
+    let float = if is_hex && lower.contains('p') {
+        parse_hex_float(&lower)
+    } else if is_hex || lower.trim_start_matches(['+', '-']).starts_with("0b") {
+        int.map(|i| i as f64)
+    } else {
+        let clean: String = text.chars().filter(|c| *c != '_').collect();
+        clean.parse::<f64>().ok().filter(|f| f.is_finite())
+    };
+    let float_syntax = !is_hex && text.contains(['.', 'e', 'E']) || lower.contains('p');
+    let int = int
+        .or_else(|| float.and_then(|f| (f.fract() == 0.0 && f.abs() < 9.2e18).then_some(f as i64)));
+    if int.is_none() && float.is_none() {
+        return None;
+    }
+    Some(Number {
+        int,
+        float,
+        float_syntax,
+    })
+}
+
+fn parse_go_int(text: &str) -> Option<i64> {
+    let (neg, body) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..])
+    } else {
+        (10, lower.as_str())
+    };
+    if digits.starts_with('_') && radix == 10 || digits.ends_with('_') || digits.contains("__") {
+        return None;
+    }
+    let digits: String = digits.chars().filter(|c| *c != '_').collect();
+    if digits.is_empty() {
+        return None;
+    }
+    let v = i128::from_str_radix(&digits, radix).ok()?;
+    let v = if neg { -v } else { v };
+    i64::try_from(v).ok()
+}
+
+fn parse_hex_float(lower: &str) -> Option<f64> {
+    let (neg, body) = match lower.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, lower.trim_start_matches('+')),
+    };
+    let body = body.strip_prefix("0x")?;
+    let (mant, exp) = body.split_once('p')?;
+    let exp: i32 = exp.replace('_', "").parse().ok()?;
+    let (int_part, frac_part) = mant.split_once('.').unwrap_or((mant, ""));
+    let mut v = 0f64;
+    for c in int_part.chars().filter(|c| *c != '_') {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac_part.chars().filter(|c| *c != '_') {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    let v = v * 2f64.powi(exp);
+    Some(if neg { -v } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(src: &str) -> (Tree, Vec<Tree>) {
+        parse("t", src, &|f| f == "printf").unwrap()
+    }
+
+    fn parse_err(src: &str) -> String {
+        parse("t", src, &|f| f == "printf").unwrap_err().message
+    }
+
+    #[test]
+    fn defines_are_collected_apart_from_the_body() {
+        let (tree, defines) = parse_ok("a{{define \"x\"}}b{{end}}c");
+        assert_eq!(tree.root.len(), 2);
+        assert_eq!(defines.len(), 1);
+        assert_eq!(defines[0].name, "x");
+    }
+
+    #[test]
+    fn unknown_functions_and_variables_are_parse_errors() {
+        assert_eq!(parse_err("{{foo 1}}"), "function \"foo\" not defined");
+        assert_eq!(parse_err("{{$x}}"), "undefined variable \"$x\"");
+        assert_eq!(
+            parse_err("{{if 1}}{{$x := 1}}{{end}}{{$x}}"),
+            "undefined variable \"$x\""
+        );
+        assert!(parse_err("{{break}}").contains("outside {{range}}"));
+        assert!(parse_err("{{if 1}}").contains("unexpected EOF"));
+    }
+
+    #[test]
+    fn else_if_chains_share_one_end() {
+        let (tree, _) = parse_ok("{{if 1}}a{{else if 2}}b{{else}}c{{end}}");
+        let Node::If(b) = &tree.root[0] else { panic!() };
+        let else_list = b.else_list.as_ref().unwrap();
+        assert!(matches!(else_list[0], Node::If(_)));
+    }
+
+    #[test]
+    fn numbers_follow_go_constants() {
+        let n = parse_number("0x10").unwrap();
+        assert_eq!(n.int, Some(16));
+        assert!(!n.float_syntax);
+        let n = parse_number("1e3").unwrap();
+        assert_eq!(n.int, Some(1000));
+        assert!(n.float_syntax);
+        assert_eq!(parse_number("017").unwrap().int, Some(15));
+        assert_eq!(parse_number("1.5").unwrap().int, None);
+        assert_eq!(parse_number("0x1p-2").unwrap().float, Some(0.25));
+    }
+}

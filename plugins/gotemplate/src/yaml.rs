@@ -1,0 +1,805 @@
+//! Encoders whose exact text charts depend on: `toYaml` as sigs.k8s.io/yaml writes it (a JSON
+//! round trip, then go-yaml v2's emitter: natural key order, unindented sequences, quoting only
+//! what would not read back as a string), `toYamlPretty` (go-yaml v3, indented sequences), Go's
+//! encoding/json for `toJson`, and a small TOML writer.
+
+use std::cmp::Ordering;
+
+use crate::printf::format_float_g;
+use crate::value::Value;
+
+/// go-yaml's key order: runs of digits compare as numbers, letters before digits.
+fn key_less(a: &str, b: &str) -> Ordering {
+    let ar: Vec<char> = a.chars().collect();
+    let br: Vec<char> = b.chars().collect();
+    let mut digits = false;
+    let n = ar.len().min(br.len());
+    for i in 0..n {
+        if ar[i] == br[i] {
+            digits = ar[i].is_ascii_digit();
+            continue;
+        }
+        let al = ar[i].is_alphabetic();
+        let bl = br[i].is_alphabetic();
+        if al && bl {
+            return ar[i].cmp(&br[i]);
+        }
+        if al || bl {
+            let a_first = if digits { al } else { bl };
+            return if a_first {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+        }
+        let (mut an, mut bn) = (0i64, 0i64);
+        if ar[i] == '0' || br[i] == '0' {
+            let mut j = i;
+            while j > 0 && ar[j - 1].is_ascii_digit() {
+                j -= 1;
+                if ar[j] != '0' {
+                    an = 1;
+                    bn = 1;
+                    break;
+                }
+            }
+        }
+        let mut ai = i;
+        while ai < ar.len() && ar[ai].is_ascii_digit() {
+            an = an.wrapping_mul(10).wrapping_add(ar[ai] as i64 - '0' as i64);
+            ai += 1;
+        }
+        let mut bi = i;
+        while bi < br.len() && br[bi].is_ascii_digit() {
+            bn = bn.wrapping_mul(10).wrapping_add(br[bi] as i64 - '0' as i64);
+            bi += 1;
+        }
+        if an != bn {
+            return an.cmp(&bn);
+        }
+        if ai != bi {
+            return ai.cmp(&bi);
+        }
+        return ar[i].cmp(&br[i]);
+    }
+    ar.len().cmp(&br.len())
+}
+
+/// Would go-yaml read this plain scalar back as something other than a string?
+fn resolves_to_non_string(s: &str) -> bool {
+    const SPECIAL: &[&str] = &[
+        "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off",
+        "OFF", "true", "True", "TRUE", "false", "False", "FALSE", "null", "Null", "NULL", "~",
+        ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
+        "-.Inf", "-.INF", "<<",
+    ];
+    if s.is_empty() || SPECIAL.contains(&s) {
+        return true;
+    }
+    let first = s.as_bytes()[0];
+    match first {
+        b'.' => s.parse::<f64>().is_ok(),
+        b'+' | b'-' | b'0'..=b'9' => {
+            if is_timestamp(s) {
+                return true;
+            }
+            let plain = s.replace('_', "");
+            if crate::funcs::parse_int_base0(&plain).is_some() {
+                return true;
+            }
+            if is_yaml_float(&plain) {
+                return true;
+            }
+            let unsigned = plain.trim_start_matches('-');
+            if let Some(bits) = unsigned.strip_prefix("0b") {
+                return !bits.is_empty() && bits.chars().all(|c| c == '0' || c == '1');
+            }
+            // YAML 1.1 sexagesimal floats like 1:20 are quoted too.
+            is_base60_float(s)
+        }
+        _ => false,
+    }
+}
+
+/// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`
+fn is_yaml_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    let int_start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let int_digits = i - int_start;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let frac_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if int_digits == 0 && i == frac_start {
+            return false;
+        }
+    } else if int_digits == 0 {
+        return false;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        let exp_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == exp_start {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`
+fn is_base60_float(s: &str) -> bool {
+    let s = s.trim_start_matches(['+', '-']);
+    let (main, _frac) = s.split_once('.').unwrap_or((s, ""));
+    let mut parts = main.split(':');
+    let Some(head) = parts.next() else {
+        return false;
+    };
+    if head.is_empty() || !head.starts_with(|c: char| c.is_ascii_digit()) {
+        return false;
+    }
+    if !head.chars().all(|c| c.is_ascii_digit() || c == '_') {
+        return false;
+    }
+    let mut any = false;
+    for p in parts {
+        any = true;
+        let ok = matches!(p.len(), 1 | 2)
+            && p.chars().all(|c| c.is_ascii_digit())
+            && (p.len() == 1 || p.as_bytes()[0] <= b'5');
+        if !ok {
+            return false;
+        }
+    }
+    any && _frac.chars().all(|c| c.is_ascii_digit() || c == '_')
+}
+
+/// go-yaml's parseTimestamp accepts `YYYY-M-D` with optional time.
+fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits != 4 || digits == b.len() || b[digits] != b'-' {
+        return false;
+    }
+    let rest = &s[5..];
+    let (date, time) = match rest.find(['T', 't', ' ']) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let mut dp = date.split('-');
+    let (Some(m), Some(d), None) = (dp.next(), dp.next(), dp.next()) else {
+        return false;
+    };
+    let num = |p: &str| matches!(p.len(), 1 | 2) && p.chars().all(|c| c.is_ascii_digit());
+    if !num(m) || !num(d) {
+        return false;
+    }
+    match time {
+        None => true,
+        Some(t) => {
+            let t = t.trim_end_matches('Z');
+            let t = t.split(['+', '-']).next().unwrap_or("");
+            let mut tp = t.split(':');
+            let (Some(h), Some(mi), Some(sec)) = (tp.next(), tp.next(), tp.next()) else {
+                return false;
+            };
+            let sec = sec.split('.').next().unwrap_or("");
+            num(h) && num(mi) && num(sec)
+        }
+    }
+}
+
+fn is_printable(c: char) -> bool {
+    matches!(c, '\n' | '\u{85}')
+        || ('\u{20}'..='\u{7e}').contains(&c)
+        || ('\u{a0}'..='\u{d7ff}').contains(&c)
+        || (('\u{e000}'..='\u{fffd}').contains(&c) && c != '\u{feff}')
+        || ('\u{10000}'..='\u{10ffff}').contains(&c)
+}
+
+struct ScalarAnalysis {
+    plain: bool,
+    single: bool,
+    block: bool,
+    multiline: bool,
+}
+
+/// libyaml's yaml_emitter_analyze_scalar, for block context.
+fn analyze(s: &str) -> ScalarAnalysis {
+    if s.is_empty() {
+        return ScalarAnalysis {
+            plain: false,
+            single: true,
+            block: false,
+            multiline: false,
+        };
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut block_indicators = false;
+    let mut special = false;
+    let mut line_breaks = false;
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break) = (false, false);
+    let (mut prev_space, mut prev_break) = (false, false);
+    if s.starts_with("---") || s.starts_with("...") {
+        block_indicators = true;
+    }
+    let mut preceded_by_ws = true;
+    for (i, &c) in chars.iter().enumerate() {
+        let followed_by_ws = chars
+            .get(i + 1)
+            .is_none_or(|n| matches!(n, ' ' | '\t' | '\n' | '\r'));
+        if i == 0 {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => block_indicators = true,
+                '?' | ':' | '-' if followed_by_ws => block_indicators = true,
+                _ => {}
+            }
+        } else {
+            match c {
+                ':' if followed_by_ws => block_indicators = true,
+                '#' if preceded_by_ws => block_indicators = true,
+                _ => {}
+            }
+        }
+        if !is_printable(c) || (c == '\u{feff}') {
+            special = true;
+        }
+        let is_break = matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}');
+        if is_break {
+            line_breaks = true;
+        }
+        if c == ' ' {
+            if i == 0 {
+                leading_space = true;
+            }
+            if i == chars.len() - 1 {
+                trailing_space = true;
+            }
+            if prev_break {
+                break_space = true;
+            }
+            prev_space = true;
+            prev_break = false;
+        } else if is_break {
+            if i == 0 {
+                leading_break = true;
+            }
+            if i == chars.len() - 1 {
+                trailing_break = true;
+            }
+            if prev_space {
+                space_break = true;
+            }
+            prev_space = false;
+            prev_break = true;
+        } else {
+            prev_space = false;
+            prev_break = false;
+        }
+        preceded_by_ws = matches!(c, ' ' | '\t' | '\n' | '\r');
+    }
+    let mut plain = true;
+    let mut single = true;
+    let mut block = true;
+    if leading_space || leading_break || trailing_space || trailing_break {
+        plain = false;
+    }
+    if trailing_space {
+        block = false;
+    }
+    if break_space {
+        plain = false;
+        single = false;
+    }
+    if space_break || special {
+        plain = false;
+        single = false;
+        block = false;
+    }
+    if line_breaks {
+        plain = false;
+    }
+    if block_indicators {
+        plain = false;
+    }
+    ScalarAnalysis {
+        plain,
+        single,
+        block,
+        multiline: line_breaks,
+    }
+}
+
+fn double_quoted(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\0' => out.push_str("\\0"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\x0b' => out.push_str("\\v"),
+            '\x0c' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\x1b' => out.push_str("\\e"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{a0}' => out.push_str("\\_"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if !is_printable(c) || c == '\u{feff}' => {
+                let n = c as u32;
+                if n <= 0xff {
+                    out.push_str(&format!("\\x{n:02X}"));
+                } else if n <= 0xffff {
+                    out.push_str(&format!("\\u{n:04X}"));
+                } else {
+                    out.push_str(&format!("\\U{n:08X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A string scalar as a one-line token, or `None` when it needs a literal block.
+fn inline_string(s: &str, as_key: bool) -> Option<String> {
+    let a = analyze(s);
+    let wants_literal = s.contains('\n');
+    if wants_literal && !as_key && a.block {
+        return None;
+    }
+    if !wants_literal && !resolves_to_non_string(s) && a.plain {
+        return Some(s.to_string());
+    }
+    if !wants_literal && !resolves_to_non_string(s) && a.single && !a.multiline {
+        return Some(format!("'{}'", s.replace('\'', "''")));
+    }
+    Some(double_quoted(s))
+}
+
+fn literal_block(s: &str, indent: usize) -> String {
+    let mut out = String::from("|");
+    if s.starts_with([' ', '\n']) {
+        out.push('2');
+    }
+    let trimmed = s.strip_suffix('\n');
+    match trimmed {
+        None => out.push('-'),
+        Some(t) if t.is_empty() || t.ends_with('\n') => out.push('+'),
+        Some(_) => {}
+    }
+    let body = trimmed.unwrap_or(s);
+    let pad = " ".repeat(indent);
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            out.push_str(&pad);
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// A scalar in the form the JSON round trip leaves it: integral floats become ints.
+fn scalar(v: &Value, json_roundtrip: bool) -> String {
+    match v {
+        Value::Nil => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) if json_roundtrip && f.fract() == 0.0 && f.abs() < 9.2e18 => {
+            (*f as i64).to_string()
+        }
+        Value::Float(f) if f.is_nan() => ".nan".into(),
+        Value::Float(f) if f.is_infinite() => {
+            if *f > 0.0 {
+                ".inf".into()
+            } else {
+                "-.inf".into()
+            }
+        }
+        Value::Float(f) => format_float_g(*f, None, false),
+        Value::Object(o) => inline_string(&o.display(), false).unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+struct Emitter {
+    out: String,
+    /// go-yaml v3 indents sequences inside mappings; v2 does not.
+    indent_sequences: bool,
+    json_roundtrip: bool,
+}
+
+impl Emitter {
+    fn sorted(&self, m: &crate::value::Map) -> Vec<(String, Value)> {
+        let mut entries = m.entries();
+        entries.sort_by(|a, b| key_less(&a.0, &b.0));
+        entries
+    }
+
+    /// Write `v` after something on the current line (`key:` or `-`), at block indent `indent`.
+    fn value_after(&mut self, v: &Value, indent: usize, in_seq_item: bool) {
+        match v {
+            Value::Map(m) if !m.is_empty() => {
+                if in_seq_item {
+                    self.out.push(' ');
+                    self.map_body(m, indent, true);
+                } else {
+                    self.out.push('\n');
+                    self.map_body(m, indent, false);
+                }
+            }
+            Value::List(l) if !l.is_empty() => {
+                if in_seq_item {
+                    self.out.push(' ');
+                    self.seq_body(l, indent, true);
+                } else {
+                    self.out.push('\n');
+                    let seq_indent = if self.indent_sequences {
+                        indent
+                    } else {
+                        indent.saturating_sub(2)
+                    };
+                    self.seq_body(l, seq_indent, false);
+                }
+            }
+            Value::Map(_) => self.out.push_str(" {}\n"),
+            Value::List(_) => self.out.push_str(" []\n"),
+            Value::String(s) => match inline_string(s, false) {
+                Some(t) => {
+                    self.out.push(' ');
+                    self.out.push_str(&t);
+                    self.out.push('\n');
+                }
+                None => {
+                    self.out.push(' ');
+                    self.out.push_str(&literal_block(s, indent));
+                    self.out.push('\n');
+                }
+            },
+            other => {
+                self.out.push(' ');
+                self.out.push_str(&scalar(other, self.json_roundtrip));
+                self.out.push('\n');
+            }
+        }
+    }
+
+    fn map_body(&mut self, m: &crate::value::Map, indent: usize, first_inline: bool) {
+        for (i, (k, v)) in self.sorted(m).into_iter().enumerate() {
+            if i > 0 || !first_inline {
+                self.out.push_str(&" ".repeat(indent));
+            }
+            let key = inline_string(&k, true).unwrap_or_else(|| double_quoted(&k));
+            self.out.push_str(&key);
+            self.out.push(':');
+            self.value_after(&v, indent + 2, false);
+        }
+    }
+
+    fn seq_body(&mut self, l: &[Value], indent: usize, first_inline: bool) {
+        for (i, v) in l.iter().enumerate() {
+            if i > 0 || !first_inline {
+                self.out.push_str(&" ".repeat(indent));
+            }
+            self.out.push('-');
+            self.value_after(v, indent + 2, true);
+        }
+    }
+
+    fn document(&mut self, v: &Value) {
+        match v {
+            Value::Map(m) if !m.is_empty() => self.map_body(m, 0, false),
+            Value::List(l) if !l.is_empty() => self.seq_body(l, 0, false),
+            Value::Map(_) => self.out.push_str("{}\n"),
+            Value::List(_) => self.out.push_str("[]\n"),
+            Value::String(s) => match inline_string(s, false) {
+                Some(t) => {
+                    self.out.push_str(&t);
+                    self.out.push('\n');
+                }
+                None => {
+                    self.out.push_str(&literal_block(s, 2));
+                    self.out.push('\n');
+                }
+            },
+            other => {
+                self.out.push_str(&scalar(other, self.json_roundtrip));
+                self.out.push('\n');
+            }
+        }
+    }
+}
+
+/// sigs.k8s.io/yaml.Marshal.
+pub fn to_yaml(v: &Value) -> String {
+    let mut e = Emitter {
+        out: String::new(),
+        indent_sequences: false,
+        json_roundtrip: true,
+    };
+    e.document(v);
+    e.out
+}
+
+/// go-yaml v3 with two-space indentation (Helm's toYamlPretty).
+pub fn to_yaml_pretty(v: &Value) -> String {
+    let mut e = Emitter {
+        out: String::new(),
+        indent_sequences: true,
+        json_roundtrip: false,
+    };
+    e.document(v);
+    e.out
+}
+
+/// YAML text to a value the way sigs.k8s.io/yaml.Unmarshal does it (numbers become float64).
+pub fn from_yaml(s: &str) -> Result<Value, String> {
+    let json: serde_json::Value =
+        serde_yaml::from_str(s).map_err(|e| format!("error converting YAML to JSON: yaml: {e}"))?;
+    Ok(Value::from(json))
+}
+
+fn json_float(f: f64) -> Option<String> {
+    if !f.is_finite() {
+        return None;
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let s = crate::printf::format_float_e(f, None, false);
+        // Go writes e-07 as e-7.
+        let s = s.replace("e-0", "e-").replace("e+0", "e+");
+        return Some(s);
+    }
+    Some(crate::printf::format_float_f(f, None))
+}
+
+fn json_string(out: &mut String, s: &str, escape_html: bool) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' if escape_html => out.push_str(&format!("\\u{:04x}", c as u32)),
+            '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn json_value(
+    out: &mut String,
+    v: &Value,
+    escape_html: bool,
+    indent: Option<&str>,
+    depth: usize,
+) -> bool {
+    let newline = |out: &mut String, depth: usize| {
+        if let Some(ind) = indent {
+            out.push('\n');
+            out.push_str(&ind.repeat(depth));
+        }
+    };
+    match v {
+        Value::Nil | Value::Object(_) => out.push_str("null"),
+        Value::Bool(b) => out.push_str(&b.to_string()),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Float(f) => match json_float(*f) {
+            Some(s) => out.push_str(&s),
+            None => return false,
+        },
+        Value::String(s) => json_string(out, s, escape_html),
+        Value::List(l) => {
+            out.push('[');
+            if l.is_empty() {
+                out.push(']');
+                return true;
+            }
+            for (i, item) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, depth + 1);
+                if !json_value(out, item, escape_html, indent, depth + 1) {
+                    return false;
+                }
+            }
+            newline(out, depth);
+            out.push(']');
+        }
+        Value::Map(m) => {
+            out.push('{');
+            let entries = m.entries();
+            if entries.is_empty() {
+                out.push('}');
+                return true;
+            }
+            for (i, (k, item)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, depth + 1);
+                json_string(out, k, escape_html);
+                out.push(':');
+                if indent.is_some() {
+                    out.push(' ');
+                }
+                if !json_value(out, item, escape_html, indent, depth + 1) {
+                    return false;
+                }
+            }
+            newline(out, depth);
+            out.push('}');
+        }
+    }
+    true
+}
+
+/// Go's json.Marshal (HTML-escaped) or an Encoder without HTML escaping; "" when it would fail.
+pub fn to_json(v: &Value, escape_html: bool, indent: Option<&str>) -> String {
+    let mut out = String::new();
+    if json_value(&mut out, v, escape_html, indent, 0) {
+        out
+    } else {
+        String::new()
+    }
+}
+
+fn toml_scalar(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => {
+            let s = format_float_g(*f, None, false);
+            if s.contains(['.', 'e', 'N', 'I']) {
+                s
+            } else {
+                format!("{s}.0")
+            }
+        }
+        Value::String(s) => {
+            let mut out = String::new();
+            json_string(&mut out, s, false);
+            out
+        }
+        Value::List(l) if l.iter().all(|i| !matches!(i, Value::Map(_))) => {
+            let items: Vec<String> = l.iter().filter_map(toml_scalar).collect();
+            format!("[{}]", items.join(", "))
+        }
+        _ => return None,
+    })
+}
+
+fn toml_key(k: &str) -> String {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        k.to_string()
+    } else {
+        let mut out = String::new();
+        json_string(&mut out, k, false);
+        out
+    }
+}
+
+fn toml_table(out: &mut String, m: &crate::value::Map, path: &str) {
+    let entries = m.entries();
+    for (k, v) in &entries {
+        if let Some(s) = toml_scalar(v) {
+            let pad = if path.is_empty() { "" } else { "  " };
+            out.push_str(&format!("{pad}{} = {s}\n", toml_key(k)));
+        }
+    }
+    for (k, v) in &entries {
+        if let Value::Map(sub) = v {
+            let p = if path.is_empty() {
+                toml_key(k)
+            } else {
+                format!("{path}.{}", toml_key(k))
+            };
+            out.push_str(&format!("\n[{p}]\n"));
+            toml_table(out, sub, &p);
+        }
+    }
+}
+
+/// A TOML rendering in BurntSushi/toml's layout for the common cases (scalars, arrays, tables).
+pub fn to_toml(v: &Value) -> String {
+    let mut out = String::new();
+    match v {
+        Value::Map(m) => toml_table(&mut out, m, ""),
+        _ => out.push_str("toml: top-level values must be Go maps or structs"),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn y(json: serde_json::Value) -> String {
+        to_yaml(&Value::from(json))
+    }
+
+    #[test]
+    fn yaml_quotes_what_would_not_read_back_as_a_string() {
+        assert_eq!(
+            y(
+                serde_json::json!({"a": "123", "b": "yes", "c": "plain", "d": "", "e": "a: b", "f": "2024-01-02"})
+            ),
+            "a: \"123\"\nb: \"yes\"\nc: plain\nd: \"\"\ne: 'a: b'\nf: \"2024-01-02\"\n"
+        );
+    }
+
+    #[test]
+    fn yaml_numbers_go_through_json() {
+        assert_eq!(
+            y(serde_json::json!({"m": 1000000.0, "f": 1.5, "n": 1})),
+            "f: 1.5\nm: 1000000\n\"n\": 1\n"
+        );
+    }
+
+    #[test]
+    fn yaml_sequences_are_not_indented_in_v2() {
+        assert_eq!(
+            y(serde_json::json!({"a": [1, {"b": 2, "c": [3]}], "e": {}})),
+            "a:\n- 1\n- b: 2\n  c:\n  - 3\ne: {}\n"
+        );
+        assert_eq!(
+            to_yaml_pretty(&Value::from(serde_json::json!({"a": [1, 2]}))),
+            "a:\n  - 1\n  - 2\n"
+        );
+    }
+
+    #[test]
+    fn yaml_multiline_strings_are_literal_blocks() {
+        assert_eq!(y(serde_json::json!({"s": "a\nb\n"})), "s: |\n  a\n  b\n");
+        assert_eq!(y(serde_json::json!({"s": "a\nb"})), "s: |-\n  a\n  b\n");
+        assert_eq!(y(serde_json::json!(["x\ny"])), "- |-\n  x\n  y\n");
+    }
+
+    #[test]
+    fn yaml_keys_in_natural_order() {
+        assert_eq!(key_less("a2", "a10"), Ordering::Less);
+        assert_eq!(key_less("b", "a"), Ordering::Greater);
+    }
+
+    #[test]
+    fn json_like_go() {
+        let v = Value::from(serde_json::json!({"b": [1, 2.5, "<x>"], "a": null}));
+        assert_eq!(
+            to_json(&v, true, None),
+            r#"{"a":null,"b":[1,2.5,"\u003cx\u003e"]}"#
+        );
+        assert_eq!(to_json(&Value::Float(1e21), true, None), "1e+21");
+        assert_eq!(to_json(&Value::Float(1e-7), true, None), "1e-7");
+    }
+}
