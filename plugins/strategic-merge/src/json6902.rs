@@ -1,0 +1,247 @@
+//! JSON Patch (RFC 6902) as kustomize applies it (evanphx/json-patch v4): operations in order on a
+//! copy of the target, the first failing one failing the whole patch. Like that library, array
+//! indices may be negative (counted from the end).
+
+use serde_json::Value;
+
+use crate::error::PatchError;
+
+/// `target` with the RFC 6902 `operations` (a list of `{op, path, value | from}`) applied.
+pub fn apply_json6902(target: &Value, operations: &Value) -> Result<Value, PatchError> {
+    let operations = operations.as_array().ok_or_else(|| PatchError::Malformed {
+        index: 0,
+        reason: "a JSON patch is a list of operations".to_owned(),
+    })?;
+    let mut document = target.clone();
+    for (index, operation) in operations.iter().enumerate() {
+        Operation::parse(index, operation)?.apply(&mut document)?;
+    }
+    Ok(document)
+}
+
+/// One operation, checked for its required members.
+#[derive(Debug)]
+struct Operation<'a> {
+    index: usize,
+    op: &'a str,
+    path: Vec<String>,
+    raw_path: &'a str,
+    from: Option<(Vec<String>, &'a str)>,
+    value: Option<&'a Value>,
+}
+
+impl<'a> Operation<'a> {
+    fn parse(index: usize, operation: &'a Value) -> Result<Self, PatchError> {
+        let malformed = |reason: String| PatchError::Malformed { index, reason };
+        let fields = operation
+            .as_object()
+            .ok_or_else(|| malformed("an operation is a map".to_owned()))?;
+        let op = fields
+            .get("op")
+            .and_then(Value::as_str)
+            .ok_or_else(|| malformed("`op` is missing or not a string".to_owned()))?;
+        let text = |name: &str| -> Result<&'a str, PatchError> {
+            operation
+                .get(name)
+                .and_then(Value::as_str)
+                .ok_or_else(|| malformed(format!("{op}: `{name}` is missing or not a string")))
+        };
+        let raw_path = text("path")?;
+        let pointer = |raw: &str| {
+            parse_pointer(raw).ok_or_else(|| PatchError::InvalidPointer {
+                index,
+                op: op.to_owned(),
+                pointer: raw.to_owned(),
+            })
+        };
+        let path = pointer(raw_path)?;
+        let (from, value) = match op {
+            "add" | "replace" | "test" => {
+                let value = fields
+                    .get("value")
+                    .ok_or_else(|| malformed(format!("{op}: `value` is missing")))?;
+                (None, Some(value))
+            }
+            "remove" => (None, None),
+            "move" | "copy" => {
+                let raw = text("from")?;
+                (Some((pointer(raw)?, raw)), None)
+            }
+            other => return Err(malformed(format!("unknown op '{other}'"))),
+        };
+        Ok(Operation {
+            index,
+            op,
+            path,
+            raw_path,
+            from,
+            value,
+        })
+    }
+
+    fn missing(&self, pointer: &str, reason: impl Into<String>) -> PatchError {
+        PatchError::Missing {
+            index: self.index,
+            op: self.op.to_owned(),
+            pointer: pointer.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    fn apply(&self, document: &mut Value) -> Result<(), PatchError> {
+        match self.op {
+            "add" => self.add(document, &self.path, self.raw_path, self.value.cloned()),
+            "remove" => self.remove(document, &self.path, self.raw_path).map(drop),
+            "replace" => {
+                self.remove(document, &self.path, self.raw_path)?;
+                self.add(document, &self.path, self.raw_path, self.value.cloned())
+            }
+            "test" => {
+                let actual = get(document, &self.path)
+                    .ok_or_else(|| self.missing(self.raw_path, "no such value"))?;
+                let expected = self.value.unwrap_or(&Value::Null);
+                if actual == expected {
+                    Ok(())
+                } else {
+                    Err(PatchError::TestFailed {
+                        index: self.index,
+                        pointer: self.raw_path.to_owned(),
+                        expected: expected.to_string(),
+                    })
+                }
+            }
+            "move" => {
+                let (from, raw_from) = self.from.as_ref().expect("parsed with `from`");
+                if self.path.len() > from.len() && self.path.starts_with(from) {
+                    return Err(self.missing(raw_from, "cannot move a value into itself"));
+                }
+                let value = self.remove(document, from, raw_from)?;
+                self.add(document, &self.path, self.raw_path, Some(value))
+            }
+            "copy" => {
+                let (from, raw_from) = self.from.as_ref().expect("parsed with `from`");
+                let value = get(document, from)
+                    .cloned()
+                    .ok_or_else(|| self.missing(raw_from, "no such value"))?;
+                self.add(document, &self.path, self.raw_path, Some(value))
+            }
+            _ => unreachable!("checked by parse"),
+        }
+    }
+
+    fn add(
+        &self,
+        document: &mut Value,
+        path: &[String],
+        raw: &str,
+        value: Option<Value>,
+    ) -> Result<(), PatchError> {
+        let value = value.unwrap_or(Value::Null);
+        let Some((last, parents)) = path.split_last() else {
+            *document = value;
+            return Ok(());
+        };
+        let parent = get_mut(document, parents)
+            .ok_or_else(|| self.missing(raw, "its parent does not exist"))?;
+        match parent {
+            Value::Object(fields) => {
+                fields.insert(last.clone(), value);
+                Ok(())
+            }
+            Value::Array(elements) => {
+                let len = elements.len();
+                let at = if last == "-" {
+                    Some(len)
+                } else {
+                    insertion_index(last, len)
+                };
+                let at =
+                    at.ok_or_else(|| self.missing(raw, format!("index out of a list of {len}")))?;
+                elements.insert(at, value);
+                Ok(())
+            }
+            _ => Err(self.missing(raw, "its parent is a scalar")),
+        }
+    }
+
+    fn remove(
+        &self,
+        document: &mut Value,
+        path: &[String],
+        raw: &str,
+    ) -> Result<Value, PatchError> {
+        let Some((last, parents)) = path.split_last() else {
+            return Err(self.missing(raw, "cannot remove the whole document"));
+        };
+        let parent = get_mut(document, parents)
+            .ok_or_else(|| self.missing(raw, "its parent does not exist"))?;
+        match parent {
+            Value::Object(fields) => fields
+                .remove(last)
+                .ok_or_else(|| self.missing(raw, format!("no field '{last}'"))),
+            Value::Array(elements) => {
+                let len = elements.len();
+                let at = array_index(last, len)
+                    .ok_or_else(|| self.missing(raw, format!("index out of a list of {len}")))?;
+                Ok(elements.remove(at))
+            }
+            _ => Err(self.missing(raw, "its parent is a scalar")),
+        }
+    }
+}
+
+/// The tokens of a JSON pointer, unescaped; `None` if it is not one.
+fn parse_pointer(pointer: &str) -> Option<Vec<String>> {
+    if pointer.is_empty() {
+        return Some(Vec::new());
+    }
+    let rest = pointer.strip_prefix('/')?;
+    Some(
+        rest.split('/')
+            .map(|token| token.replace("~1", "/").replace("~0", "~"))
+            .collect(),
+    )
+}
+
+/// A list index below `bound`; negative indices count from the end of a list of `bound` (as
+/// evanphx/json-patch allows). `-` is handled by the caller.
+fn array_index(token: &str, bound: usize) -> Option<usize> {
+    let index: i64 = token.parse().ok()?;
+    let bound = i64::try_from(bound).ok()?;
+    let index = if index < 0 { index + bound } else { index };
+    (0..bound)
+        .contains(&index)
+        .then(|| usize::try_from(index).ok())
+        .flatten()
+}
+
+/// Where `add` inserts in a list of `len`: up to `len` itself; negative indices count from the end
+/// of the list as it is (-1 inserts before the last element).
+fn insertion_index(token: &str, len: usize) -> Option<usize> {
+    let index: i64 = token.parse().ok()?;
+    let len = i64::try_from(len).ok()?;
+    let index = if index < 0 { index + len } else { index };
+    (0..=len)
+        .contains(&index)
+        .then(|| usize::try_from(index).ok())
+        .flatten()
+}
+
+fn get<'v>(document: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(document, |value, token| match value {
+        Value::Object(fields) => fields.get(token),
+        Value::Array(elements) => elements.get(array_index(token, elements.len())?),
+        _ => None,
+    })
+}
+
+fn get_mut<'v>(document: &'v mut Value, path: &[String]) -> Option<&'v mut Value> {
+    path.iter().try_fold(document, |value, token| match value {
+        Value::Object(fields) => fields.get_mut(token),
+        Value::Array(elements) => {
+            let at = array_index(token, elements.len())?;
+            elements.get_mut(at)
+        }
+        _ => None,
+    })
+}
