@@ -17,8 +17,15 @@ fn main() {
     let dirs: Vec<String> = args.collect();
     for dir in &dirs {
         let path = std::path::Path::new(&root).join(dir);
-        let output = Command::new(&oracle)
-            .arg("build")
+        let no_restrictor = std::path::Path::new(&root)
+            .join("load-restrictor-none")
+            .exists();
+        let mut command = Command::new(&oracle);
+        command.arg("build");
+        if no_restrictor {
+            command.args(["--load-restrictor", "LoadRestrictionsNone"]);
+        }
+        let output = command
             .current_dir(&path)
             .env("HOME", &path)
             .output()
@@ -31,7 +38,12 @@ fn main() {
         } else {
             Err(String::from_utf8_lossy(&output.stderr).into_owned())
         };
-        let loader = Loader::new(&root, LoadRestrictor::RootOnly);
+        let restrictor = if no_restrictor {
+            LoadRestrictor::None
+        } else {
+            LoadRestrictor::RootOnly
+        };
+        let loader = Loader::new(&root, restrictor);
         let actual = tether_kustomize::build::build(&loader, dir)
             .map(|rs| {
                 rs.into_iter()

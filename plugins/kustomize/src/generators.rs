@@ -129,7 +129,8 @@ pub fn generate(
         };
         object.insert("type".into(), Value::String(type_.to_owned()));
     }
-    if !data.is_empty() {
+    // kustomize writes an empty `data` on Secrets but leaves it off ConfigMaps.
+    if !data.is_empty() || kind == GeneratedKind::Secret {
         object.insert("data".into(), Value::Object(data));
     }
     if !binary.is_empty() {
@@ -152,15 +153,24 @@ fn string_object(map: &crate::kustomization::StringMap) -> Value {
     )
 }
 
-/// kustomize's `MergeGlobalOptionsIntoLocal`: the kustomization's `generatorOptions` win.
+/// kustomize's `MergeGlobalOptionsIntoLocal`: labels and annotations of both, the generator's own winning;
+/// either side can turn hashing off or immutability on.
 fn merged_options(
     local: Option<&GeneratorOptions>,
     global: Option<&GeneratorOptions>,
 ) -> GeneratorOptions {
     let mut merged = local.cloned().unwrap_or_default();
     if let Some(global) = global {
-        merged.labels.extend(global.labels.clone());
-        merged.annotations.extend(global.annotations.clone());
+        // The generator's own labels and annotations win over the kustomization's.
+        for (k, v) in &global.labels {
+            merged.labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        for (k, v) in &global.annotations {
+            merged
+                .annotations
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
+        }
         if global.disable_name_suffix_hash == Some(true) {
             merged.disable_name_suffix_hash = Some(true);
         }
@@ -292,14 +302,14 @@ mod tests {
     }
 
     #[test]
-    fn global_options_win() {
+    fn local_labels_win_and_global_disables_hash() {
         let mut local = GeneratorOptions::default();
         local.labels.insert("a".into(), "local".into());
         let mut global = GeneratorOptions::default();
         global.labels.insert("a".into(), "global".into());
         global.disable_name_suffix_hash = Some(true);
         let merged = merged_options(Some(&local), Some(&global));
-        assert_eq!(merged.labels["a"], "global");
+        assert_eq!(merged.labels["a"], "local");
         assert_eq!(merged.disable_name_suffix_hash, Some(true));
     }
 }

@@ -83,8 +83,6 @@ pub struct Label {
     #[serde(default)]
     pub include_templates: bool,
     #[serde(default)]
-    pub include_volume_claim_templates: bool,
-    #[serde(default)]
     pub fields: Vec<crate::fieldspec::UserFieldSpec>,
 }
 
@@ -229,13 +227,14 @@ pub struct GeneratorOptions {
 impl Kustomization {
     /// Parse a kustomization file; problems name the file and, when known, the line.
     pub fn parse(path: &str, text: &str) -> Result<Kustomization> {
-        let value = crate::loader::parse_yaml(text).map_err(|(message, line)| {
-            let error = Error::input(format!("invalid kustomization: {message}")).in_file(path);
-            match line {
-                Some(line) => error.at_line(line),
-                None => error,
-            }
-        })?;
+        let value = crate::loader::parse_yaml(&crate::yaml11::rewrite_yaml11_booleans(text))
+            .map_err(|(message, line)| {
+                let error = Error::input(format!("invalid kustomization: {message}")).in_file(path);
+                match line {
+                    Some(line) => error.at_line(line),
+                    None => error,
+                }
+            })?;
         let value = if value.is_null() {
             Value::Object(Default::default())
         } else {
@@ -323,13 +322,17 @@ fn field_line(text: &str, message: &str) -> Option<usize> {
         .map(|index| index + 1)
 }
 
-/// A scalar written as a string, number or boolean, as text.
+/// A string; kustomize refuses numbers and booleans where it wants one (quote them).
 fn scalar_text(value: Value) -> std::result::Result<String, String> {
     match value {
         Value::String(s) => Ok(s),
-        Value::Number(n) => Ok(n.to_string()),
-        Value::Bool(b) => Ok(b.to_string()),
         Value::Null => Ok(String::new()),
+        Value::Number(n) => Err(format!(
+            "cannot unmarshal number {n} into a string (quote it)"
+        )),
+        Value::Bool(b) => Err(format!(
+            "cannot unmarshal bool {b} into a string (quote it)"
+        )),
         other => Err(format!("expected a string, got {other}")),
     }
 }
@@ -368,14 +371,15 @@ mod tests {
     }
 
     #[test]
-    fn scalars_become_strings_and_deprecated_fields_merge() {
+    fn label_values_must_be_strings_and_deprecated_fields_merge() {
+        assert!(Kustomization::parse("k.yaml", "commonLabels: {v: 1}\n").is_err());
+        assert!(Kustomization::parse("k.yaml", "commonLabels:\n  v: yes\n").is_err());
         let k = Kustomization::parse(
             "k.yaml",
-            "commonLabels: {v: 1, b: true}\nbases: [a]\nresources: [b]\n",
+            "commonLabels: {v: '1'}\nbases: [a]\nresources: [b]\n",
         )
         .unwrap();
         assert_eq!(k.common_labels["v"], "1");
-        assert_eq!(k.common_labels["b"], "true");
         assert_eq!(k.resources, vec!["b", "a"]);
     }
 }

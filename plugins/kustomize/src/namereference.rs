@@ -77,12 +77,7 @@ fn update(
         }
         Value::Array(items) => {
             for item in items {
-                if let Value::String(old) = item {
-                    let all: Vec<&Resource> = candidates.iter().collect();
-                    if let Some(referral) = select(old, all, referrer, reference, spec, false)? {
-                        *old = referral.name().to_owned();
-                    }
-                }
+                update(item, referrer, candidates, reference, spec)?;
             }
         }
         Value::Object(map) => {

@@ -11,6 +11,25 @@ use std::borrow::Cow;
 
 /// The text with Go-integer plain scalars (in `key: value` and `- value` positions) in decimal.
 pub fn rewrite_go_integers(text: &str) -> Cow<'_, str> {
+    rewrite(text, go_integer)
+}
+
+/// The text with YAML 1.1 booleans (`yes`, `off`, `y`…) as `true`/`false`: kustomize reads its
+/// kustomization file with go-yaml v2 (YAML 1.1), where they are booleans and so not label values.
+pub fn rewrite_yaml11_booleans(text: &str) -> Cow<'_, str> {
+    rewrite(text, |value| match value {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some("true".to_owned()),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some("false".to_owned()),
+        _ => None,
+    })
+}
+
+fn rewrite(text: &str, convert: impl Fn(&str) -> Option<String>) -> Cow<'_, str> {
+    let candidate = |line: &str| -> Option<(usize, usize, String)> {
+        let (start, value) = value_of(line)?;
+        let converted = convert(value)?;
+        Some((start, start + value.len(), converted))
+    };
     if !text.lines().any(|l| candidate(l).is_some()) {
         return Cow::Borrowed(text);
     }
@@ -66,13 +85,6 @@ fn value_of(line: &str) -> Option<(usize, &str)> {
         None => value,
     };
     Some((start, value.trim_end()))
-}
-
-/// The byte range of a Go-integer plain scalar on the line and its decimal form.
-fn candidate(line: &str) -> Option<(usize, usize, String)> {
-    let (start, value) = value_of(line)?;
-    let decimal = go_integer(value)?;
-    Some((start, start + value.len(), decimal))
 }
 
 /// A scalar YAML 1.2 reads as a string but go-yaml as an integer, in decimal.
@@ -133,6 +145,14 @@ mod tests {
         assert_eq!(
             out,
             "a: 493\nb: '0755'\nc: |\n  d: 0755\ne:\n- 420 # mode\nf: 1000\ng: 12389\nh: 0\n"
+        );
+    }
+
+    #[test]
+    fn yaml11_booleans_are_rewritten() {
+        assert_eq!(
+            rewrite_yaml11_booleans("a: yes\nb: 'yes'\nc: yesterday\n"),
+            "a: true\nb: 'yes'\nc: yesterday\n"
         );
     }
 

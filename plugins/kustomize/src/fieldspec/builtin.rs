@@ -134,6 +134,13 @@ pub const COMMON_LABELS: &[FieldSpec] = &[
         "StatefulSet",
         true,
     ),
+    fs(
+        "spec/volumeClaimTemplates[]/metadata/labels",
+        "apps",
+        "",
+        "StatefulSet",
+        true,
+    ),
     fs("spec/template/metadata/labels", "batch", "", "Job", true),
     fs(
         "spec/jobTemplate/metadata/labels",
@@ -147,13 +154,6 @@ pub const COMMON_LABELS: &[FieldSpec] = &[
         "batch",
         "",
         "CronJob",
-        true,
-    ),
-    fs(
-        "spec/volumeClaimTemplates[]/metadata/labels",
-        "apps",
-        "",
-        "StatefulSet",
         true,
     ),
 ];
@@ -172,6 +172,13 @@ pub const TEMPLATE_LABELS: &[FieldSpec] = &[
     fs("spec/template/metadata/labels", "", "", "DaemonSet", true),
     fs(
         "spec/template/metadata/labels",
+        "apps",
+        "",
+        "StatefulSet",
+        true,
+    ),
+    fs(
+        "spec/volumeClaimTemplates[]/metadata/labels",
         "apps",
         "",
         "StatefulSet",
@@ -303,14 +310,6 @@ pub const REPLICAS: &[FieldSpec] = &[
     fs("spec/replicas", "", "", "ReplicaSet", true),
     fs("spec/replicas", "", "", "StatefulSet", true),
 ];
-
-pub const VOLUME_CLAIM_TEMPLATE_LABELS: &[FieldSpec] = &[fs(
-    "spec/volumeClaimTemplates[]/metadata/labels",
-    "apps",
-    "",
-    "StatefulSet",
-    true,
-)];
 
 pub const VAR_REFERENCE: &[FieldSpec] = &[
     fs(

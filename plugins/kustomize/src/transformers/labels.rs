@@ -66,9 +66,6 @@ pub fn label_specs(
         if label.include_templates {
             add(&config.template_labels);
         }
-        if label.include_volume_claim_templates {
-            add(&config.volume_claim_template_labels);
-        }
         add(&[crate::fieldspec::fs("metadata/labels", "", "", "", true)]);
     }
     specs
