@@ -11,3 +11,4 @@ pub mod gitops;
 pub mod leader;
 pub mod metrics;
 pub mod module;
+pub mod plugin_files;

@@ -119,12 +119,20 @@ impl PluginCatalog {
     }
 
     pub fn get(&self, name: &str) -> Result<&Plugin, PluginError> {
-        self.plugins
-            .get(name)
-            .ok_or_else(|| PluginError::NotLoaded {
+        if let Some(plugin) = self.plugins.get(name) {
+            return Ok(plugin);
+        }
+        // Say why a configured plugin is missing where it is used, not only in the log.
+        match self.failures.iter().find(|f| f.plugin == name) {
+            Some(failure) => Err(PluginError::LoadFailed {
+                name: name.to_owned(),
+                reason: failure.error.to_string(),
+            }),
+            None => Err(PluginError::NotLoaded {
                 name: name.to_owned(),
                 known: self.plugins.keys().cloned().collect(),
-            })
+            }),
+        }
     }
 
     /// The plugin `name`, which must be a renderer.

@@ -56,6 +56,8 @@ pub enum PluginError {
     },
     #[error("plugin `{plugin}` could not be started: {reason}")]
     Instantiate { plugin: String, reason: String },
+    #[error("plugin `{name}` is configured but did not load: {reason}")]
+    LoadFailed { name: String, reason: String },
     #[error("no plugin named `{name}` is loaded{}", if .known.is_empty() { String::new() } else { format!(" (loaded: {})", .known.join(", ")) })]
     NotLoaded { name: String, known: Vec<String> },
 }
@@ -81,7 +83,7 @@ impl PluginError {
             | PluginError::WrongWorld { plugin, .. }
             | PluginError::SourceTree { plugin, .. }
             | PluginError::Instantiate { plugin, .. } => plugin,
-            PluginError::NotLoaded { name, .. } => name,
+            PluginError::LoadFailed { name, .. } | PluginError::NotLoaded { name, .. } => name,
         }
     }
 }

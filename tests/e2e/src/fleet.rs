@@ -128,13 +128,27 @@ impl Fleet {
         agent: &str,
         commit: &str,
     ) -> Result<tether_server::registry::ProjectStatus> {
+        self.status_where(agent, commit, |_| true).await
+    }
+
+    /// The first status agent `agent` reported for `commit` that satisfies `wanted`. A commit
+    /// that also changes the agent's configuration can be reported twice: first by the worker
+    /// still running with the old configuration, then by its replacement.
+    pub async fn status_where(
+        &self,
+        agent: &str,
+        commit: &str,
+        wanted: impl Fn(&tether_server::registry::ProjectStatus) -> bool,
+    ) -> Result<tether_server::registry::ProjectStatus> {
         let registry = &self.server.context().registry;
         let mut changes = registry.subscribe();
         let found = tokio::time::timeout(DEADLINE, async {
             loop {
-                let status = registry
-                    .get(agent)
-                    .and_then(|c| c.projects.into_iter().find(|p| p.commit_id == commit));
+                let status = registry.get(agent).and_then(|c| {
+                    c.projects
+                        .into_iter()
+                        .find(|p| p.commit_id == commit && wanted(p))
+                });
                 if let Some(status) = status {
                     return Ok(status);
                 }
@@ -145,7 +159,10 @@ impl Fleet {
         match found {
             Ok(result) => result,
             Err(_) => {
-                anyhow::bail!("no status from {agent} for commit {commit} within {DEADLINE:?}")
+                let last = registry.get(agent).map(|c| c.projects);
+                anyhow::bail!(
+                    "no such status from {agent} for commit {commit} within {DEADLINE:?}; last: {last:?}"
+                )
             }
         }
     }

@@ -2,3 +2,4 @@
 //! agent's gitops loop); [`fleet`] assembles the real parts they and the benchmarks run against.
 
 pub mod fleet;
+pub mod wait;

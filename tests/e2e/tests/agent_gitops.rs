@@ -5,32 +5,9 @@
 use anyhow::Result;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use kube::runtime::wait::{Condition, await_condition};
 use tether_e2e::fleet::{DEADLINE, Fleet, config_map};
+use tether_e2e::wait::{gone, has_value, until};
 use tether_testkit::cluster;
-
-async fn until(
-    api: &Api<ConfigMap>,
-    name: &str,
-    condition: impl Condition<ConfigMap>,
-) -> Result<()> {
-    tokio::time::timeout(DEADLINE, await_condition(api.clone(), name, condition))
-        .await
-        .map_err(|_| anyhow::anyhow!("ConfigMap {name}: not reached within {DEADLINE:?}"))??;
-    Ok(())
-}
-
-fn has_value(value: &'static str) -> impl Condition<ConfigMap> {
-    move |cm: Option<&ConfigMap>| {
-        cm.and_then(|c| c.data.as_ref())
-            .and_then(|d| d.get("value"))
-            .is_some_and(|v| v == value)
-    }
-}
-
-fn gone(cm: Option<&ConfigMap>) -> bool {
-    cm.is_none()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_are_applied_updated_and_pruned() -> Result<()> {

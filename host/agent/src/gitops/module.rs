@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tether_config::gitops::{GitRef, ManifestProject};
-use tether_plugin_host::{LocalPluginFiles, PluginCatalog, PluginEngine};
+use tether_plugin_host::{PluginCatalog, PluginEngine};
 use tether_rpc::agent::v1::{self as agent_rpc, StatusReport, SyncResult};
 use tether_rpc::gitops::v1::{self as gitops_rpc, ObjectsToSynchronizeRequest, PathSelector};
 use tether_rpc::sync_stream::{ObjectsSet, SyncAssembler};
@@ -24,6 +24,7 @@ use crate::gitops::{
 };
 use crate::metrics::Metrics;
 use crate::module::{ActiveConfig, ConfigWatch, Module};
+use crate::plugin_files::AgentPluginFiles;
 
 /// GitLab's agent re-applies the last commit every five minutes, undoing changes made by hand.
 pub const REAPPLY_INTERVAL: Duration = Duration::from_secs(300);
@@ -90,10 +91,33 @@ impl Module for GitopsModule {
                 String,
                 (Arc<ActiveConfig>, ManifestProject, CancellationToken),
             > = HashMap::new();
+            // Set while a plugin file could not be fetched: fetch again after it, and restart the
+            // workers once the catalog is complete.
+            let mut plugin_backoff = Backoff::default();
+            let mut refetch_after: Option<Duration> = None;
+            let mut refetching = false;
             loop {
                 let active = config.borrow_and_update().clone();
                 if let Some(active) = active {
-                    let catalog = Arc::new(self.catalog(&active));
+                    let fetched = tokio::select! {
+                        _ = stop.cancelled() => break,
+                        fetched = self.catalog(&active) => fetched,
+                    };
+                    let (catalog, complete) = fetched;
+                    let catalog = Arc::new(catalog);
+                    refetch_after = if complete {
+                        plugin_backoff.connected(Instant::now());
+                        None
+                    } else {
+                        Some(plugin_backoff.failed(Instant::now()))
+                    };
+                    if refetching && complete {
+                        tracing::info!("all plugins loaded: restarting the project workers with them");
+                        for (_, (_, _, token)) in running.drain() {
+                            token.cancel();
+                        }
+                    }
+                    refetching = false;
                     let wanted: HashMap<String, ManifestProject> = active
                         .config
                         .gitops
@@ -131,6 +155,9 @@ impl Module for GitopsModule {
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     changed = config.changed() => if changed.is_err() { break },
+                    _ = tokio::time::sleep(refetch_after.unwrap_or_default()), if refetch_after.is_some() => {
+                        refetching = true;
+                    }
                 }
             }
             tracker.close();
@@ -141,16 +168,27 @@ impl Module for GitopsModule {
 }
 
 impl GitopsModule {
-    fn catalog(&self, active: &ActiveConfig) -> PluginCatalog {
-        let files = LocalPluginFiles {
-            plugin_dir: self.plugin_dir.clone(),
-            repo_root: None,
-        };
-        let catalog = PluginCatalog::load(&self.engine, &active.config.plugins, &files);
+    /// The built-ins plus the configured plugins, and whether every repository file arrived.
+    async fn catalog(&self, active: &ActiveConfig) -> (PluginCatalog, bool) {
+        let files = AgentPluginFiles::fetch(
+            &self.connection,
+            self.plugin_dir.clone(),
+            &active.commit_id,
+            &active.config.plugins,
+        )
+        .await;
+        let engine = self.engine.clone();
+        let plugins = active.config.plugins.clone();
+        let complete = files.complete();
+        // Compiling a component takes milliseconds to seconds: not on the runtime's threads.
+        let catalog =
+            tokio::task::spawn_blocking(move || PluginCatalog::load(&engine, &plugins, &files))
+                .await
+                .unwrap_or_else(|e| panic!("loading plugins panicked: {e}"));
         for failure in catalog.failures() {
             tracing::error!(plugin = %failure.plugin, "plugin not loaded: {}", failure.error);
         }
-        catalog
+        (catalog, complete)
     }
 
     fn sync_options(&self, active: &ActiveConfig, project: &ManifestProject) -> SyncOptions {
