@@ -97,7 +97,13 @@ fn build_rust_plugins(plugins: &Path, target_dir: &Path) -> PathBuf {
     let mut command = Command::new(cargo);
     command
         .current_dir(plugins)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(target_dir);
     // Only the components listed above, by package: a plugin crate still being written in plugins/
     // does not break every host build until it is registered here.

@@ -1,4 +1,5 @@
-//! `tether render DIR`: render a directory with a built-in or a local plugin and print YAML.
+//! `tether render DIR`: render a chart, a kustomization or a directory of manifests with a built-in
+//! or a local renderer plugin, the same runtime the agent uses, and print YAML.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -13,34 +14,78 @@ use tether_plugin_host::{
 
 #[derive(Debug, Args)]
 pub(crate) struct RenderArgs {
-    /// The source tree to render (the plugin sees it read-only as /src).
+    /// What to render: a chart (has Chart.yaml), a kustomization (has kustomization.yaml) or a
+    /// directory of manifests. The plugin sees it read-only as /src.
     dir: PathBuf,
-    /// A built-in renderer's name, or a path to a renderer component (.wasm).
-    #[arg(long, default_value = "raw")]
-    plugin: String,
+    /// A built-in renderer (`raw`, `kustomize`, `helm`) or a path to a renderer component (.wasm).
+    /// Default: `helm` for a chart, `kustomize` for a kustomization, `raw` otherwise.
+    #[arg(long)]
+    plugin: Option<String>,
     /// A setting for the plugin, `key=value`; repeat for more.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "setting", value_name = "KEY=VALUE")]
     settings: Vec<String>,
-    /// Namespace for objects that don't name one (what the agent's `default_namespace` would be).
-    #[arg(long, default_value = "default")]
+    /// Namespace for objects that don't name one (what the agent's `default_namespace` would be);
+    /// a chart's `.Release.Namespace`.
+    #[arg(long, short = 'n', default_value = "default")]
     namespace: String,
-    /// Release name passed to the plugin (helm-like renderers use it).
-    #[arg(long, default_value = "tether")]
-    release_name: String,
+    /// Release name (a chart's `.Release.Name`).
+    #[arg(long, default_value = "release-name")]
+    release: String,
+    /// A chart: a values file, merged in the order given, as `helm template -f`.
+    #[arg(long = "values", short = 'f', value_name = "FILE")]
+    values: Vec<PathBuf>,
+    /// A chart: a value, as `helm template --set` (`a.b=c`, `list={x,y}`, `a[0]=x`).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// A chart: a value kept as a string, as `helm template --set-string`.
+    #[arg(long = "set-string", value_name = "KEY=VALUE")]
+    set_string: Vec<String>,
+}
+
+/// What the directory holds decides the default renderer, as `kustomize build` and `helm template`
+/// would each recognise their own.
+fn detect_renderer(dir: &Path) -> &'static str {
+    if dir.join("Chart.yaml").is_file() {
+        "helm"
+    } else if ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .any(|name| dir.join(name).is_file())
+    {
+        "kustomize"
+    } else {
+        "raw"
+    }
 }
 
 pub(crate) fn run(args: RenderArgs, cache_dir: Option<PathBuf>) -> Result<ExitCode> {
     if !args.dir.is_dir() {
         bail!("{} is not a directory", args.dir.display());
     }
-    let settings = parse_settings(&args.settings)?;
+    let plugin = args
+        .plugin
+        .clone()
+        .unwrap_or_else(|| detect_renderer(&args.dir).to_owned());
+    let chart_flags =
+        !args.values.is_empty() || !args.set.is_empty() || !args.set_string.is_empty();
+    if chart_flags && plugin != "helm" {
+        bail!(
+            "--values, --set and --set-string are for charts (the `helm` renderer), not `{plugin}`"
+        );
+    }
+    let (source, mut pairs) = match plugin.as_str() {
+        "kustomize" => kustomize_call(&args.dir)?,
+        "helm" => (args.dir.clone(), helm_settings(&args)?),
+        _ => (args.dir.clone(), Vec::new()),
+    };
+    pairs.extend(parse_settings(&args.settings)?);
+    let settings = Settings::new(pairs).map_err(anyhow::Error::msg)?;
     let engine = PluginEngine::new(EngineOptions {
         cache_dir,
         ..EngineOptions::default()
     })?;
     let mut catalog = PluginCatalog::load(&engine, &Default::default(), &NoPluginFiles);
-    let name = if is_component_file(&args.plugin) {
-        let path = Path::new(&args.plugin);
+    let name = if is_component_file(&plugin) {
+        let path = Path::new(&plugin);
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let name = path
@@ -54,13 +99,13 @@ pub(crate) fn run(args: RenderArgs, cache_dir: Option<PathBuf>) -> Result<ExitCo
         ))?);
         name
     } else {
-        args.plugin.clone()
+        plugin
     };
     let renderer = catalog.renderer(&name)?;
     let request = RenderRequest {
         namespace: args.namespace,
-        release_name: args.release_name,
-        ..RenderRequest::new(&args.dir).with_settings(settings)
+        release_name: args.release,
+        ..RenderRequest::new(&source).with_settings(settings)
     };
     let output = renderer.render(&request)?;
 
@@ -79,17 +124,70 @@ pub(crate) fn run(args: RenderArgs, cache_dir: Option<PathBuf>) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
+/// A kustomization's overlays reach bases in sibling directories (`../base`), so the source tree is
+/// the enclosing Git work tree (what the agent gets from the server), or the directory itself
+/// outside Git; `dir` says where the kustomization is in it.
+fn kustomize_call(dir: &Path) -> Result<(PathBuf, Vec<(String, String)>)> {
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let root = dir
+        .ancestors()
+        .find(|a| a.join(".git").exists())
+        .unwrap_or(&dir)
+        .to_path_buf();
+    let relative = dir.strip_prefix(&root).unwrap_or(Path::new(""));
+    let relative = match relative.to_str() {
+        Some("") => ".".to_owned(),
+        Some(path) => path.replace(std::path::MAIN_SEPARATOR, "/"),
+        None => bail!("{} is not valid UTF-8", dir.display()),
+    };
+    Ok((root, vec![("dir".to_owned(), relative)]))
+}
+
+/// The chart is the source tree; values files from anywhere are handed over by value, each one
+/// document of the `values` stream, merged in order as `helm template -f` merges them.
+fn helm_settings(args: &RenderArgs) -> Result<Vec<(String, String)>> {
+    let mut pairs = vec![
+        ("chart".to_owned(), ".".to_owned()),
+        ("release".to_owned(), args.release.clone()),
+        ("namespace".to_owned(), args.namespace.clone()),
+    ];
+    if !args.values.is_empty() {
+        let mut documents = Vec::new();
+        for file in &args.values {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("--values {}: cannot read it", file.display()))?;
+            serde_yaml::from_str::<serde_yaml::Value>(&text)
+                .with_context(|| format!("--values {}: not YAML", file.display()))?;
+            documents.push(text);
+        }
+        pairs.push(("values".to_owned(), documents.join("\n---\n")));
+    }
+    for (flag, values, key) in [
+        ("--set", &args.set, "set"),
+        ("--set-string", &args.set_string, "set_string"),
+    ] {
+        if let Some(bad) = values.iter().find(|v| !v.contains('=')) {
+            bail!("{flag} {bad}: expected KEY=VALUE");
+        }
+        if !values.is_empty() {
+            pairs.push((key.to_owned(), values.join("\n")));
+        }
+    }
+    Ok(pairs)
+}
+
 fn is_component_file(plugin: &str) -> bool {
     plugin.ends_with(".wasm") || plugin.contains('/')
 }
 
-fn parse_settings(pairs: &[String]) -> Result<Settings> {
-    let parsed = pairs
+fn parse_settings(pairs: &[String]) -> Result<Vec<(String, String)>> {
+    pairs
         .iter()
         .map(|pair| match pair.split_once('=') {
             Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
-            _ => bail!("--set {pair}: expected KEY=VALUE"),
+            _ => bail!("--setting {pair}: expected KEY=VALUE"),
         })
-        .collect::<Result<Vec<_>>>()?;
-    Settings::new(parsed).map_err(anyhow::Error::msg)
+        .collect()
 }

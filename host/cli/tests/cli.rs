@@ -49,9 +49,9 @@ fn render_with_a_plugin_file_and_settings() {
         dir.path().to_str().unwrap(),
         "--plugin",
         artifacts::HELLO_PATH,
-        "--set",
+        "--setting",
         "name=greeting",
-        "--set",
+        "--setting",
         "colour=blue",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -78,15 +78,27 @@ fn render_errors_name_the_plugin_file_and_line() {
     );
     assert!(stdout(&output).is_empty(), "no partial output");
 
-    let output = tether(&["render", dir.path().to_str().unwrap(), "--set", "novalue"]);
+    let output = tether(&[
+        "render",
+        dir.path().to_str().unwrap(),
+        "--setting",
+        "novalue",
+    ]);
     assert!(
-        stderr(&output).contains("--set novalue: expected KEY=VALUE"),
+        stderr(&output).contains("--setting novalue: expected KEY=VALUE"),
         "{}",
         stderr(&output)
     );
-    let output = tether(&["render", dir.path().to_str().unwrap(), "--plugin", "helm"]);
+    let output = tether(&["render", dir.path().to_str().unwrap(), "--set", "a=1"]);
     assert!(
-        stderr(&output).contains("no plugin named `helm` is loaded (loaded: drift, raw)"),
+        stderr(&output).contains("--values, --set and --set-string are for charts"),
+        "{}",
+        stderr(&output)
+    );
+    let output = tether(&["render", dir.path().to_str().unwrap(), "--plugin", "nope"]);
+    assert!(
+        stderr(&output)
+            .contains("no plugin named `nope` is loaded (loaded: drift, helm, kustomize, raw)"),
         "{}",
         stderr(&output)
     );
@@ -95,6 +107,97 @@ fn render_errors_name_the_plugin_file_and_line() {
         stderr(&output).contains("plugin `drift` is a drift-detector, not a renderer"),
         "{}",
         stderr(&output)
+    );
+}
+
+fn write(root: &Path, path: &str, contents: &str) {
+    let path = root.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, contents).unwrap();
+}
+
+fn objects(output: &Output) -> Vec<serde_yaml::Value> {
+    assert!(output.status.success(), "{}", stderr(output));
+    stdout(output)
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_yaml::from_str(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn render_a_chart_with_release_namespace_values_files_and_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("web");
+    write(
+        &chart,
+        "Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+    );
+    write(
+        &chart,
+        "values.yaml",
+        "colour: red\nsize: small\nreplicas: 1\n",
+    );
+    write(
+        &chart,
+        "templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-web\n  namespace: {{ .Release.Namespace }}\ndata:\n  colour: {{ .Values.colour | quote }}\n  size: {{ .Values.size | quote }}\n  replicas: {{ .Values.replicas | quote }}\n",
+    );
+    write(dir.path(), "prod.yaml", "colour: blue\nsize: large\n");
+    let output = tether(&[
+        "render",
+        chart.to_str().unwrap(),
+        "--release",
+        "shop",
+        "--namespace",
+        "apps",
+        "--values",
+        dir.path().join("prod.yaml").to_str().unwrap(),
+        "--set",
+        "size=huge",
+        "--set-string",
+        "replicas=3",
+    ]);
+    let objects = objects(&output);
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    let cm = &objects[0];
+    assert_eq!(cm["metadata"]["name"].as_str(), Some("shop-web"));
+    assert_eq!(cm["metadata"]["namespace"].as_str(), Some("apps"));
+    assert_eq!(
+        cm["data"]["colour"].as_str(),
+        Some("blue"),
+        "from the values file"
+    );
+    assert_eq!(cm["data"]["size"].as_str(), Some("huge"), "--set wins");
+    assert_eq!(cm["data"]["replicas"].as_str(), Some("3"));
+}
+
+#[test]
+fn render_an_overlay_that_reaches_its_base_in_the_same_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".git")).unwrap();
+    write(
+        dir.path(),
+        "base/kustomization.yaml",
+        "resources:\n  - cm.yaml\n",
+    );
+    write(
+        dir.path(),
+        "base/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: \"1\"\n",
+    );
+    write(
+        dir.path(),
+        "overlays/prod/kustomization.yaml",
+        "resources:\n  - ../../base\nnamePrefix: prod-\n",
+    );
+    let output = tether(&["render", dir.path().join("overlays/prod").to_str().unwrap()]);
+    let objects = objects(&output);
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    assert_eq!(
+        objects[0]["metadata"]["name"].as_str(),
+        Some("prod-settings")
     );
 }
 
