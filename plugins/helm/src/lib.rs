@@ -1,24 +1,381 @@
-//! The built-in `helm` renderer (being written: until the template engine lands every call fails
-//! saying so).
-
-#![allow(dead_code)] // the chart side is in place; the template engine it feeds is not yet
+//! The built-in `helm` renderer: renders a chart directory of the source tree the way `helm template`
+//! (helm v4) does, and returns the objects it prints.
+//!
+//! Settings (all optional):
+//! - `chart`: the chart directory relative to the source root (default `.`);
+//! - `release`, `namespace`: `.Release.Name`/`.Release.Namespace` (default: the context's);
+//! - `values_files`: newline-separated values files relative to the source root, merged in order;
+//! - `values`: a YAML stream, each document a values mapping merged after the files;
+//! - `set`, `set_string`: newline-separated `--set` / `--set-string` expressions, applied last;
+//! - `include_crds`, `skip_tests`, `no_hooks`: `true`/`false`, as the `helm template` flags.
+//!
+//! What it never does: reach a cluster (`lookup` returns nothing, as in `helm template`), fetch a
+//! dependency or a remote schema, or write anywhere.
 
 mod archive;
 mod chart;
 mod error;
 mod manifest;
+mod objects;
+mod render;
 mod schema;
 mod strvals;
 mod values;
 
-use tether_plugin_sdk::{PluginError, RenderOutput, RenderRequest, Renderer};
+use chart::Chart;
+use error::ChartError;
+use manifest::Manifest;
+use serde_json::Value as Json;
+use std::path::Path;
+use tether_plugin_sdk::{
+    Diagnostic, Location, Object, PluginError, RenderOutput, RenderRequest, Renderer, Settings,
+};
+use values::{Notes, Values};
 
-struct Plugin;
+const SETTINGS: &[&str] = &[
+    "chart",
+    "release",
+    "namespace",
+    "values_files",
+    "values",
+    "set",
+    "set_string",
+    "include_crds",
+    "skip_tests",
+    "no_hooks",
+];
 
-impl Renderer for Plugin {
-    fn render(_request: RenderRequest) -> Result<RenderOutput, PluginError> {
-        Err(PluginError::failed("the helm renderer is not written yet"))
+const DEFAULT_CHART: &str = ".";
+
+struct Helm;
+
+impl Renderer for Helm {
+    fn render(request: RenderRequest) -> Result<RenderOutput, PluginError> {
+        let options = RenderOptions::from_request(&request)?;
+        let root = Path::new(&request.context.source_dir);
+        let rendered = render_chart(root, &options)?;
+        Ok(rendered.into_output())
     }
 }
 
-tether_plugin_sdk::renderer!(Plugin);
+tether_plugin_sdk::renderer!(Helm);
+
+/// The settings, checked once.
+#[derive(Debug)]
+struct RenderOptions {
+    chart: String,
+    release: String,
+    namespace: String,
+    values_files: Vec<String>,
+    values: Option<String>,
+    set: Vec<String>,
+    set_string: Vec<String>,
+    include_crds: bool,
+    skip_tests: bool,
+    no_hooks: bool,
+    cluster_version: String,
+    api_versions: Vec<String>,
+}
+
+impl RenderOptions {
+    fn from_request(request: &RenderRequest) -> Result<RenderOptions, PluginError> {
+        let settings = &request.settings;
+        settings.expect_only(SETTINGS)?;
+        let lines = |key: &str| -> Vec<String> {
+            settings
+                .get(key)
+                .map(|v| {
+                    v.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let chart = settings
+            .get("chart")
+            .map(|c| c.trim().trim_end_matches('/'))
+            .filter(|c| !c.is_empty())
+            .unwrap_or(DEFAULT_CHART)
+            .to_owned();
+        if chart.starts_with('/') || chart.split('/').any(|s| s == "..") {
+            return Err(PluginError::invalid_setting(format!(
+                "setting `chart`: `{chart}` must be a directory inside the source tree (relative, without `..`)"
+            )));
+        }
+        Ok(RenderOptions {
+            chart,
+            release: settings
+                .get("release")
+                .filter(|r| !r.is_empty())
+                .unwrap_or(&request.context.release_name)
+                .to_owned(),
+            namespace: settings
+                .get("namespace")
+                .filter(|n| !n.is_empty())
+                .unwrap_or(&request.context.namespace)
+                .to_owned(),
+            values_files: lines("values_files"),
+            values: settings.get("values").map(str::to_owned),
+            set: lines("set"),
+            set_string: lines("set_string"),
+            include_crds: flag(settings, "include_crds")?,
+            skip_tests: flag(settings, "skip_tests")?,
+            no_hooks: flag(settings, "no_hooks")?,
+            cluster_version: request.context.cluster_version.clone(),
+            api_versions: request.context.api_versions.clone(),
+        })
+    }
+}
+
+fn flag(settings: &Settings, key: &str) -> Result<bool, PluginError> {
+    Ok(settings.parse::<bool>(key)?.unwrap_or(false))
+}
+
+/// The result of one render: objects in `helm template`'s order and what the user should know.
+#[derive(Debug)]
+struct ChartOutput {
+    objects: Vec<(Json, String)>,
+    warnings: Vec<String>,
+}
+
+impl ChartOutput {
+    fn into_output(self) -> RenderOutput {
+        RenderOutput {
+            objects: self
+                .objects
+                .iter()
+                .map(|(object, origin)| Object::from_json(object, Some(Location::file(origin))))
+                .collect(),
+            warnings: self
+                .warnings
+                .into_iter()
+                .map(|w| Diagnostic::new(w, None))
+                .collect(),
+        }
+    }
+}
+
+fn render_chart(root: &Path, options: &RenderOptions) -> Result<ChartOutput, PluginError> {
+    let mut chart = Chart::load_dir(&root.join(&options.chart), &options.chart)?;
+    if chart.library {
+        return Err(ChartError::at(
+            render::source_path(&chart.origin, "Chart.yaml"),
+            "library charts are not installable",
+        )
+        .into());
+    }
+    for dependency in &chart.dependencies {
+        if !chart.subcharts.iter().any(|s| s.name == dependency.name) {
+            return Err(ChartError::at(
+                render::source_path(&chart.origin, "Chart.yaml"),
+                format!(
+                    "found in Chart.yaml, but missing in charts/ directory: {} (vendor it into charts/ with `helm dependency build`)",
+                    dependency.name
+                ),
+            )
+            .into());
+        }
+    }
+    let user = user_values(root, options)?;
+    let mut notes = Notes::new();
+    values::process_enabled(&mut chart, &user, "", &mut notes)?;
+    values::process_imports(&mut chart, &mut notes)?;
+    let coalesced = values::coalesce(&chart, user, "", false, &mut notes)?;
+    let mut warnings = Vec::new();
+    validate_schemas(&chart, &coalesced, &mut warnings)?;
+
+    let capabilities = objects::Capabilities::new(&options.cluster_version, &options.api_versions);
+    let release = objects::release(&options.release, &options.namespace);
+    let rendered = render::render(
+        &chart,
+        &coalesced,
+        release,
+        tether_gotemplate::Value::Object(std::sync::Arc::new(capabilities)),
+    )?;
+    warnings.extend(rendered.warnings.iter().cloned());
+
+    let files = rendered
+        .files
+        .into_iter()
+        .filter(|f| !f.name.ends_with("NOTES.txt"))
+        .map(|f| (f.name, f.content))
+        .collect();
+    let (generic, hooks) = manifest::sort(files).map_err(|mut e| {
+        e.file = rendered.sources.get(&e.file).cloned().unwrap_or(e.file);
+        e
+    })?;
+    let origin = |m: &Manifest| {
+        rendered
+            .sources
+            .get(&m.source)
+            .cloned()
+            .unwrap_or_else(|| m.source.clone())
+    };
+    let mut objects = Vec::new();
+    if options.include_crds {
+        collect_crds(&chart, &mut objects)?;
+    }
+    for m in &generic {
+        objects.push((m.object.clone(), origin(m)));
+    }
+    if !options.no_hooks {
+        for m in hooks
+            .iter()
+            .filter(|h| !(options.skip_tests && manifest::is_test_hook(h)))
+        {
+            objects.push((m.object.clone(), origin(m)));
+        }
+    }
+    notes.sort();
+    notes.dedup();
+    warnings.extend(notes);
+    Ok(ChartOutput { objects, warnings })
+}
+
+/// The CRDs of `crds/` of the chart and its enabled subcharts, as helm's `CRDObjects`.
+fn collect_crds(chart: &Chart, objects: &mut Vec<(Json, String)>) -> Result<(), ChartError> {
+    for file in chart.crds() {
+        let path = render::source_path(&chart.origin, &file.name);
+        let text = String::from_utf8_lossy(&file.data);
+        for object in manifest::documents(&text, &path)? {
+            objects.push((object, path.clone()));
+        }
+    }
+    for sub in &chart.subcharts {
+        collect_crds(sub, objects)?;
+    }
+    Ok(())
+}
+
+/// The user's values: files, then `values` documents, then `--set`, then `--set-string`.
+fn user_values(root: &Path, options: &RenderOptions) -> Result<Values, PluginError> {
+    let mut user = Values::new();
+    for file in &options.values_files {
+        if file.starts_with('/') || file.split('/').any(|s| s == "..") {
+            return Err(PluginError::invalid_setting(format!(
+                "setting `values_files`: `{file}` must be a path inside the source tree"
+            )));
+        }
+        let text = std::fs::read_to_string(root.join(file)).map_err(|e| {
+            PluginError::invalid_setting(format!(
+                "setting `values_files`: cannot read `{file}`: {e}"
+            ))
+        })?;
+        user = values::merge_maps(user, values::parse_values(&text, file)?);
+    }
+    if let Some(text) = &options.values {
+        let given = values::parse_values(text, "values").map_err(|e| {
+            PluginError::invalid_setting(format!(
+                "setting `values`{}: {}",
+                e.line.map(|l| format!(", line {l}")).unwrap_or_default(),
+                e.message
+            ))
+        })?;
+        user = values::merge_maps(user, given);
+    }
+    for (key, expressions, strings_only) in [
+        ("set", &options.set, false),
+        ("set_string", &options.set_string, true),
+    ] {
+        for expression in expressions {
+            strvals::parse_into(expression, &mut user, strings_only).map_err(|e| {
+                PluginError::invalid_setting(format!("setting `{key}`: `{expression}`: {e}"))
+            })?;
+        }
+    }
+    Ok(user)
+}
+
+/// helm's `ValidateAgainstSchema`: each chart's schema against its part of the values.
+fn validate_schemas(
+    chart: &Chart,
+    values: &Values,
+    warnings: &mut Vec<String>,
+) -> Result<(), ChartError> {
+    let mut report = String::new();
+    schema_report(chart, values, warnings, &mut report)?;
+    if report.is_empty() {
+        return Ok(());
+    }
+    Err(ChartError::at(
+        render::source_path(&chart.origin, "values.schema.json"),
+        format!(
+            "values don't meet the specifications of the schema(s) in the following chart(s):\n{report}"
+        ),
+    ))
+}
+
+fn schema_report(
+    chart: &Chart,
+    values: &Values,
+    warnings: &mut Vec<String>,
+    report: &mut String,
+) -> Result<(), ChartError> {
+    if let Some(schema) = &chart.schema {
+        let path = render::source_path(&chart.origin, "values.schema.json");
+        let schema: Json = serde_json::from_slice(schema)
+            .map_err(|e| ChartError::at_line(&path, e.line(), format!("invalid JSON: {e}")))?;
+        let errors = schema::validate(&schema, &Json::Object(values.clone()), warnings);
+        if !errors.is_empty() {
+            report.push_str(&format!("{}:\n{}\n", chart.name, errors.join("\n")));
+        }
+    }
+    for sub in &chart.subcharts {
+        match values.get(&sub.name) {
+            None | Some(Json::Null) => {}
+            Some(Json::Object(sub_values)) => schema_report(sub, sub_values, warnings, report)?,
+            Some(other) => report.push_str(&format!(
+                "{}:\ninvalid type for values: expected object (map), got {other}\n",
+                sub.name
+            )),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Render the chart `$TETHER_HELM_CHART` of the tree `$TETHER_HELM_ROOT` (values files in `$TETHER_HELM_VALUES`, newline
+    /// separated, relative to the root) natively and print the objects as JSON lines: a quick loop
+    /// against `helm template` while developing; the differential suite is the real check.
+    #[test]
+    #[ignore = "developer tool: needs TETHER_HELM_ROOT"]
+    fn render_chart_from_environment() {
+        let Ok(dir) = std::env::var("TETHER_HELM_ROOT") else {
+            return;
+        };
+        let options = RenderOptions {
+            chart: std::env::var("TETHER_HELM_CHART").unwrap_or_else(|_| ".".into()),
+            release: "tether".into(),
+            namespace: "apps".into(),
+            values_files: std::env::var("TETHER_HELM_VALUES")
+                .map(|v| v.lines().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            values: None,
+            set: std::env::var("TETHER_HELM_SET")
+                .map(|v| v.lines().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            set_string: Vec::new(),
+            include_crds: false,
+            skip_tests: false,
+            no_hooks: false,
+            cluster_version: String::new(),
+            api_versions: Vec::new(),
+        };
+        match render_chart(Path::new(&dir), &options) {
+            Ok(output) => {
+                for (object, _) in output.objects {
+                    println!("OBJECT {object}");
+                }
+                for warning in output.warnings {
+                    println!("WARNING {warning}");
+                }
+            }
+            Err(e) => println!("ERROR {e:?}"),
+        }
+    }
+}

@@ -81,7 +81,11 @@ pub fn to_template(value: &Json) -> Value {
         },
         Json::String(s) => Value::str(s.as_str()),
         Json::Array(items) => Value::list(items.iter().map(to_template).collect()),
-        Json::Object(map) => Value::map(map.iter().map(|(k, v)| (k.clone(), to_template(v))).collect()),
+        Json::Object(map) => Value::map(
+            map.iter()
+                .map(|(k, v)| (k.clone(), to_template(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -148,12 +152,21 @@ pub fn chart(chart: &Chart, is_root: bool) -> Value {
     map.insert("AppVersion".into(), string("appVersion"));
     map.insert(
         "Deprecated".into(),
-        Value::Bool(meta.get("deprecated").and_then(Json::as_bool).unwrap_or(false)),
+        Value::Bool(
+            meta.get("deprecated")
+                .and_then(Json::as_bool)
+                .unwrap_or(false),
+        ),
     );
     let annotations = match meta.get("annotations") {
         Some(Json::Object(a)) => Value::map(
             a.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| text(&v.to_string()), text)))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| text(&v.to_string()), text),
+                    )
+                })
                 .collect(),
         ),
         _ => Value::Nil,
@@ -175,7 +188,10 @@ fn dependency(d: &Dependency) -> Value {
     map.insert("Version".into(), text(&d.version));
     map.insert("Repository".into(), text(&d.repository));
     map.insert("Condition".into(), text(&d.condition));
-    map.insert("Tags".into(), Value::list(d.tags.iter().map(|t| text(t)).collect()));
+    map.insert(
+        "Tags".into(),
+        Value::list(d.tags.iter().map(|t| text(t)).collect()),
+    );
     map.insert("Enabled".into(), Value::Bool(d.enabled));
     map.insert(
         "ImportValues".into(),
@@ -204,7 +220,10 @@ impl Capabilities {
             format!("v{cluster_version}")
         };
         let versions: Vec<String> = if api_versions.is_empty() {
-            DEFAULT_API_VERSIONS.iter().map(|v| (*v).to_owned()).collect()
+            DEFAULT_API_VERSIONS
+                .iter()
+                .map(|v| (*v).to_owned())
+                .collect()
         } else {
             api_versions.to_vec()
         };
@@ -300,7 +319,9 @@ impl Object for ApiVersions {
         match method {
             "Has" => Some(match args {
                 [wanted] => Ok(Value::Bool(
-                    wanted.as_str().is_some_and(|w| self.0.iter().any(|v| v == w)),
+                    wanted
+                        .as_str()
+                        .is_some_and(|w| self.0.iter().any(|v| v == w)),
                 )),
                 _ => Err(format!("Has takes one argument, got {}", args.len())),
             }),
@@ -362,7 +383,10 @@ impl Files {
 fn one_string(method: &str, args: &[Value]) -> Result<String, String> {
     match args {
         [Value::String(s)] => Ok(s.to_string()),
-        [other] => Err(format!("{method}: expected a string argument, got {}", other.type_name())),
+        [other] => Err(format!(
+            "{method}: expected a string argument, got {}",
+            other.type_name()
+        )),
         _ => Err(format!("{method} takes one argument, got {}", args.len())),
     }
 }
@@ -374,7 +398,8 @@ impl Object for Files {
 
     fn call(&self, method: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let result = match method {
-            "Get" => one_string(method, args).map(|name| text(&self.get(&name).map(Files::as_text).unwrap_or_default())),
+            "Get" => one_string(method, args)
+                .map(|name| text(&self.get(&name).map(Files::as_text).unwrap_or_default())),
             "GetBytes" => one_string(method, args).map(|name| {
                 Value::list(
                     self.get(&name)
@@ -429,7 +454,11 @@ pub fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -472,12 +501,16 @@ mod tests {
         let f = files();
         assert_eq!(call(&f, "Get", &[text("other.txt")]).go_string(), "y");
         assert_eq!(call(&f, "Get", &[text("missing")]).go_string(), "");
-        assert_eq!(call(&f, "Lines", &[text("conf/a.txt")]).go_string(), "[one two]");
+        assert_eq!(
+            call(&f, "Lines", &[text("conf/a.txt")]).go_string(),
+            "[one two]"
+        );
         let Value::Object(glob) = call(&f, "Glob", &[text("conf/*")]) else {
             panic!("Glob returns files")
         };
         let config = glob.call("AsConfig", &[]).unwrap().unwrap();
-        let parsed: BTreeMap<String, String> = serde_yaml::from_str(config.as_str().unwrap()).unwrap();
+        let parsed: BTreeMap<String, String> =
+            serde_yaml::from_str(config.as_str().unwrap()).unwrap();
         assert_eq!(parsed["a.txt"], "one\ntwo\n");
         assert_eq!(parsed["b.txt"], "x");
         let secrets = glob.call("AsSecrets", &[]).unwrap().unwrap();
@@ -505,6 +538,12 @@ mod tests {
             panic!()
         };
         assert!(apis.call("Has", &[text("v1")]).unwrap().unwrap().truthy());
-        assert!(!apis.call("Has", &[text("apps/v1")]).unwrap().unwrap().truthy());
+        assert!(
+            !apis
+                .call("Has", &[text("apps/v1")])
+                .unwrap()
+                .unwrap()
+                .truthy()
+        );
     }
 }

@@ -37,7 +37,12 @@ struct Renderable {
 }
 
 /// Render every template of `chart` with the coalesced `values`.
-pub fn render(chart: &Chart, values: &Values, release: Value, capabilities: Value) -> Result<Rendered, ChartError> {
+pub fn render(
+    chart: &Chart,
+    values: &Values,
+    release: Value,
+    capabilities: Value,
+) -> Result<Rendered, ChartError> {
     let mut renderables = Vec::new();
     let mut rendered = Rendered::default();
     let top = to_table(values);
@@ -54,7 +59,9 @@ pub fn render(chart: &Chart, values: &Values, release: Value, capabilities: Valu
     // helm sorts by path depth, deepest first, then by name descending, and parses in that order.
     renderables.sort_by(|a, b| {
         let depth = |n: &str| n.matches('/').count();
-        depth(&b.name).cmp(&depth(&a.name)).then_with(|| b.name.cmp(&a.name))
+        depth(&b.name)
+            .cmp(&depth(&a.name))
+            .then_with(|| b.name.cmp(&a.name))
     });
 
     let mut templates = Templates::new();
@@ -69,14 +76,21 @@ pub fn render(chart: &Chart, values: &Values, release: Value, capabilities: Valu
     }
     let mut seen_nondeterministic = 0;
     for renderable in &renderables {
-        let base = renderable.name.rsplit('/').next().unwrap_or(&renderable.name);
+        let base = renderable
+            .name
+            .rsplit('/')
+            .next()
+            .unwrap_or(&renderable.name);
         if base.starts_with('_') {
             continue;
         }
         let mut data = (*renderable.data).clone();
         let mut template = BTreeMap::new();
         template.insert("Name".to_owned(), Value::str(renderable.name.as_str()));
-        template.insert("BasePath".to_owned(), Value::str(renderable.base_path.as_str()));
+        template.insert(
+            "BasePath".to_owned(),
+            Value::str(renderable.base_path.as_str()),
+        );
         data.insert("Template".to_owned(), Value::map(template));
         let output = templates
             .execute(&renderable.name, &Value::map(data))
@@ -124,15 +138,26 @@ fn collect(
             .as_map()
             .and_then(|m| m.get(&sub.name))
             .filter(|v| v.as_map().is_some())
-            .cloned()
             .unwrap_or_else(Value::empty_map);
         let sub_path = format!("{full_path}/charts/{}", sub.name);
-        let next = collect(sub, sub_values, false, &sub_path, release, capabilities, out, sources);
+        let next = collect(
+            sub,
+            sub_values,
+            false,
+            &sub_path,
+            release,
+            capabilities,
+            out,
+            sources,
+        );
         subcharts.insert(sub.name.clone(), next);
     }
     let mut data = BTreeMap::new();
     data.insert("Chart".to_owned(), objects::chart(chart, is_root));
-    data.insert("Files".to_owned(), Value::Object(Arc::new(Files::new(&chart.files))));
+    data.insert(
+        "Files".to_owned(),
+        Value::Object(Arc::new(Files::new(&chart.files))),
+    );
     data.insert("Release".to_owned(), release.clone());
     data.insert("Capabilities".to_owned(), capabilities.clone());
     data.insert("Values".to_owned(), values);
@@ -152,7 +177,7 @@ fn collect(
             base_path: format!("{full_path}/templates"),
         });
     }
-    Value::Map(data)
+    Value::map((*data).clone())
 }
 
 /// A chart file's path in the source tree (`charts/x.tgz!templates/a.yaml` inside an archive).

@@ -157,6 +157,8 @@ fn sorted_dirs(root: &Path) -> Vec<String> {
         .filter_map(Result::ok)
         .filter(|e| e.path().is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        // `_errors/` holds charts both must refuse (see below).
+        .filter(|name| !name.starts_with('_'))
         .collect();
     dirs.sort();
     dirs
@@ -204,4 +206,52 @@ fn own_charts_render_like_helm_template() {
 fn corpus_charts_render_like_helm_template() {
     // 7 published charts with defaults, plus their ci/ values files.
     run(corpus_cases(), 7);
+}
+
+/// Charts helm refuses: the plugin refuses them too, naming the file (relative to the source tree),
+/// the line when there is one, and what is wrong.
+#[test]
+fn refused_charts_are_errors_naming_file_line_and_cause() {
+    let root = repo_root().join("tests/differential/cases/helm/_errors");
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "unknown-function",
+            &["unknown-function/templates/cm.yaml:6", "frobnicate"],
+        ),
+        (
+            "fail",
+            &["fail/templates/cm.yaml:5", "this chart needs .Values.url"],
+        ),
+        (
+            "schema-violation",
+            &["values.schema.json", "/replicas", "integer"],
+        ),
+        (
+            "missing-dependency",
+            &["missing-dependency/Chart.yaml", "postgresql", "charts/"],
+        ),
+        ("bad-output", &["bad-output/templates/cm.yaml", "YAML"]),
+    ];
+    let renderers = Renderers::new();
+    let mut problems = Vec::new();
+    for (chart, fragments) in cases {
+        if Oracle::Helm
+            .run(&root, &["template", RELEASE, chart])
+            .is_ok()
+        {
+            problems.push(format!("{chart}: helm renders it"));
+        }
+        match renderers.render("helm", &root, &[("chart", chart)], NAMESPACE, RELEASE) {
+            Ok(_) => problems.push(format!("{chart}: the plugin renders it")),
+            Err(error) => {
+                let message = error.to_string();
+                for fragment in *fragments {
+                    if !message.contains(fragment) {
+                        problems.push(format!("{chart}: `{fragment}` missing from: {message}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
