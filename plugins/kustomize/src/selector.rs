@@ -43,6 +43,37 @@ impl CompiledSelector {
         })
     }
 
+    /// Selected by id alone (name and namespace regexes, GVK); replacements test every id an object had.
+    pub fn matches_id(&self, id: &crate::resource::ResId) -> bool {
+        self.namespace
+            .as_ref()
+            .is_none_or(|n| n.is_match(id.effective_namespace()))
+            && self.name.as_ref().is_none_or(|n| n.is_match(&id.name))
+            && id.gvk_selected(&self.group, &self.version, &self.kind)
+    }
+
+    /// Whether the selector names anything besides labels and annotations.
+    pub fn has_id_criteria(&self) -> bool {
+        self.name.is_some()
+            || self.namespace.is_some()
+            || !self.group.is_empty()
+            || !self.version.is_empty()
+            || !self.kind.is_empty()
+    }
+
+    /// The label and annotation parts hold (vacuously when empty).
+    pub fn matches_labels(&self, resource: &Resource) -> bool {
+        let labels = resource.string_map("labels");
+        let annotations = resource.string_map("annotations");
+        self.labels.iter().all(|r| r.matches(&labels))
+            && self.annotations.iter().all(|r| r.matches(&annotations))
+    }
+
+    /// A reject selector with label or annotation parts that all hold.
+    pub fn rejects_labels(&self, resource: &Resource) -> bool {
+        (!self.labels.is_empty() || !self.annotations.is_empty()) && self.matches_labels(resource)
+    }
+
     pub fn matches(&self, resource: &Resource) -> bool {
         let current = resource.cur_id();
         let original = &resource.org_id;

@@ -135,7 +135,12 @@ pub fn objects_of(output: &RenderOutput) -> Vec<Value> {
 
 /// `kind/namespace/name` of an object, for messages and for set comparison.
 pub fn identity(object: &Value) -> String {
-    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str).unwrap_or("");
+    let text = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
     format!(
         "{}/{}/{}",
         text("/kind"),
