@@ -30,8 +30,8 @@ pub(crate) struct Exec<'a, 's> {
     pub out: String,
     pub depth: usize,
     pub state: &'s mut RunState,
-    /// Position and source span of the node being evaluated, for error context.
-    at: (usize, usize),
+    /// Where Go would report an error now: (location, source span start, span end).
+    at: (usize, usize, usize),
 }
 
 type Result<T> = std::result::Result<T, TemplateError>;
@@ -51,7 +51,7 @@ impl<'a, 's> Exec<'a, 's> {
             out: String::new(),
             depth,
             state,
-            at: (0, 0),
+            at: (0, 0, 0),
         }
     }
 
@@ -62,11 +62,11 @@ impl<'a, 's> Exec<'a, 's> {
 
     fn error(&self, message: impl Into<String>) -> TemplateError {
         let (line, col) = self.tree.position(self.at.0);
-        let end = self.at.1.max(self.at.0).min(self.tree.source.len());
+        let end = self.at.2.max(self.at.1).min(self.tree.source.len());
         let context = self
             .tree
             .source
-            .get(self.at.0..end)
+            .get(self.at.1..end)
             .unwrap_or("")
             .to_string();
         TemplateError {
@@ -81,7 +81,11 @@ impl<'a, 's> Exec<'a, 's> {
     }
 
     fn at_arg(&mut self, arg: &Arg) {
-        self.at = (arg.pos, arg.end);
+        self.at = (arg.loc, arg.pos, arg.end);
+    }
+
+    fn at_command(&mut self, cmd: &Command) {
+        self.at = (cmd.pos, cmd.pos, cmd.end);
     }
 
     fn walk_list(&mut self, dot: &Slot, list: &List) -> Result<Flow> {
@@ -110,11 +114,16 @@ impl<'a, 's> Exec<'a, 's> {
             Node::With(b) => return self.walk_if_with(dot, b, true),
             Node::Range(b) => return self.walk_range(dot, b),
             Node::Template { name, pipe, pos } => {
-                self.at = (*pos, *pos + name.len() + 2);
+                let at = (*pos, *pos, *pos + name.len() + 2);
+                self.at = at;
+                if !self.set.contains(name) {
+                    return Err(self.error(format!("template {name:?} not defined")));
+                }
                 let new_dot = match pipe {
                     Some(p) => self.eval_pipeline(dot, p)?,
                     None => None,
                 };
+                self.at = at;
                 let out = self.call_template(name, new_dot)?;
                 self.out.push_str(&out);
             }
@@ -205,10 +214,10 @@ impl<'a, 's> Exec<'a, 's> {
             let decl = &b.pipe.decl;
             if b.pipe.is_assign {
                 if decl.len() > 1 {
-                    self.set_var(&decl[0], Some(index.clone()));
-                    self.set_var(&decl[1], Some(elem.clone()));
+                    self.set_var(&decl[0], Some(index.clone()))?;
+                    self.set_var(&decl[1], Some(elem.clone()))?;
                 } else if decl.len() == 1 {
-                    self.set_var(&decl[0], Some(elem.clone()));
+                    self.set_var(&decl[0], Some(elem.clone()))?;
                 }
             } else {
                 let n = self.vars.len();
@@ -229,9 +238,13 @@ impl<'a, 's> Exec<'a, 's> {
         Ok(Flow::Normal)
     }
 
-    fn set_var(&mut self, name: &str, v: Slot) {
-        if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
-            slot.1 = v;
+    fn set_var(&mut self, name: &str, v: Slot) -> Result<()> {
+        match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+            Some(slot) => {
+                slot.1 = v;
+                Ok(())
+            }
+            None => Err(self.error(format!("undefined variable: {name}"))),
         }
     }
 
@@ -255,7 +268,7 @@ impl<'a, 's> Exec<'a, 's> {
         let value = value.flatten();
         for name in &pipe.decl {
             if pipe.is_assign {
-                self.set_var(name, value.clone());
+                self.set_var(name, value.clone())?;
             } else {
                 self.vars.push((name.clone(), value.clone()));
             }
@@ -286,6 +299,7 @@ impl<'a, 's> Exec<'a, 's> {
                         self.source(inner)
                     )));
                 }
+                // Go reports later errors of the chain wherever evaluating the receiver left off.
                 let receiver = self.eval_arg(dot, inner)?;
                 let receiver = match receiver {
                     Value::Nil => None,
@@ -294,8 +308,7 @@ impl<'a, 's> Exec<'a, 's> {
                 self.eval_field_chain(dot, receiver, first, names, &[], final_)
             }
             ArgKind::Ident(name) => {
-                self.at = (cmd.pos, cmd.end);
-                self.eval_function(dot, name, &cmd.args[1..], final_)
+                self.eval_function(dot, first, cmd, name, &cmd.args[1..], final_)
             }
             ArgKind::Pipe(p) => {
                 self.not_a_function(cmd, &final_)?;
@@ -364,7 +377,6 @@ impl<'a, 's> Exec<'a, 's> {
         final_: Option<Slot>,
         receiver: Slot,
     ) -> Result<Slot> {
-        self.at_arg(node);
         let has_args = !args.is_empty() || final_.is_some();
         let Some(receiver) = receiver else {
             if self.set.options.missing_key == MissingKey::Error {
@@ -397,7 +409,9 @@ impl<'a, 's> Exec<'a, 's> {
                 if let Some(f) = final_ {
                     argv.push(f.unwrap_or(Value::Nil));
                 }
-                self.at_arg(node);
+                if !args.is_empty() {
+                    self.at_arg(node);
+                }
                 if let Some(result) = o.call(name, &argv) {
                     return result
                         .map(Some)
@@ -455,7 +469,14 @@ impl<'a, 's> Exec<'a, 's> {
                 };
                 self.eval_field_chain(dot, receiver, arg, names, &[], None)?
             }
-            ArgKind::Ident(name) => self.eval_function(dot, name, &[], None)?,
+            ArgKind::Ident(name) => {
+                let cmd = Command {
+                    pos: arg.pos,
+                    end: arg.end,
+                    args: Vec::new(),
+                };
+                self.eval_function(dot, arg, &cmd, name, &[], None)?
+            }
             ArgKind::Pipe(p) => self.eval_pipeline(dot, p)?,
         };
         Ok(v.unwrap_or(Value::Nil))
@@ -464,11 +485,13 @@ impl<'a, 's> Exec<'a, 's> {
     fn eval_function(
         &mut self,
         dot: &Slot,
+        ident: &Arg,
+        cmd: &Command,
         name: &str,
         args: &[Arg],
         final_: Option<Slot>,
     ) -> Result<Slot> {
-        let at = self.at;
+        self.at_arg(ident);
         // `and`/`or` evaluate their arguments lazily and return one of them, as Go 1.18+ does.
         if name == "and" || name == "or" {
             if args.is_empty() && final_.is_none() {
@@ -495,7 +518,6 @@ impl<'a, 's> Exec<'a, 's> {
         if let Some(f) = final_ {
             argv.push(f.unwrap_or(Value::Nil));
         }
-        self.at = at;
         let result = if let Some(user) = self.set.user_function(name) {
             user(&argv)
         } else if let Some(f) = funcs::lookup(name) {
@@ -508,9 +530,25 @@ impl<'a, 's> Exec<'a, 's> {
         } else {
             Err(format!("function {name:?} not defined"))
         };
-        self.at = at;
         result
             .map(Some)
-            .map_err(|e| self.error(format!("error calling {name}: {e}")))
+            .map_err(|e| match funcs::parse_arg_error(&e) {
+                // Go checks argument count and types before calling, and names the argument.
+                Some((None, msg)) => {
+                    self.at_arg(ident);
+                    self.error(format!("wrong number of args for {name}: {msg}"))
+                }
+                Some((Some(i), msg)) => {
+                    match args.get(i) {
+                        Some(a) => self.at_arg(a),
+                        None => self.at_command(cmd),
+                    }
+                    self.error(msg)
+                }
+                None => {
+                    self.at_command(cmd);
+                    self.error(format!("error calling {name}: {e}"))
+                }
+            })
     }
 }

@@ -51,6 +51,8 @@ pub struct Command {
 pub struct Arg {
     pub pos: usize,
     pub end: usize,
+    /// Where Go reports errors about this node: a chain `.a.b` is reported at `.b`.
+    pub loc: usize,
     pub kind: ArgKind,
 }
 
@@ -473,10 +475,8 @@ impl Parser<'_> {
             match after {
                 Tok::Declare | Tok::Assign => {
                     self.i += 1;
+                    // Go checks assignments to undeclared variables only when executing.
                     pipe.is_assign = after == Tok::Assign;
-                    if pipe.is_assign && !self.vars.contains(&v) {
-                        return self.err(format!("undefined variable {v:?}"));
-                    }
                     pipe.decl.push(v.clone());
                     if !pipe.is_assign {
                         self.vars.push(v);
@@ -568,6 +568,7 @@ impl Parser<'_> {
             return Ok(None);
         };
         if let Tok::Field(_) = self.peek().tok {
+            let loc = self.peek().pos;
             let mut fields = Vec::new();
             let mut end = arg.end;
             while let Tok::Field(f) = &self.peek().tok {
@@ -599,12 +600,18 @@ impl Parser<'_> {
                     Box::new(Arg {
                         pos,
                         end: arg.end,
+                        loc: arg.loc,
                         kind: other,
                     }),
                     fields,
                 ),
             };
-            arg = Arg { pos, end, kind };
+            arg = Arg {
+                pos,
+                end,
+                loc,
+                kind,
+            };
         }
         Ok(Some(arg))
     }
@@ -616,6 +623,7 @@ impl Parser<'_> {
             Ok(Some(Arg {
                 pos,
                 end: pos + len,
+                loc: pos,
                 kind,
             }))
         };
@@ -659,6 +667,7 @@ impl Parser<'_> {
                 Ok(Some(Arg {
                     pos,
                     end,
+                    loc: pos,
                     kind: ArgKind::Number(Number {
                         int: Some(c as i64),
                         float: Some(c as u32 as f64),
@@ -671,6 +680,7 @@ impl Parser<'_> {
                 Ok(Some(Arg {
                     pos,
                     end,
+                    loc: pos,
                     kind: ArgKind::Str(s),
                 }))
             }
@@ -680,6 +690,7 @@ impl Parser<'_> {
                 Ok(Some(Arg {
                     pos,
                     end,
+                    loc: pos,
                     kind: ArgKind::Pipe(Box::new(pipe)),
                 }))
             }

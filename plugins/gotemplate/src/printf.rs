@@ -166,11 +166,49 @@ fn pad(s: String, spec: &Spec, numeric: bool) -> String {
     " ".repeat(fill) + &s
 }
 
-fn bad_verb(verb: char, v: &Value) -> String {
+/// Go's `%!verb(type=value)` for a verb the value's kind does not support; the value is
+/// printed with `%v` and the same flags.
+fn bad_verb(verb: char, v: &Value, spec: &Spec) -> String {
     match v {
         Value::Nil => format!("%!{verb}(<nil>)"),
-        _ => format!("%!{verb}({}={})", v.type_name(), v.go_string()),
+        _ => format!("%!{verb}({}={})", v.type_name(), fmt_value(v, 'v', spec, 1)),
     }
+}
+
+/// strconv.FormatFloat(v, 'x', -1, 64): `0x1.8p+01`.
+fn format_float_hex(v: f64, upper: bool) -> String {
+    if let Some(s) = non_finite(v) {
+        return s;
+    }
+    let sign = if v.is_sign_negative() { "-" } else { "" };
+    if v == 0.0 {
+        return format!("{sign}0x0p+00");
+    }
+    let bits = v.abs().to_bits();
+    let mut exp = ((bits >> 52) & 0x7ff) as i64;
+    let mut mant = bits & ((1u64 << 52) - 1);
+    if exp == 0 {
+        // Subnormal: shift until the implicit bit appears.
+        exp = 1;
+        while mant & (1u64 << 52) == 0 {
+            mant <<= 1;
+            exp -= 1;
+        }
+        mant &= (1u64 << 52) - 1;
+    }
+    let exp = exp - 1023;
+    let mut frac = format!("{mant:013x}");
+    while frac.ends_with('0') {
+        frac.pop();
+    }
+    let frac = if frac.is_empty() {
+        String::new()
+    } else {
+        format!(".{frac}")
+    };
+    let exp_sign = if exp < 0 { '-' } else { '+' };
+    let s = format!("{sign}0x1{frac}p{exp_sign}{:02}", exp.abs());
+    if upper { s.to_uppercase() } else { s }
 }
 
 /// Go's strconv.Quote.
@@ -295,12 +333,35 @@ fn fmt_string(s: &str, verb: char, spec: &Spec) -> String {
     pad(body, spec, false)
 }
 
-/// Format one value with one verb, recursing into lists and maps as Go's fmt does.
-fn fmt_value(v: &Value, verb: char, spec: &Spec) -> String {
+/// Go's `%#v` syntax for template data.
+fn go_syntax(v: &Value, nested: bool) -> String {
+    match v {
+        Value::Nil if nested => "interface {}(nil)".into(),
+        Value::Nil => "<nil>".into(),
+        Value::String(s) => go_quote(s, false),
+        Value::List(l) => {
+            let items: Vec<String> = l.iter().map(|i| go_syntax(i, true)).collect();
+            format!("[]interface {{}}{{{}}}", items.join(", "))
+        }
+        Value::Map(m) => {
+            let items: Vec<String> = m
+                .read()
+                .iter()
+                .map(|(k, i)| format!("{}:{}", go_quote(k, false), go_syntax(i, true)))
+                .collect();
+            format!("map[string]interface {{}}{{{}}}", items.join(", "))
+        }
+        other => other.go_string(),
+    }
+}
+
+/// Format one value with one verb, recursing into lists and maps as Go's fmt does: the verb
+/// and flags apply to each element, and a nil element prints as `<nil>`.
+fn fmt_value(v: &Value, verb: char, spec: &Spec, depth: usize) -> String {
     match (v, verb) {
         (_, 'T') => pad(v.type_name(), spec, false),
         (Value::Nil, 'v') => pad("<nil>".into(), spec, false),
-        (Value::Nil, _) => bad_verb(verb, v),
+        (Value::Nil, _) if depth > 0 => pad("<nil>".into(), spec, false),
         (Value::Bool(b), 'v' | 't') => pad(b.to_string(), spec, false),
         (Value::Int(i), 'd' | 'v' | 'x' | 'X' | 'o' | 'O' | 'b') => fmt_int(*i, verb, spec),
         (Value::Int(i), 'c') => pad(
@@ -313,16 +374,16 @@ fn fmt_value(v: &Value, verb: char, spec: &Spec) -> String {
             spec,
             false,
         ),
-        (Value::Int(i), 'U') => pad(format!("U+{:04X}", i), spec, false),
-        (Value::Int(i), 'e' | 'E' | 'f' | 'F' | 'g' | 'G') => bad_verb(verb, &Value::Int(*i)),
+        (Value::Int(i), 'U') => pad(format!("U+{i:04X}"), spec, false),
+        (Value::Float(f), 'x' | 'X') => pad(format_float_hex(*f, verb == 'X'), spec, true),
         (Value::Float(f), 'v' | 'e' | 'E' | 'f' | 'F' | 'g' | 'G') => fmt_float(*f, verb, spec),
         (Value::String(s), 'v' | 's' | 'q' | 'x' | 'X') => fmt_string(s, verb, spec),
         (Value::List(l), _) => {
             let items: Vec<String> = l
                 .iter()
-                .map(|i| fmt_value(i, verb, &Spec::default()))
+                .map(|i| fmt_value(i, verb, spec, depth + 1))
                 .collect();
-            pad(format!("[{}]", items.join(" ")), spec, false)
+            format!("[{}]", items.join(" "))
         }
         (Value::Map(m), _) => {
             let items: Vec<String> = m
@@ -331,15 +392,15 @@ fn fmt_value(v: &Value, verb: char, spec: &Spec) -> String {
                 .map(|(k, i)| {
                     format!(
                         "{}:{}",
-                        fmt_value(&Value::str(k.as_str()), verb, &Spec::default()),
-                        fmt_value(i, verb, &Spec::default())
+                        fmt_value(&Value::str(k.as_str()), verb, spec, depth + 1),
+                        fmt_value(i, verb, spec, depth + 1)
                     )
                 })
                 .collect();
-            pad(format!("map[{}]", items.join(" ")), spec, false)
+            format!("map[{}]", items.join(" "))
         }
         (Value::Object(o), _) => pad(o.display(), spec, false),
-        _ => bad_verb(verb, v),
+        _ => bad_verb(verb, v, spec),
     }
 }
 
@@ -422,14 +483,17 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                 | 'T'
         );
         if !verb_ok {
-            out.push_str(&bad_verb(verb, arg));
+            out.push_str(&bad_verb(verb, arg, &spec));
             continue;
         }
-        let s = match (arg, verb) {
-            (Value::String(_), 's') | (_, 'v') => {
-                fmt_value(arg, if verb == 's' { 's' } else { 'v' }, &spec)
+        let s = if verb == 'v' && spec.sharp {
+            pad(go_syntax(arg, false), &spec, false)
+        } else {
+            if verb == 'v' {
+                // `%+v` means "field names" to Go, not a sign.
+                spec.plus = false;
             }
-            _ => fmt_value(arg, verb, &spec),
+            fmt_value(arg, verb, &spec, 0)
         };
         out.push_str(&s);
     }

@@ -52,7 +52,7 @@ fn field_of_nil_is_an_error_under_missingkey_zero() {
     let err = t.execute("x.yaml", &data).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "template: x.yaml:2:5: executing \"x.yaml\" at <.Values.missing.sub>: nil pointer evaluating interface {}.sub"
+        "template: x.yaml:2:12: executing \"x.yaml\" at <.Values.missing.sub>: nil pointer evaluating interface {}.sub"
     );
 }
 
@@ -134,4 +134,14 @@ fn nondeterministic_calls_are_recorded() {
     t.parse("t", "{{ randAlpha 3 | len }}").unwrap();
     assert_eq!(t.execute("t", &Value::Nil).unwrap(), "3");
     assert_eq!(t.nondeterministic_calls(), vec!["randAlpha".to_string()]);
+}
+
+#[test]
+fn key_generation_is_refused_in_the_sandbox() {
+    let err = render("{{ genCA \"x\" 3 }}", serde_json::json!({})).unwrap_err();
+    assert!(
+        err.message
+            .starts_with("error calling genCA: not supported"),
+        "{err}"
+    );
 }

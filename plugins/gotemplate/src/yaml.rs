@@ -71,7 +71,7 @@ fn resolves_to_non_string(s: &str) -> bool {
         "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off",
         "OFF", "true", "True", "TRUE", "false", "False", "FALSE", "null", "Null", "NULL", "~",
         ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
-        "-.Inf", "-.INF", "<<",
+        "-.Inf", "-.INF",
     ];
     if s.is_empty() || SPECIAL.contains(&s) {
         return true;
@@ -363,20 +363,96 @@ fn double_quoted(s: &str) -> String {
     out
 }
 
-/// A string scalar as a one-line token, or `None` when it needs a literal block.
-fn inline_string(s: &str, as_key: bool) -> Option<String> {
+#[derive(Clone, Copy, PartialEq)]
+enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+}
+
+/// go-yaml's choice (quote what would read back as another type, literal blocks for
+/// multi-line text) refined by libyaml's analysis of what each style can carry.
+fn choose_style(s: &str, as_key: bool) -> Style {
     let a = analyze(s);
-    let wants_literal = s.contains('\n');
-    if wants_literal && !as_key && a.block {
-        return None;
+    if s.contains('\n') {
+        return if !as_key && a.block {
+            Style::Literal
+        } else {
+            Style::Double
+        };
     }
-    if !wants_literal && !resolves_to_non_string(s) && a.plain {
-        return Some(s.to_string());
+    if resolves_to_non_string(s) {
+        return Style::Double;
     }
-    if !wants_literal && !resolves_to_non_string(s) && a.single && !a.multiline {
-        return Some(format!("'{}'", s.replace('\'', "''")));
+    if a.plain {
+        Style::Plain
+    } else if a.single && !a.multiline {
+        Style::Single
+    } else {
+        Style::Double
     }
-    Some(double_quoted(s))
+}
+
+/// Write `s` in `style` starting at `column`, folding at spaces past `width` onto lines
+/// indented by `indent` as libyaml does (`None` never folds: keys, and go-yaml v3).
+fn write_scalar(
+    s: &str,
+    style: Style,
+    column: usize,
+    indent: usize,
+    width: Option<usize>,
+) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::new();
+    let mut col = column;
+    let mut spaces = false;
+    let (open, close) = match style {
+        Style::Single => ("'", "'"),
+        Style::Double => ("\"", "\""),
+        _ => ("", ""),
+    };
+    out.push_str(open);
+    col += open.len();
+    for (i, &c) in chars.iter().enumerate() {
+        let next_space = chars.get(i + 1) == Some(&' ');
+        if c == ' ' {
+            let past = width.is_some_and(|w| col > w) && !spaces;
+            let fold = match style {
+                Style::Plain => past && !next_space,
+                Style::Single => past && i > 0 && i + 1 < chars.len() && !next_space,
+                Style::Double => past && i > 0 && i + 1 < chars.len(),
+                Style::Literal => false,
+            };
+            if fold {
+                out.push('\n');
+                out.push_str(&" ".repeat(indent));
+                col = indent;
+                if style == Style::Double && next_space {
+                    out.push('\\');
+                    col += 1;
+                }
+            } else {
+                out.push(' ');
+                col += 1;
+            }
+            spaces = true;
+            continue;
+        }
+        spaces = false;
+        let piece = match style {
+            Style::Single if c == '\'' => "''".to_string(),
+            Style::Double => {
+                let q = double_quoted(&c.to_string());
+                q[1..q.len() - 1].to_string()
+            }
+            _ => c.to_string(),
+        };
+        col += piece.chars().count();
+        out.push_str(&piece);
+    }
+    out.push_str(close);
+    out
 }
 
 fn literal_block(s: &str, indent: usize) -> String {
@@ -420,13 +496,18 @@ fn scalar(v: &Value, json_roundtrip: bool) -> String {
             }
         }
         Value::Float(f) => format_float_g(*f, None, false),
-        Value::Object(o) => inline_string(&o.display(), false).unwrap_or_default(),
+        Value::Object(o) => {
+            let s = o.display();
+            write_scalar(&s, choose_style(&s, true), 0, 0, None)
+        }
         _ => String::new(),
     }
 }
 
 struct Emitter {
     out: String,
+    /// go-yaml v2 folds long scalars at 80 columns; v3 as Helm configures it does not.
+    width: Option<usize>,
     /// go-yaml v3 indents sequences inside mappings; v2 does not.
     indent_sequences: bool,
     json_roundtrip: bool,
@@ -467,18 +548,11 @@ impl Emitter {
             }
             Value::Map(_) => self.out.push_str(" {}\n"),
             Value::List(_) => self.out.push_str(" []\n"),
-            Value::String(s) => match inline_string(s, false) {
-                Some(t) => {
-                    self.out.push(' ');
-                    self.out.push_str(&t);
-                    self.out.push('\n');
-                }
-                None => {
-                    self.out.push(' ');
-                    self.out.push_str(&literal_block(s, indent));
-                    self.out.push('\n');
-                }
-            },
+            Value::String(s) => {
+                self.out.push(' ');
+                self.string(s, indent);
+                self.out.push('\n');
+            }
             other => {
                 self.out.push(' ');
                 self.out.push_str(&scalar(other, self.json_roundtrip));
@@ -487,12 +561,27 @@ impl Emitter {
         }
     }
 
+    fn column(&self) -> usize {
+        let line_start = self.out.rfind('\n').map_or(0, |i| i + 1);
+        self.out[line_start..].chars().count()
+    }
+
+    fn string(&mut self, s: &str, indent: usize) {
+        let style = choose_style(s, false);
+        if style == Style::Literal {
+            self.out.push_str(&literal_block(s, indent));
+            return;
+        }
+        let text = write_scalar(s, style, self.column(), indent, self.width);
+        self.out.push_str(&text);
+    }
+
     fn map_body(&mut self, m: &crate::value::Map, indent: usize, first_inline: bool) {
         for (i, (k, v)) in self.sorted(m).into_iter().enumerate() {
             if i > 0 || !first_inline {
                 self.out.push_str(&" ".repeat(indent));
             }
-            let key = inline_string(&k, true).unwrap_or_else(|| double_quoted(&k));
+            let key = write_scalar(&k, choose_style(&k, true), 0, 0, None);
             self.out.push_str(&key);
             self.out.push(':');
             self.value_after(&v, indent + 2, false);
@@ -515,16 +604,10 @@ impl Emitter {
             Value::List(l) if !l.is_empty() => self.seq_body(l, 0, false),
             Value::Map(_) => self.out.push_str("{}\n"),
             Value::List(_) => self.out.push_str("[]\n"),
-            Value::String(s) => match inline_string(s, false) {
-                Some(t) => {
-                    self.out.push_str(&t);
-                    self.out.push('\n');
-                }
-                None => {
-                    self.out.push_str(&literal_block(s, 2));
-                    self.out.push('\n');
-                }
-            },
+            Value::String(s) => {
+                self.string(s, 2);
+                self.out.push('\n');
+            }
             other => {
                 self.out.push_str(&scalar(other, self.json_roundtrip));
                 self.out.push('\n');
@@ -537,6 +620,7 @@ impl Emitter {
 pub fn to_yaml(v: &Value) -> String {
     let mut e = Emitter {
         out: String::new(),
+        width: Some(80),
         indent_sequences: false,
         json_roundtrip: true,
     };
@@ -548,6 +632,7 @@ pub fn to_yaml(v: &Value) -> String {
 pub fn to_yaml_pretty(v: &Value) -> String {
     let mut e = Emitter {
         out: String::new(),
+        width: None,
         indent_sequences: true,
         json_roundtrip: false,
     };

@@ -75,7 +75,7 @@ pub fn print(_: &mut CallContext, args: &[Value]) -> Result<Value, String> {
 
 pub fn printf(_: &mut CallContext, args: &[Value]) -> Result<Value, String> {
     at_least(args, 1)?;
-    let format = string_arg(&args[0])?;
+    let format = string_arg(args, 0)?;
     Ok(Value::str(printf::sprintf(format, &args[1..])))
 }
 

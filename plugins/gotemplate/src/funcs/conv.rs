@@ -2,7 +2,7 @@
 //! inspection.
 
 use super::strings::strval;
-use super::{CallContext, arity, at_least, string_arg};
+use super::{CallContext, arity, at_least, bool_arg, string_arg};
 use crate::value::{Value, deep_equal as values_equal};
 
 type R = Result<Value, String>;
@@ -46,7 +46,7 @@ pub fn to_f64(v: &Value) -> f64 {
 
 pub fn atoi(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let s = string_arg(&a[0])?;
+    let s = string_arg(a, 0)?;
     Ok(Value::Int(s.parse().unwrap_or(0)))
 }
 
@@ -100,15 +100,11 @@ pub fn any(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn ternary(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 3)?;
-    match &a[2] {
-        Value::Bool(true) => Ok(a[0].clone()),
-        Value::Bool(false) => Ok(a[1].clone()),
-        Value::Nil => Err("invalid value; expected bool".into()),
-        other => Err(format!(
-            "wrong type for value; expected bool; got {}",
-            other.type_name()
-        )),
-    }
+    Ok(if bool_arg(a, 2)? {
+        a[0].clone()
+    } else {
+        a[1].clone()
+    })
 }
 
 pub fn type_of(_: &mut CallContext, a: &[Value]) -> R {
@@ -118,12 +114,12 @@ pub fn type_of(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn type_is(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    Ok(Value::Bool(string_arg(&a[0])? == a[1].type_name()))
+    Ok(Value::Bool(string_arg(a, 0)? == a[1].type_name()))
 }
 
 pub fn type_is_like(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let t = string_arg(&a[0])?;
+    let t = string_arg(a, 0)?;
     let actual = a[1].type_name();
     Ok(Value::Bool(t == actual || t == format!("*{actual}")))
 }
@@ -135,7 +131,7 @@ pub fn kind_of(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn kind_is(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    Ok(Value::Bool(string_arg(&a[0])? == a[1].kind_name()))
+    Ok(Value::Bool(string_arg(a, 0)? == a[1].kind_name()))
 }
 
 pub fn deep_equal(_: &mut CallContext, a: &[Value]) -> R {

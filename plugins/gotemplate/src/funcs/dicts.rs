@@ -3,18 +3,25 @@
 //! (`$_ := set $ctx "k" v`).
 
 use super::strings::strval;
-use super::{CallContext, arity, at_least, string_arg};
+use super::{CallContext, arg_error, arity, at_least, string_arg};
 use crate::value::{Map, Value};
 
 type R = Result<Value, String>;
 
-fn map_arg(v: &Value) -> Result<&Map, String> {
-    match v {
+/// A `map[string]interface{}` parameter.
+fn map_arg(a: &[Value], i: usize) -> Result<&Map, String> {
+    match &a[i] {
         Value::Map(m) => Ok(m),
-        Value::Nil => Err("invalid value; expected map[string]interface {}".into()),
-        other => Err(format!(
-            "wrong type for value; expected map[string]interface {{}}; got {}",
-            other.type_name()
+        Value::Nil => Err(arg_error(
+            i,
+            "invalid value; expected map[string]interface {}".into(),
+        )),
+        other => Err(arg_error(
+            i,
+            format!(
+                "wrong type for value; expected map[string]interface {{}}; got {}",
+                other.type_name()
+            ),
         )),
     }
 }
@@ -30,36 +37,49 @@ pub fn dict(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn get(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let m = map_arg(&a[0])?;
-    Ok(m.get(string_arg(&a[1])?).unwrap_or_else(|| Value::str("")))
+    if a[0].is_nil() {
+        string_arg(a, 1)?;
+        return Ok(Value::str(""));
+    }
+    let m = map_arg(a, 0)?;
+    Ok(m.get(string_arg(a, 1)?).unwrap_or_else(|| Value::str("")))
+}
+
+/// Writing to a nil map panics in Go.
+fn writable(a: &[Value]) -> Result<(), String> {
+    if a[0].is_nil() {
+        return Err("assignment to entry in nil map".into());
+    }
+    Ok(())
 }
 
 pub fn set(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 3)?;
-    let m = map_arg(&a[0])?;
-    m.insert(string_arg(&a[1])?, a[2].clone());
+    writable(a)?;
+    let m = map_arg(a, 0)?;
+    m.insert(string_arg(a, 1)?, a[2].clone());
     Ok(a[0].clone())
 }
 
 pub fn unset(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let m = map_arg(&a[0])?;
-    m.remove(string_arg(&a[1])?);
+    let m = map_arg(a, 0)?;
+    m.remove(string_arg(a, 1)?);
     Ok(a[0].clone())
 }
 
 pub fn has_key(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let m = map_arg(&a[0])?;
-    Ok(Value::Bool(m.contains_key(string_arg(&a[1])?)))
+    let m = map_arg(a, 0)?;
+    Ok(Value::Bool(m.contains_key(string_arg(a, 1)?)))
 }
 
 pub fn pluck(_: &mut CallContext, a: &[Value]) -> R {
     at_least(a, 1)?;
-    let key = string_arg(&a[0])?;
+    let key = string_arg(a, 0)?;
     let mut out = Vec::new();
-    for d in &a[1..] {
-        if let Some(v) = map_arg(d)?.get(key) {
+    for i in 1..a.len() {
+        if let Some(v) = map_arg(a, i)?.get(key) {
             out.push(v);
         }
     }
@@ -70,7 +90,7 @@ pub fn dig(_: &mut CallContext, a: &[Value]) -> R {
     if a.len() < 3 {
         return Err("dig needs at least three arguments".into());
     }
-    let mut current = map_arg(&a[a.len() - 1])?.clone();
+    let mut current = map_arg(a, a.len() - 1)?.clone();
     let default = &a[a.len() - 2];
     let keys = &a[..a.len() - 2];
     for (i, k) in keys.iter().enumerate() {
@@ -142,9 +162,9 @@ fn merge_into(dst: &Map, src: &Map, overwrite: bool) {
 
 fn merge_all(a: &[Value], overwrite: bool) -> R {
     at_least(a, 1)?;
-    let dst = map_arg(&a[0])?;
-    for src in &a[1..] {
-        merge_into(dst, map_arg(src)?, overwrite);
+    let dst = map_arg(a, 0)?;
+    for i in 1..a.len() {
+        merge_into(dst, map_arg(a, i)?, overwrite);
     }
     Ok(a[0].clone())
 }
@@ -160,18 +180,18 @@ pub fn merge_overwrite(_: &mut CallContext, a: &[Value]) -> R {
 /// Go's map order is random; sorted keys keep renders reproducible.
 pub fn keys(_: &mut CallContext, a: &[Value]) -> R {
     let mut out = Vec::new();
-    for d in a {
-        out.extend(map_arg(d)?.keys().into_iter().map(Value::str));
+    for i in 0..a.len() {
+        out.extend(map_arg(a, i)?.keys().into_iter().map(Value::str));
     }
     Ok(Value::list(out))
 }
 
 pub fn pick(_: &mut CallContext, a: &[Value]) -> R {
     at_least(a, 1)?;
-    let m = map_arg(&a[0])?;
+    let m = map_arg(a, 0)?;
     let out = Map::new();
-    for k in &a[1..] {
-        let k = string_arg(k)?;
+    for i in 1..a.len() {
+        let k = string_arg(a, i)?;
         if let Some(v) = m.get(k) {
             out.insert(k, v);
         }
@@ -181,8 +201,10 @@ pub fn pick(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn omit(_: &mut CallContext, a: &[Value]) -> R {
     at_least(a, 1)?;
-    let m = map_arg(&a[0])?;
-    let drop: Vec<&str> = a[1..].iter().map(string_arg).collect::<Result<_, _>>()?;
+    let m = map_arg(a, 0)?;
+    let drop: Vec<&str> = (1..a.len())
+        .map(|i| string_arg(a, i))
+        .collect::<Result<_, _>>()?;
     let out = Map::new();
     for (k, v) in m.entries() {
         if !drop.contains(&k.as_str()) {
@@ -194,7 +216,7 @@ pub fn omit(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn values(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let m = map_arg(&a[0])?;
+    let m = map_arg(a, 0)?;
     Ok(Value::list(
         m.entries().into_iter().map(|(_, v)| v).collect(),
     ))

@@ -16,17 +16,26 @@ fn hex(bytes: &[u8]) -> String {
 pub fn b64enc(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     Ok(Value::str(
-        base64::engine::general_purpose::STANDARD.encode(string_arg(&a[0])?),
+        base64::engine::general_purpose::STANDARD.encode(string_arg(a, 0)?),
     ))
 }
 
 pub fn b64dec(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let s = string_arg(&a[0])?;
+    let s = string_arg(a, 0)?;
     Ok(Value::str(
         match base64::engine::general_purpose::STANDARD.decode(s) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(e) => format!("illegal base64 data: {e}"),
+            Err(e) => {
+                // Go's CorruptInputError names the offending input byte.
+                let at = match e {
+                    base64::DecodeError::InvalidByte(i, _)
+                    | base64::DecodeError::InvalidLastSymbol(i, _) => i,
+                    base64::DecodeError::InvalidLength(n) => n / 4 * 4,
+                    base64::DecodeError::InvalidPadding => s.find('=').unwrap_or(s.len()),
+                };
+                format!("illegal base64 data at input byte {at}")
+            }
         },
     ))
 }
@@ -35,7 +44,7 @@ const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 pub fn b32enc(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let data = string_arg(&a[0])?.as_bytes();
+    let data = string_arg(a, 0)?.as_bytes();
     let mut out = String::new();
     for chunk in data.chunks(5) {
         let mut buf = [0u8; 5];
@@ -55,7 +64,7 @@ pub fn b32enc(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn b32dec(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let s = string_arg(&a[0])?;
+    let s = string_arg(a, 0)?;
     let mut bits = 0u64;
     let mut nbits = 0;
     let mut out = Vec::new();
@@ -128,27 +137,27 @@ fn sha1(data: &[u8]) -> [u8; 20] {
 
 pub fn sha1sum(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    Ok(Value::str(hex(&sha1(string_arg(&a[0])?.as_bytes()))))
+    Ok(Value::str(hex(&sha1(string_arg(a, 0)?.as_bytes()))))
 }
 
 pub fn sha256sum(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     Ok(Value::str(hex(&sha2::Sha256::digest(
-        string_arg(&a[0])?.as_bytes(),
+        string_arg(a, 0)?.as_bytes(),
     ))))
 }
 
 pub fn sha512sum(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     Ok(Value::str(hex(&sha2::Sha512::digest(
-        string_arg(&a[0])?.as_bytes(),
+        string_arg(a, 0)?.as_bytes(),
     ))))
 }
 
 pub fn adler32sum(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     let (mut s1, mut s2) = (1u32, 0u32);
-    for b in string_arg(&a[0])?.bytes() {
+    for b in string_arg(a, 0)?.bytes() {
         s1 = (s1 + b as u32) % 65521;
         s2 = (s2 + s1) % 65521;
     }
@@ -158,7 +167,7 @@ pub fn adler32sum(_: &mut CallContext, a: &[Value]) -> R {
 /// Go's url.Parse, reduced to the fields Sprig's urlParse returns.
 pub fn url_parse(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let mut rest = string_arg(&a[0])?;
+    let mut rest = string_arg(a, 0)?;
     let mut fragment = "";
     if let Some((r, f)) = rest.split_once('#') {
         rest = r;

@@ -13,7 +13,7 @@ const INCLUDE_RECURSION_LIMIT: usize = 1000;
 
 pub fn include(ctx: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let name = string_arg(&a[0])?;
+    let name = string_arg(a, 0)?;
     let active = ctx.state.includes.entry(name.to_string()).or_insert(0);
     if *active > INCLUDE_RECURSION_LIMIT {
         return Err(format!(
@@ -43,7 +43,7 @@ pub fn include(ctx: &mut CallContext, a: &[Value]) -> R {
 
 pub fn tpl(ctx: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let source = string_arg(&a[0])?;
+    let source = string_arg(a, 0)?;
     let vals = &a[1];
     let name = match vals {
         Value::Map(m) => m
@@ -67,7 +67,7 @@ pub fn tpl(ctx: &mut CallContext, a: &[Value]) -> R {
 
 pub fn required(ctx: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let warn = string_arg(&a[0])?;
+    let warn = string_arg(a, 0)?;
     let missing = match &a[1] {
         Value::Nil => true,
         Value::String(s) => s.is_empty(),
@@ -84,7 +84,7 @@ pub fn required(ctx: &mut CallContext, a: &[Value]) -> R {
 
 pub fn fail(ctx: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let msg = string_arg(&a[0])?;
+    let msg = string_arg(a, 0)?;
     if ctx.set.options().lint_mode {
         return Ok(Value::str(""));
     }
@@ -94,17 +94,16 @@ pub fn fail(ctx: &mut CallContext, a: &[Value]) -> R {
 /// `helm template` has no cluster: every lookup finds nothing.
 pub fn lookup(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 4)?;
-    for v in a {
-        string_arg(v)?;
+    for i in 0..a.len() {
+        string_arg(a, i)?;
     }
     Ok(Value::empty_map())
 }
 
 pub fn to_yaml(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    Ok(Value::str(
-        yaml::to_yaml(&a[0]).trim_end_matches('\n').to_string(),
-    ))
+    let text = yaml::to_yaml(&a[0]);
+    Ok(Value::str(text.strip_suffix('\n').unwrap_or(&text)))
 }
 
 pub fn must_to_yaml(ctx: &mut CallContext, a: &[Value]) -> R {
@@ -113,20 +112,17 @@ pub fn must_to_yaml(ctx: &mut CallContext, a: &[Value]) -> R {
 
 pub fn to_yaml_pretty(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    Ok(Value::str(
-        yaml::to_yaml_pretty(&a[0])
-            .trim_end_matches('\n')
-            .to_string(),
-    ))
+    let text = yaml::to_yaml_pretty(&a[0]);
+    Ok(Value::str(text.strip_suffix('\n').unwrap_or(&text)))
 }
 
 pub fn from_yaml(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    match yaml::from_yaml(string_arg(&a[0])?) {
+    match yaml::from_yaml(string_arg(a, 0)?) {
         Ok(Value::Map(m)) => Ok(Value::Map(m)),
         Ok(Value::Nil) => Ok(Value::empty_map()),
         Ok(other) => Ok(error_map(format!(
-            "error unmarshaling JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
             json_kind(&other)
         ))),
         Err(e) => Ok(error_map(e)),
@@ -135,11 +131,11 @@ pub fn from_yaml(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn from_yaml_array(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    match yaml::from_yaml(string_arg(&a[0])?) {
+    match yaml::from_yaml(string_arg(a, 0)?) {
         Ok(Value::List(l)) => Ok(Value::List(l)),
         Ok(Value::Nil) => Ok(Value::list(Vec::new())),
         Ok(other) => Ok(Value::list(vec![Value::str(format!(
-            "error unmarshaling JSON: json: cannot unmarshal {} into Go value of type []interface {{}}",
+            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type []interface {{}}",
             json_kind(&other)
         ))])),
         Err(e) => Ok(Value::list(vec![Value::str(e)])),
@@ -189,7 +185,7 @@ fn parse_json(s: &str) -> Result<Value, String> {
 
 pub fn from_json(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    match parse_json(string_arg(&a[0])?) {
+    match parse_json(string_arg(a, 0)?) {
         Ok(Value::Map(m)) => Ok(Value::Map(m)),
         Ok(Value::Nil) => Ok(Value::empty_map()),
         Ok(other) => Ok(error_map(format!(
@@ -202,12 +198,12 @@ pub fn from_json(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn must_from_json(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    parse_json(string_arg(&a[0])?)
+    parse_json(string_arg(a, 0)?)
 }
 
 pub fn from_json_array(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    match parse_json(string_arg(&a[0])?) {
+    match parse_json(string_arg(a, 0)?) {
         Ok(Value::List(l)) => Ok(Value::List(l)),
         Ok(Value::Nil) => Ok(Value::list(Vec::new())),
         Ok(other) => Ok(Value::list(vec![Value::str(format!(
@@ -225,6 +221,6 @@ pub fn to_toml(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn from_toml(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    string_arg(&a[0])?;
+    string_arg(a, 0)?;
     Ok(error_map("fromToml is not supported by this engine".into()))
 }

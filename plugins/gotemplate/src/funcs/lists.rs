@@ -35,7 +35,7 @@ pub fn rest(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     let l = list_arg(&a[0], "find rest")?;
     if l.is_empty() {
-        return Ok(Value::Nil);
+        return Ok(Value::list(Vec::new()));
     }
     Ok(Value::list(l[1..].to_vec()))
 }
@@ -44,7 +44,7 @@ pub fn initial(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     let l = list_arg(&a[0], "find initial")?;
     if l.is_empty() {
-        return Ok(Value::Nil);
+        return Ok(Value::list(Vec::new()));
     }
     Ok(Value::list(l[..l.len() - 1].to_vec()))
 }
@@ -124,7 +124,7 @@ pub fn compact(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn chunk(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let size = int_arg(&a[0])?;
+    let size = int_arg(a, 0)?;
     let l = list_arg(&a[1], "chunk")?;
     if size <= 0 {
         return Err("runtime error: integer divide by zero".into());
@@ -166,21 +166,23 @@ fn ints(v: Vec<i64>) -> Value {
 
 pub fn until(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let n = int_arg(&a[0])?;
+    let n = int_arg(a, 0)?;
     Ok(ints(until_step_vec(0, n, if n < 0 { -1 } else { 1 })))
 }
 
 pub fn until_step(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 3)?;
     Ok(ints(until_step_vec(
-        int_arg(&a[0])?,
-        int_arg(&a[1])?,
-        int_arg(&a[2])?,
+        int_arg(a, 0)?,
+        int_arg(a, 1)?,
+        int_arg(a, 2)?,
     )))
 }
 
 pub fn seq(_: &mut CallContext, a: &[Value]) -> R {
-    let p: Vec<i64> = a.iter().map(int_arg).collect::<Result<_, _>>()?;
+    let p: Vec<i64> = (0..a.len())
+        .map(|i| int_arg(a, i))
+        .collect::<Result<_, _>>()?;
     let v = match p.as_slice() {
         [end] => {
             let inc = if *end < 1 { -1 } else { 1 };

@@ -72,7 +72,7 @@ pub fn round(_: &mut CallContext, a: &[Value]) -> R {
     at_least(a, 2)?;
     let round_on = a.get(2).map_or(0.5, to_f64);
     let val = to_f64(&a[0]);
-    let pow = 10f64.powf(int_arg(&a[1])? as f64);
+    let pow = 10f64.powf(int_arg(a, 1)? as f64);
     let digit = pow * val;
     let frac = digit.fract();
     let r = if frac >= round_on {

@@ -34,10 +34,29 @@ pub(crate) fn exists(name: &str) -> bool {
     lookup(name).is_some()
 }
 
+/// Marks an error Go reports while converting arguments, before the call: it names the
+/// argument, not the call (`at <.x>: wrong type for value…`, not `error calling f: …`).
+const ARG_ERROR: char = '\u{1}';
+
+/// The argument index that marks a wrong argument count.
+const ARITY: usize = usize::MAX;
+
+pub(crate) fn arg_error(index: usize, message: String) -> String {
+    format!("{ARG_ERROR}{index}{ARG_ERROR}{message}")
+}
+
+/// `(argument index, message)` of an argument error; the index is `None` for a wrong count.
+pub(crate) fn parse_arg_error(e: &str) -> Option<(Option<usize>, &str)> {
+    let rest = e.strip_prefix(ARG_ERROR)?;
+    let (index, message) = rest.split_once(ARG_ERROR)?;
+    let index: usize = index.parse().ok()?;
+    Some(((index != ARITY).then_some(index), message))
+}
+
 /// Check the argument count against a Go signature with `n` fixed parameters.
 pub(crate) fn arity(args: &[Value], n: usize) -> Result<(), String> {
     if args.len() != n {
-        return Err(format!("wrong number of args: want {n} got {}", args.len()));
+        return Err(arg_error(ARITY, format!("want {n} got {}", args.len())));
     }
     Ok(())
 }
@@ -45,35 +64,48 @@ pub(crate) fn arity(args: &[Value], n: usize) -> Result<(), String> {
 /// Check the count for a variadic Go signature with `n` fixed parameters.
 pub(crate) fn at_least(args: &[Value], n: usize) -> Result<(), String> {
     if args.len() < n {
-        return Err(format!(
-            "wrong number of args: want at least {n} got {}",
-            args.len()
+        return Err(arg_error(
+            ARITY,
+            format!("want at least {n} got {}", args.len()),
         ));
     }
     Ok(())
 }
 
+fn wrong_type(args: &[Value], i: usize, want: &str) -> String {
+    match &args[i] {
+        Value::Nil => arg_error(i, format!("invalid value; expected {want}")),
+        other => arg_error(
+            i,
+            format!(
+                "wrong type for value; expected {want}; got {}",
+                other.type_name()
+            ),
+        ),
+    }
+}
+
 /// A `string` parameter: Go refuses nil and other kinds.
-pub(crate) fn string_arg(v: &Value) -> Result<&str, String> {
-    match v {
+pub(crate) fn string_arg(args: &[Value], i: usize) -> Result<&str, String> {
+    match &args[i] {
         Value::String(s) => Ok(s),
-        Value::Nil => Err("invalid value; expected string".into()),
-        other => Err(format!(
-            "wrong type for value; expected string; got {}",
-            other.type_name()
-        )),
+        _ => Err(wrong_type(args, i, "string")),
     }
 }
 
 /// An `int` parameter: Go refuses floats, even integral ones.
-pub(crate) fn int_arg(v: &Value) -> Result<i64, String> {
-    match v {
-        Value::Int(i) => Ok(*i),
-        Value::Nil => Err("invalid value; expected int".into()),
-        other => Err(format!(
-            "wrong type for value; expected int; got {}",
-            other.type_name()
-        )),
+pub(crate) fn int_arg(args: &[Value], i: usize) -> Result<i64, String> {
+    match &args[i] {
+        Value::Int(n) => Ok(*n),
+        _ => Err(wrong_type(args, i, "int")),
+    }
+}
+
+/// A `bool` parameter.
+pub(crate) fn bool_arg(args: &[Value], i: usize) -> Result<bool, String> {
+    match &args[i] {
+        Value::Bool(b) => Ok(*b),
+        _ => Err(wrong_type(args, i, "bool")),
     }
 }
 

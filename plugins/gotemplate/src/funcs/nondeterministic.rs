@@ -269,14 +269,14 @@ pub fn now(ctx: &mut CallContext, a: &[Value]) -> R {
 
 pub fn date(ctx: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let layout = string_arg(&a[0])?;
+    let layout = string_arg(a, 0)?;
     Ok(Value::str(time_of(ctx, &a[1]).format(layout)))
 }
 
 pub fn date_in_zone(ctx: &mut CallContext, a: &[Value]) -> R {
     arity(a, 3)?;
-    let layout = string_arg(&a[0])?;
-    string_arg(&a[2])?;
+    let layout = string_arg(a, 0)?;
+    string_arg(a, 2)?;
     Ok(Value::str(time_of(ctx, &a[1]).format(layout)))
 }
 
@@ -287,7 +287,7 @@ pub fn html_date(ctx: &mut CallContext, a: &[Value]) -> R {
 
 pub fn html_date_in_zone(ctx: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    string_arg(&a[1])?;
+    string_arg(a, 1)?;
     Ok(Value::str(time_of(ctx, &a[0]).format("2006-01-02")))
 }
 
@@ -299,8 +299,8 @@ pub fn unix_epoch(ctx: &mut CallContext, a: &[Value]) -> R {
 /// Parse `YYYY-MM-DD[THH:MM:SS[Z]]`-shaped text for the layouts charts pass to toDate.
 pub fn to_date(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    string_arg(&a[0])?;
-    let s = string_arg(&a[1])?;
+    string_arg(a, 0)?;
+    let s = string_arg(a, 1)?;
     let num = |r: std::ops::Range<usize>| s.get(r).and_then(|t| t.parse::<i64>().ok());
     let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
         return Err(format!("parsing time {s:?}: cannot parse"));
@@ -457,7 +457,7 @@ pub fn ago(ctx: &mut CallContext, a: &[Value]) -> R {
 
 pub fn date_modify(ctx: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let d = parse_duration(string_arg(&a[0])?)
+    let d = parse_duration(string_arg(a, 0)?)
         .ok_or_else(|| format!("time: invalid duration {:?}", a[0].go_string()))?;
     let t = time_of(ctx, &a[1]);
     let total = t.secs as i128 * 1_000_000_000 + t.nanos as i128 + d as i128;
@@ -491,7 +491,7 @@ impl Rng {
 fn random_from(ctx: &mut CallContext, a: &[Value], name: &'static str, alphabet: &[u8]) -> R {
     arity(a, 1)?;
     record(ctx, name);
-    let n = int_arg(&a[0])?.max(0) as usize;
+    let n = int_arg(a, 0)?.max(0) as usize;
     let mut rng = Rng::new();
     let s: String = (0..n)
         .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize] as char)
@@ -523,7 +523,7 @@ pub fn rand_ascii(ctx: &mut CallContext, a: &[Value]) -> R {
 pub fn rand_bytes(ctx: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     record(ctx, "randBytes");
-    let n = int_arg(&a[0])?.max(0) as usize;
+    let n = int_arg(a, 0)?.max(0) as usize;
     let mut rng = Rng::new();
     let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
     Ok(Value::str(
@@ -534,8 +534,8 @@ pub fn rand_bytes(ctx: &mut CallContext, a: &[Value]) -> R {
 pub fn rand_int(ctx: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
     record(ctx, "randInt");
-    let min = int_arg(&a[0])?;
-    let max = int_arg(&a[1])?;
+    let min = int_arg(a, 0)?;
+    let max = int_arg(a, 1)?;
     if max <= min {
         return Err("invalid argument to Intn".into());
     }
@@ -568,7 +568,7 @@ pub fn uuidv4(ctx: &mut CallContext, a: &[Value]) -> R {
 pub fn shuffle(ctx: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     record(ctx, "shuffle");
-    let mut chars: Vec<char> = string_arg(&a[0])?.chars().collect();
+    let mut chars: Vec<char> = string_arg(a, 0)?.chars().collect();
     let mut rng = Rng::new();
     for i in (1..chars.len()).rev() {
         let j = rng.below(i as u64 + 1) as usize;

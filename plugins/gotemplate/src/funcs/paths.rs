@@ -47,12 +47,12 @@ fn base_of(p: &str) -> String {
 
 pub fn base(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    Ok(Value::str(base_of(string_arg(&a[0])?)))
+    Ok(Value::str(base_of(string_arg(a, 0)?)))
 }
 
 pub fn dir(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let p = string_arg(&a[0])?;
+    let p = string_arg(a, 0)?;
     let d = match p.rfind('/') {
         Some(i) => &p[..=i],
         None => "",
@@ -62,19 +62,19 @@ pub fn dir(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn ext(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let p = string_arg(&a[0])?;
+    let p = string_arg(a, 0)?;
     let last = p.rsplit('/').next().unwrap_or(p);
     Ok(Value::str(last.rfind('.').map_or("", |i| &last[i..])))
 }
 
 pub fn clean(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    Ok(Value::str(clean_path(string_arg(&a[0])?)))
+    Ok(Value::str(clean_path(string_arg(a, 0)?)))
 }
 
 pub fn is_abs(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    Ok(Value::Bool(string_arg(&a[0])?.starts_with('/')))
+    Ok(Value::Bool(string_arg(a, 0)?.starts_with('/')))
 }
 
 #[cfg(test)]

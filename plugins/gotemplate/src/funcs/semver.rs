@@ -321,7 +321,7 @@ pub fn check(constraint: &str, version: &str) -> Result<bool, String> {
 
 pub fn semver_compare(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    check(string_arg(&a[0])?, string_arg(&a[1])?).map(Value::Bool)
+    check(string_arg(a, 0)?, string_arg(a, 1)?).map(Value::Bool)
 }
 
 impl Object for Version {
@@ -373,7 +373,7 @@ impl Object for Version {
 
 pub fn semver(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let v = Version::parse(string_arg(&a[0])?)?;
+    let v = Version::parse(string_arg(a, 0)?)?;
     Ok(Value::Object(Arc::new(v)))
 }
 

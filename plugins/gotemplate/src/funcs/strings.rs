@@ -34,37 +34,37 @@ fn strings_value(items: Vec<String>) -> Value {
 
 pub fn trim(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    s(string_arg(&a[0])?.trim())
+    s(string_arg(a, 0)?.trim())
 }
 
 pub fn trim_all(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let cut = string_arg(&a[0])?;
-    s(string_arg(&a[1])?.trim_matches(|c| cut.contains(c)))
+    let cut = string_arg(a, 0)?;
+    s(string_arg(a, 1)?.trim_matches(|c| cut.contains(c)))
 }
 
 pub fn trim_prefix(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let p = string_arg(&a[0])?;
-    let v = string_arg(&a[1])?;
+    let p = string_arg(a, 0)?;
+    let v = string_arg(a, 1)?;
     s(v.strip_prefix(p).unwrap_or(v))
 }
 
 pub fn trim_suffix(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let p = string_arg(&a[0])?;
-    let v = string_arg(&a[1])?;
+    let p = string_arg(a, 0)?;
+    let v = string_arg(a, 1)?;
     s(v.strip_suffix(p).unwrap_or(v))
 }
 
 pub fn upper(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    s(string_arg(&a[0])?.to_uppercase())
+    s(string_arg(a, 0)?.to_uppercase())
 }
 
 pub fn lower(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    s(string_arg(&a[0])?.to_lowercase())
+    s(string_arg(a, 0)?.to_lowercase())
 }
 
 /// Go's deprecated strings.Title: letters after a separator are upper-cased.
@@ -72,7 +72,7 @@ pub fn title(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     let mut out = String::new();
     let mut prev_sep = true;
-    for c in string_arg(&a[0])?.chars() {
+    for c in string_arg(a, 0)?.chars() {
         if prev_sep {
             out.extend(c.to_uppercase());
         } else {
@@ -91,7 +91,7 @@ pub fn untitle(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     let mut out = String::new();
     let mut in_word = false;
-    for c in string_arg(&a[0])?.chars() {
+    for c in string_arg(a, 0)?.chars() {
         if c.is_whitespace() {
             in_word = false;
             out.push(c);
@@ -107,11 +107,11 @@ pub fn untitle(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn repeat(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let n = int_arg(&a[0])?;
+    let n = int_arg(a, 0)?;
     if n < 0 {
         return Err("strings: negative Repeat count".into());
     }
-    s(string_arg(&a[1])?.repeat(n as usize))
+    s(string_arg(a, 1)?.repeat(n as usize))
 }
 
 fn byte_slice(v: &str, start: usize, end: usize) -> Result<&str, String> {
@@ -125,9 +125,9 @@ fn byte_slice(v: &str, start: usize, end: usize) -> Result<&str, String> {
 
 pub fn substr(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 3)?;
-    let start = int_arg(&a[0])?;
-    let end = int_arg(&a[1])?;
-    let v = string_arg(&a[2])?;
+    let start = int_arg(a, 0)?;
+    let end = int_arg(a, 1)?;
+    let v = string_arg(a, 2)?;
     if start < 0 {
         return s(byte_slice(v, 0, end.max(0) as usize)?);
     }
@@ -139,7 +139,7 @@ pub fn substr(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn nospace(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    s(string_arg(&a[0])?
+    s(string_arg(a, 0)?
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect::<String>())
@@ -147,8 +147,8 @@ pub fn nospace(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn trunc(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let c = int_arg(&a[0])?;
-    let v = string_arg(&a[1])?;
+    let c = int_arg(a, 0)?;
+    let v = string_arg(a, 1)?;
     let len = v.len() as i64;
     if c < 0 && len + c > 0 {
         return s(byte_slice(v, (len + c) as usize, v.len())?);
@@ -189,8 +189,8 @@ fn abbreviate_full(v: &str, offset: i64, max_width: i64) -> Option<String> {
 
 pub fn abbrev(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let width = int_arg(&a[0])?;
-    let v = string_arg(&a[1])?;
+    let width = int_arg(a, 0)?;
+    let v = string_arg(a, 1)?;
     if width < 4 {
         return s(v);
     }
@@ -199,9 +199,9 @@ pub fn abbrev(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn abbrevboth(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 3)?;
-    let left = int_arg(&a[0])?;
-    let right = int_arg(&a[1])?;
-    let v = string_arg(&a[2])?;
+    let left = int_arg(a, 0)?;
+    let right = int_arg(a, 1)?;
+    let v = string_arg(a, 2)?;
     if right < 4 || left > 0 && right < 7 {
         return s(v);
     }
@@ -210,7 +210,7 @@ pub fn abbrevboth(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn initials(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    s(string_arg(&a[0])?
+    s(string_arg(a, 0)?
         .split_whitespace()
         .filter_map(|w| w.chars().next())
         .collect::<String>())
@@ -264,36 +264,34 @@ fn wrap_custom(v: &str, width: i64, newline: &str, wrap_long: bool) -> String {
 
 pub fn wrap(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    s(wrap_custom(string_arg(&a[1])?, int_arg(&a[0])?, "", false))
+    s(wrap_custom(string_arg(a, 1)?, int_arg(a, 0)?, "", false))
 }
 
 pub fn wrap_with(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 3)?;
     s(wrap_custom(
-        string_arg(&a[2])?,
-        int_arg(&a[0])?,
-        string_arg(&a[1])?,
+        string_arg(a, 2)?,
+        int_arg(a, 0)?,
+        string_arg(a, 1)?,
         true,
     ))
 }
 
 pub fn contains(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    Ok(Value::Bool(string_arg(&a[1])?.contains(string_arg(&a[0])?)))
+    Ok(Value::Bool(string_arg(a, 1)?.contains(string_arg(a, 0)?)))
 }
 
 pub fn has_prefix(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
     Ok(Value::Bool(
-        string_arg(&a[1])?.starts_with(string_arg(&a[0])?),
+        string_arg(a, 1)?.starts_with(string_arg(a, 0)?),
     ))
 }
 
 pub fn has_suffix(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    Ok(Value::Bool(
-        string_arg(&a[1])?.ends_with(string_arg(&a[0])?),
-    ))
+    Ok(Value::Bool(string_arg(a, 1)?.ends_with(string_arg(a, 0)?)))
 }
 
 pub fn quote(_: &mut CallContext, a: &[Value]) -> R {
@@ -330,22 +328,22 @@ fn indent_by(n: i64, v: &str) -> String {
 
 pub fn indent(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    s(indent_by(int_arg(&a[0])?, string_arg(&a[1])?))
+    s(indent_by(int_arg(a, 0)?, string_arg(a, 1)?))
 }
 
 pub fn nindent(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
     s(format!(
         "\n{}",
-        indent_by(int_arg(&a[0])?, string_arg(&a[1])?)
+        indent_by(int_arg(a, 0)?, string_arg(a, 1)?)
     ))
 }
 
 pub fn replace(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 3)?;
-    let old = string_arg(&a[0])?;
-    let new = string_arg(&a[1])?;
-    let src = string_arg(&a[2])?;
+    let old = string_arg(a, 0)?;
+    let new = string_arg(a, 1)?;
+    let src = string_arg(a, 2)?;
     if old.is_empty() {
         // Go inserts `new` around every character when `old` is empty.
         let mut out = String::from(new);
@@ -360,9 +358,9 @@ pub fn replace(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn plural(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 3)?;
-    let one = string_arg(&a[0])?;
-    let many = string_arg(&a[1])?;
-    s(if int_arg(&a[2])? == 1 { one } else { many })
+    let one = string_arg(a, 0)?;
+    let many = string_arg(a, 1)?;
+    s(if int_arg(a, 2)? == 1 { one } else { many })
 }
 
 /// Words as xstrings splits them for case conversion: on separators, lower→upper changes and
@@ -396,7 +394,7 @@ fn words(v: &str) -> Vec<String> {
 
 pub fn snakecase(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let w: Vec<String> = words(string_arg(&a[0])?)
+    let w: Vec<String> = words(string_arg(a, 0)?)
         .into_iter()
         .map(|w| w.to_lowercase())
         .collect();
@@ -405,7 +403,7 @@ pub fn snakecase(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn kebabcase(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let w: Vec<String> = words(string_arg(&a[0])?)
+    let w: Vec<String> = words(string_arg(a, 0)?)
         .into_iter()
         .map(|w| w.to_lowercase())
         .collect();
@@ -417,7 +415,7 @@ pub fn camelcase(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     let mut out = String::new();
     let mut upper_next = true;
-    for c in string_arg(&a[0])?.chars() {
+    for c in string_arg(a, 0)?.chars() {
         if matches!(c, '_' | '-' | ' ' | '.') {
             upper_next = true;
             continue;
@@ -434,7 +432,7 @@ pub fn camelcase(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn swapcase(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    s(string_arg(&a[0])?
+    s(string_arg(a, 0)?
         .chars()
         .flat_map(|c| -> Box<dyn Iterator<Item = char>> {
             if c.is_uppercase() {
@@ -482,31 +480,27 @@ fn go_split<'a>(v: &'a str, sep: &str, n: i64) -> Vec<&'a str> {
 pub fn split(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
     Ok(parts_map(go_split(
-        string_arg(&a[1])?,
-        string_arg(&a[0])?,
+        string_arg(a, 1)?,
+        string_arg(a, 0)?,
         -1,
     )))
 }
 
 pub fn split_list(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    let parts = go_split(string_arg(&a[1])?, string_arg(&a[0])?, -1);
+    let parts = go_split(string_arg(a, 1)?, string_arg(a, 0)?, -1);
     Ok(strings_value(parts.into_iter().map(String::from).collect()))
 }
 
 pub fn splitn(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 3)?;
-    let n = int_arg(&a[1])?;
-    Ok(parts_map(go_split(
-        string_arg(&a[2])?,
-        string_arg(&a[0])?,
-        n,
-    )))
+    let n = int_arg(a, 1)?;
+    Ok(parts_map(go_split(string_arg(a, 2)?, string_arg(a, 0)?, n)))
 }
 
 pub fn join(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    s(strslice(&a[1]).join(string_arg(&a[0])?))
+    s(strslice(&a[1]).join(string_arg(a, 0)?))
 }
 
 pub fn sort_alpha(_: &mut CallContext, a: &[Value]) -> R {
