@@ -55,6 +55,9 @@ struct FieldOptions {
     index: i64,
     #[serde(default)]
     create: bool,
+    /// Only meaningful for values inside structured (JSON/YAML text) fields, which aren't supported.
+    #[serde(default)]
+    encoding: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,6 +144,15 @@ fn run(resources: &mut ResMap, replacement: Replacement) -> Result<()> {
         (Some(source), None) => source_value(resources, &source)?,
     };
     for target in &targets {
+        if target
+            .options
+            .as_ref()
+            .is_some_and(|o| !o.encoding.is_empty())
+        {
+            return Err(Error::input(
+                "replacement option `encoding` (values inside structured text fields) is not supported by the kustomize renderer",
+            ));
+        }
         let Some(select) = &target.select else {
             return Err(Error::input("target must specify resources to select"));
         };
