@@ -10,7 +10,7 @@ use crate::value::Value;
 use crate::{ErrorKind, MissingKey, RunState, TemplateError, Templates};
 
 /// Nested `template`/`include` calls allowed; Go allows 100000 but a wasm stack is small.
-pub const MAX_DEPTH: usize = 200;
+pub const MAX_DEPTH: usize = 100;
 
 /// How a list walk ended: normally, or by `{{break}}`/`{{continue}}` unwinding to its `range`.
 enum Flow {

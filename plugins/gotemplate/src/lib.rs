@@ -24,6 +24,9 @@ pub use value::{Map, Object, Value, deep_equal};
 
 use parse::Tree;
 
+/// The name Helm gives the root of its template set; `tpl` parses its text under it.
+pub const ROOT_NAME: &str = "gotpl";
+
 /// What a map lookup of a missing key yields (Go's `missingkey` option).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MissingKey {
@@ -150,6 +153,17 @@ impl Templates {
     /// Parse `source` as template `name` and add it and its `define`s to the set, as Go's
     /// `t.New(name).Parse(source)`: a later non-empty definition replaces an earlier one.
     pub fn parse(&mut self, name: &str, source: &str) -> Result<(), TemplateError> {
+        self.parse_main(name, source).map(|_| ())
+    }
+
+    /// Parse like [`Templates::parse`] and return the new main tree itself: like Go's
+    /// `t.New(name).Parse(src)`, it is what runs even when an empty text did not replace an
+    /// existing template of that name in the set.
+    pub(crate) fn parse_main(
+        &mut self,
+        name: &str,
+        source: &str,
+    ) -> Result<Arc<Tree>, TemplateError> {
         let (tree, defines) =
             parse::parse(name, source, &|f| self.has_function(f)).map_err(|e| TemplateError {
                 kind: ErrorKind::Parse,
@@ -179,17 +193,19 @@ impl Templates {
             }
             seen.insert(t.name.clone(), empty);
         }
-        for t in std::iter::once(tree).chain(defines) {
-            self.add_tree(t);
+        let main = Arc::new(tree);
+        self.add_tree(main.clone());
+        for t in defines {
+            self.add_tree(Arc::new(t));
         }
-        Ok(())
+        Ok(main)
     }
 
-    fn add_tree(&mut self, tree: Tree) {
+    fn add_tree(&mut self, tree: Arc<Tree>) {
         if tree.is_empty() && self.trees.contains_key(&tree.name) {
             return;
         }
-        self.trees.insert(tree.name.clone(), Arc::new(tree));
+        self.trees.insert(tree.name.clone(), tree);
     }
 
     pub(crate) fn tree(&self, name: &str) -> Option<Arc<Tree>> {
@@ -236,6 +252,16 @@ impl Templates {
                 message: format!("no template {name:?} associated with template set"),
             });
         };
+        self.execute_tree(tree, data, state, depth)
+    }
+
+    pub(crate) fn execute_tree(
+        &self,
+        tree: Arc<Tree>,
+        data: &Value,
+        state: &mut RunState,
+        depth: usize,
+    ) -> Result<String, TemplateError> {
         let dot = match data {
             Value::Nil => None,
             v => Some(v.clone()),

@@ -128,7 +128,13 @@ struct Parser<'f> {
     range_depth: usize,
     defines: Vec<Tree>,
     has_function: &'f dyn Fn(&str) -> bool,
+    /// Open control structures and parentheses; bounded so hostile input cannot exhaust the
+    /// (small, wasm) stack of the recursive parser and executor.
+    nesting: usize,
 }
+
+/// Deeper nesting of `if`/`range`/`with`/`block` and parentheses is refused.
+pub const MAX_NESTING: usize = 100;
 
 enum Item {
     Node(Node),
@@ -157,6 +163,7 @@ pub fn parse(
         range_depth: 0,
         defines: Vec::new(),
         has_function,
+        nesting: 0,
     };
     let root = p.top()?;
     Ok((
@@ -371,7 +378,22 @@ impl Parser<'_> {
         Ok(Item::Node(Node::Action(pipe)))
     }
 
+    fn nest(&mut self) -> Result<(), ParseError> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return self.err(format!("template nesting deeper than {MAX_NESTING} levels"));
+        }
+        Ok(())
+    }
+
     fn control(&mut self, kind: &str) -> Result<Node, ParseError> {
+        self.nest()?;
+        let node = self.control_body(kind);
+        self.nesting -= 1;
+        node
+    }
+
+    fn control_body(&mut self, kind: &str) -> Result<Node, ParseError> {
         let mark = self.vars.len();
         let pipe = self.pipeline(kind, Tok::RightDelim)?;
         if kind == "range" {
@@ -685,7 +707,9 @@ impl Parser<'_> {
                 }))
             }
             Tok::LeftParen => {
+                self.nest()?;
                 let pipe = self.pipeline("parenthesized pipeline", Tok::RightParen)?;
+                self.nesting -= 1;
                 let end = self.tokens[self.i - 1].pos + 1;
                 Ok(Some(Arg {
                     pos,
@@ -818,6 +842,16 @@ mod tests {
         let Node::If(b) = &tree.root[0] else { panic!() };
         let else_list = b.else_list.as_ref().unwrap();
         assert!(matches!(else_list[0], Node::If(_)));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_it_exhausts_the_stack() {
+        let deep = format!("{{{{ {}1{} }}}}", "(".repeat(5000), ")".repeat(5000));
+        assert!(parse_err(&deep).contains("nesting deeper"));
+        let ifs = format!("{}{}", "{{ if 1 }}".repeat(5000), "{{ end }}".repeat(5000));
+        assert!(parse_err(&ifs).contains("nesting deeper"));
+        let ok = format!("{{{{ {}1{} }}}}", "(".repeat(50), ")".repeat(50));
+        parse_ok(&ok);
     }
 
     #[test]

@@ -145,3 +145,25 @@ fn key_generation_is_refused_in_the_sandbox() {
         "{err}"
     );
 }
+
+#[test]
+fn runaway_recursion_is_an_error_not_a_stack_overflow() {
+    let err = render(
+        "{{ define \"r\" }}{{ template \"r\" . }}{{ end }}{{ template \"r\" . }}",
+        serde_json::json!({}),
+    )
+    .unwrap_err();
+    assert!(
+        err.message.contains("exceeded maximum template depth"),
+        "{err}"
+    );
+    let err = render(
+        "{{ define \"i\" }}{{ include \"i\" . }}{{ end }}{{ include \"i\" . }}",
+        serde_json::json!({}),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("exceeded maximum template depth"),
+        "{err}"
+    );
+}

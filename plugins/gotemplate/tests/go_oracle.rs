@@ -512,6 +512,29 @@ fn templates_include_and_tpl() {
     let d = json!({"Values": {"name": "app", "n": 2, "tpl": "{{ .Values.name }}-x"}, "Template": {"Name": "main", "BasePath": "c/templates"}});
     compare(vec![
         multi(
+            &[(
+                "main",
+                "[{{ tpl \"\" . }}]{{ tpl \"{{ . }}\" 3 }}{{ tpl \"{{ .x }}\" (dict \"x\" 1) }}",
+            )],
+            d.clone(),
+        ),
+        multi(&[("main", "{{ tpl \"a\\n{{ .nope.x }}\" . }}")], d.clone()),
+        multi(
+            &[(
+                "main",
+                "{{ tpl \"{{ define \\\"d\\\" }}D{{ end }}{{ include \\\"d\\\" . }}\" . }}|{{ include \"d\" . }}",
+            )],
+            d.clone(),
+        ),
+        multi(
+            &[(
+                "main",
+                "{{ tpl \"{{ tpl \\\"{{ .Values.name }}\\\" . }}\" . }}",
+            )],
+            d.clone(),
+        ),
+        multi(&[("main", "{{ include \"main\" . }}")], d.clone()),
+        multi(
             &[
                 ("main", "{{ template \"h\" . }}"),
                 ("helpers", "{{ define \"h\" }}H{{ .Values.name }}{{ end }}"),

@@ -41,26 +41,20 @@ pub fn include(ctx: &mut CallContext, a: &[Value]) -> R {
     result.map(Value::str)
 }
 
+/// helm v4's `tpl`: the text is parsed into a copy of the set under the root's name (so its
+/// defines are visible to its own `include`s only) and that new tree is executed with `vals`.
 pub fn tpl(ctx: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
     let source = string_arg(a, 0)?;
-    let vals = &a[1];
-    let name = match vals {
-        Value::Map(m) => m
-            .get("Template")
-            .and_then(|t| t.as_map().and_then(|t| t.get("Name"))),
-        _ => None,
-    };
-    let Some(Value::String(name)) = name else {
-        return Err(format!(
-            "cannot retrieve Template.Name from values inside tpl function: {source}"
-        ));
-    };
+    if ctx.depth + 1 >= MAX_DEPTH {
+        return Err(format!("exceeded maximum template depth ({MAX_DEPTH})"));
+    }
     let mut set = ctx.set.clone();
-    set.parse(&name, source)
+    let tree = set
+        .parse_main(crate::ROOT_NAME, source)
         .map_err(|e| format!("cannot parse template {source:?}: {e}"))?;
     let out = set
-        .execute_with_state(&name, vals, ctx.state, ctx.depth + 1)
+        .execute_tree(tree, &a[1], ctx.state, ctx.depth + 1)
         .map_err(|e| format!("error during tpl function execution for {source:?}: {e}"))?;
     Ok(Value::str(out.replace("<no value>", "")))
 }

@@ -103,11 +103,18 @@ func funcMap(t **template.Template, missingKey string) template.FuncMap {
 		}
 		return val, nil
 	}
-	f["include"] = func(name string, data any) (string, error) {
+	f["include"] = includeFun(t, included)
+	f["tpl"] = tplFun(t, included, missingKey)
+	return f
+}
+
+// includeFun and tplFun follow helm v4's pkg/engine/engine.go.
+func includeFun(t **template.Template, included map[string]int) func(string, any) (string, error) {
+	return func(name string, data any) (string, error) {
 		var buf strings.Builder
 		if v, ok := included[name]; ok {
 			if v > 1000 {
-				return "", fmt.Errorf("rendering template has a nested reference name: %s: unable to execute template", name)
+				return "", fmt.Errorf("rendering template has a nested reference name: %s: %w", name, errors.New("unable to execute template"))
 			}
 			included[name]++
 		} else {
@@ -117,36 +124,30 @@ func funcMap(t **template.Template, missingKey string) template.FuncMap {
 		included[name]--
 		return buf.String(), err
 	}
-	f["tpl"] = func(src string, vals map[string]any) (string, error) {
-		clone, err := (*t).Clone()
+}
+
+func tplFun(parent **template.Template, included map[string]int, missingKey string) func(string, any) (string, error) {
+	return func(tpl string, vals any) (string, error) {
+		t, err := (*parent).Clone()
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("cannot clone template: %w", err)
 		}
-		clone.Option("missingkey=" + missingKey)
-		tmpl, _ := vals["Template"].(map[string]any)
-		name, ok := tmpl["Name"].(string)
-		if !ok {
-			return "", fmt.Errorf("cannot retrieve Template.Name from values inside tpl function: %s", src)
-		}
-		inner := clone
-		clone.Funcs(template.FuncMap{
-			"include": func(n string, data any) (string, error) {
-				var buf strings.Builder
-				err := inner.ExecuteTemplate(&buf, n, data)
-				return buf.String(), err
-			},
+		t.Option("missingkey=" + missingKey)
+		clone := t
+		t.Funcs(template.FuncMap{
+			"include": includeFun(&clone, included),
+			"tpl":     tplFun(&clone, included, missingKey),
 		})
-		parsed, err := clone.New(name).Parse(src)
+		t, err = t.New((*parent).Name()).Parse(tpl)
 		if err != nil {
-			return "", fmt.Errorf("cannot parse template %q: %w", src, err)
+			return "", fmt.Errorf("cannot parse template %q: %w", tpl, err)
 		}
 		var buf strings.Builder
-		if err := parsed.Execute(&buf, vals); err != nil {
-			return "", fmt.Errorf("error during tpl function execution for %q: %w", src, err)
+		if err := t.Execute(&buf, vals); err != nil {
+			return "", fmt.Errorf("error during tpl function execution for %q: %w", tpl, err)
 		}
 		return strings.ReplaceAll(buf.String(), "<no value>", ""), nil
 	}
-	return f
 }
 
 func run(c testCase) (out string, err error) {
