@@ -10,6 +10,8 @@ use crate::loader::{Loader, display_dir};
 use crate::resource::{Behavior, ResMap, Resource};
 use crate::transformers::{images, labels, namespace, prefix_suffix, replicas};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use tether_strategic_merge::Schema;
 
 /// The objects `kustomize build <dir>` prints, in its order.
 pub fn build(loader: &Loader, dir: &str) -> Result<Vec<Resource>> {
@@ -23,7 +25,8 @@ pub fn build(loader: &Loader, dir: &str) -> Result<Vec<Resource>> {
     }
     let mut accumulator = Accumulator::default();
     let mut stack = Vec::new();
-    target.accumulate(loader, &mut accumulator, &mut stack)?;
+    let schema = target.schema(loader)?;
+    target.accumulate(loader, &schema, &mut accumulator, &mut stack)?;
     let Accumulator {
         mut resources,
         config,
@@ -101,6 +104,34 @@ impl Target {
         }))
     }
 
+    /// The schema patches merge with: Kubernetes' built-in types, or only the document `openapi: {path}`
+    /// names (kustomize reads it from the top kustomization only and replaces its built-in schema).
+    fn schema(&self, loader: &Loader) -> Result<Cow<'static, Schema>> {
+        let Some(openapi) = &self.kustomization.openapi else {
+            return Ok(Cow::Borrowed(Schema::kubernetes()));
+        };
+        let Some(relative) = openapi.get("path") else {
+            return Err(self.field_error(
+                "openapi",
+                Error::input("only `openapi: {path: …}` is supported by the kustomize renderer (not `version`)"),
+            ));
+        };
+        let path = loader.join(&self.dir, relative)?;
+        loader
+            .check_restriction(&self.dir, &path)
+            .map_err(|e| self.field_error("openapi", e))?;
+        let text = loader
+            .read_text(&path)
+            .map_err(|e| self.field_error("openapi", e))?;
+        let document = crate::loader::parse_yaml(&text).map_err(|(m, _)| {
+            Error::input(format!("invalid OpenAPI document: {m}")).in_file(&path)
+        })?;
+        Schema::default()
+            .with_openapi(&document)
+            .map(Cow::Owned)
+            .map_err(|e| Error::input(format!("invalid OpenAPI document: {e}")).in_file(&path))
+    }
+
     /// An error about a field of this kustomization, at the field's line.
     fn field_error(&self, field: &str, error: Error) -> Error {
         let error = error.context(field);
@@ -117,6 +148,7 @@ impl Target {
     fn accumulate(
         &self,
         loader: &Loader,
+        schema: &Schema,
         acc: &mut Accumulator,
         stack: &mut Vec<String>,
     ) -> Result<()> {
@@ -128,7 +160,7 @@ impl Target {
             )));
         }
         stack.push(self.dir.clone());
-        let result = self.accumulate_inner(loader, acc, stack);
+        let result = self.accumulate_inner(loader, schema, acc, stack);
         stack.pop();
         result
     }
@@ -136,12 +168,13 @@ impl Target {
     fn accumulate_inner(
         &self,
         loader: &Loader,
+        schema: &Schema,
         acc: &mut Accumulator,
         stack: &mut Vec<String>,
     ) -> Result<()> {
         let k = &self.kustomization;
         for entry in &k.resources {
-            self.accumulate_resource(loader, acc, stack, entry)
+            self.accumulate_resource(loader, schema, acc, stack, entry)
                 .map_err(|e| self.field_error("resources", e))?;
         }
         for entry in &k.configurations {
@@ -154,26 +187,22 @@ impl Target {
                 .map_err(|e| self.field_error("configurations", e))?;
             acc.config.merge_file(&path, &text)?;
         }
-        if !k.crds.is_empty() {
-            return Err(self.field_error(
-                "crds",
-                Error::input(
-                    "`crds` is not supported by the kustomize renderer yet; use `configurations`",
-                ),
-            ));
-        }
-        if k.openapi.is_some() {
-            return Err(self.field_error(
-                "openapi",
-                Error::input("`openapi` is not supported by the kustomize renderer yet"),
-            ));
+        for entry in &k.crds {
+            let path = loader.join(&self.dir, entry)?;
+            loader
+                .check_restriction(&self.dir, &path)
+                .map_err(|e| self.field_error("crds", e))?;
+            let text = loader
+                .read_text(&path)
+                .map_err(|e| self.field_error("crds", e))?;
+            crate::fieldspec::crds::merge_file(&mut acc.config, &path, &text)?;
         }
         self.run_generators(loader, acc)?;
         for entry in &k.components {
-            self.accumulate_component(loader, acc, stack, entry)
+            self.accumulate_component(loader, schema, acc, stack, entry)
                 .map_err(|e| self.field_error("components", e))?;
         }
-        self.run_transformers(loader, acc)?;
+        self.run_transformers(loader, schema, acc)?;
         for var in &k.vars {
             if acc.vars.iter().any(|v| v.name == var.name) {
                 return Err(self.field_error(
@@ -189,6 +218,7 @@ impl Target {
     fn accumulate_resource(
         &self,
         loader: &Loader,
+        schema: &Schema,
         acc: &mut Accumulator,
         stack: &mut Vec<String>,
         entry: &str,
@@ -204,7 +234,7 @@ impl Target {
                 .in_file(&sub.file));
             }
             let mut sub_acc = Accumulator::default();
-            sub.accumulate(loader, &mut sub_acc, stack)?;
+            sub.accumulate(loader, schema, &mut sub_acc, stack)?;
             acc.resources.append_all(sub_acc.resources)?;
             acc.config.merge(&sub_acc.config);
             for var in sub_acc.vars {
@@ -233,6 +263,7 @@ impl Target {
     fn accumulate_component(
         &self,
         loader: &Loader,
+        schema: &Schema,
         acc: &mut Accumulator,
         stack: &mut Vec<String>,
         entry: &str,
@@ -246,7 +277,7 @@ impl Target {
             ))
             .in_file(&component.file));
         }
-        component.accumulate(loader, acc, stack)
+        component.accumulate(loader, schema, acc, stack)
     }
 
     fn run_generators(&self, loader: &Loader, acc: &mut Accumulator) -> Result<()> {
@@ -275,12 +306,18 @@ impl Target {
         Ok(())
     }
 
-    fn run_transformers(&self, loader: &Loader, acc: &mut Accumulator) -> Result<()> {
+    fn run_transformers(
+        &self,
+        loader: &Loader,
+        schema: &Schema,
+        acc: &mut Accumulator,
+    ) -> Result<()> {
         let k = &self.kustomization;
         let config = acc.config.clone();
         let resources = &mut acc.resources;
         let patch_context = crate::patches::PatchContext {
             loader,
+            schema,
             dir: &self.dir,
             kustomization_file: &self.file,
         };

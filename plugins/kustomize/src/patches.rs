@@ -13,6 +13,7 @@ use tether_strategic_merge::{Schema, apply_json6902, strategic_merge};
 #[derive(Debug)]
 pub struct PatchContext<'a> {
     pub loader: &'a Loader,
+    pub schema: &'a Schema,
     pub dir: &'a str,
     pub kustomization_file: &'a str,
 }
@@ -135,8 +136,14 @@ pub fn apply_patch(
                                 {
                                     b.insert("apiVersion".into(), api.clone());
                                 }
-                                if !merge_into(&mut resource, &body, allow_name, allow_kind, &file)?
-                                {
+                                if !merge_into(
+                                    &mut resource,
+                                    &body,
+                                    context.schema,
+                                    allow_name,
+                                    allow_kind,
+                                    &file,
+                                )? {
                                     continue;
                                 }
                             }
@@ -144,7 +151,14 @@ pub fn apply_patch(
                         }
                         resources.resources = kept;
                     }
-                    None => apply_by_id(resources, &body, allow_name, allow_kind, &file)?,
+                    None => apply_by_id(
+                        resources,
+                        &body,
+                        context.schema,
+                        allow_name,
+                        allow_kind,
+                        &file,
+                    )?,
                 }
             }
             Ok(())
@@ -180,7 +194,7 @@ pub fn apply_strategic_merge_entry(
         }
     };
     for body in patches {
-        apply_by_id(resources, &body, false, false, &file)?;
+        apply_by_id(resources, &body, context.schema, false, false, &file)?;
     }
     Ok(())
 }
@@ -189,6 +203,7 @@ pub fn apply_strategic_merge_entry(
 fn apply_by_id(
     resources: &mut ResMap,
     body: &Value,
+    schema: &Schema,
     allow_name: bool,
     allow_kind: bool,
     file: &str,
@@ -211,6 +226,7 @@ fn apply_by_id(
     if !merge_into(
         &mut resources.resources[index],
         body,
+        schema,
         allow_name,
         allow_kind,
         file,
@@ -225,6 +241,7 @@ fn apply_by_id(
 fn merge_into(
     resource: &mut Resource,
     body: &Value,
+    schema: &Schema,
     allow_name: bool,
     allow_kind: bool,
     file: &str,
@@ -236,7 +253,7 @@ fn merge_into(
         resource.store_previous_id();
     }
     let base = Value::Object(std::mem::take(&mut resource.object));
-    let merged = strategic_merge(&base, body, Schema::kubernetes()).map_err(|e| {
+    let merged = strategic_merge(&base, body, schema).map_err(|e| {
         Error::input(format!("strategic merge patch on {kind} {name}: {e}")).in_file(file)
     })?;
     let Value::Object(map) = merged else {

@@ -2,6 +2,7 @@
 //! writes. The built-in tables are data (see `builtin`); `configurations:` files add to them.
 
 mod builtin;
+pub mod crds;
 
 use crate::error::{Error, Result};
 use crate::resource::ResId;
