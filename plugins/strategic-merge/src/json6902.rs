@@ -92,13 +92,10 @@ impl<'a> Operation<'a> {
         match self.op {
             "add" => self.add(document, &self.path, self.raw_path, self.value.cloned()),
             "remove" => self.remove(document, &self.path, self.raw_path).map(drop),
-            "replace" => {
-                self.remove(document, &self.path, self.raw_path)?;
-                self.add(document, &self.path, self.raw_path, self.value.cloned())
-            }
+            "replace" => self.replace(document),
             "test" => {
-                let actual = get(document, &self.path)
-                    .ok_or_else(|| self.missing(self.raw_path, "no such value"))?;
+                // evanphx/json-patch v4: a missing value equals null.
+                let actual = get(document, &self.path).unwrap_or(&Value::Null);
                 let expected = self.value.unwrap_or(&Value::Null);
                 if actual == expected {
                     Ok(())
@@ -158,6 +155,33 @@ impl<'a> Operation<'a> {
                 let at =
                     at.ok_or_else(|| self.missing(raw, format!("index out of a list of {len}")))?;
                 elements.insert(at, value);
+                Ok(())
+            }
+            _ => Err(self.missing(raw, "its parent is a scalar")),
+        }
+    }
+
+    /// Like evanphx/json-patch v4, replacing a field a map lacks sets it; a list element must
+    /// exist.
+    fn replace(&self, document: &mut Value) -> Result<(), PatchError> {
+        let value = self.value.cloned().unwrap_or(Value::Null);
+        let Some((last, parents)) = self.path.split_last() else {
+            *document = value;
+            return Ok(());
+        };
+        let raw = self.raw_path;
+        let parent = get_mut(document, parents)
+            .ok_or_else(|| self.missing(raw, "its parent does not exist"))?;
+        match parent {
+            Value::Object(fields) => {
+                fields.insert(last.clone(), value);
+                Ok(())
+            }
+            Value::Array(elements) => {
+                let len = elements.len();
+                let at = array_index(last, len)
+                    .ok_or_else(|| self.missing(raw, format!("index out of a list of {len}")))?;
+                elements[at] = value;
                 Ok(())
             }
             _ => Err(self.missing(raw, "its parent is a scalar")),
@@ -244,4 +268,126 @@ fn get_mut<'v>(document: &'v mut Value, path: &[String]) -> Option<&'v mut Value
         }
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn apply(target: Value, operations: Value) -> Result<Value, PatchError> {
+        apply_json6902(&target, &operations)
+    }
+
+    #[test]
+    fn add_inserts_appends_and_sets() {
+        let patched = apply(
+            json!({"a": {"list": [1, 3]}}),
+            json!([
+                {"op": "add", "path": "/a/list/1", "value": 2},
+                {"op": "add", "path": "/a/list/-", "value": 4},
+                {"op": "add", "path": "/a/new", "value": {"x": 1}}
+            ]),
+        );
+        assert_eq!(
+            patched,
+            Ok(json!({"a": {"list": [1, 2, 3, 4], "new": {"x": 1}}}))
+        );
+    }
+
+    #[test]
+    fn pointers_unescape_tilde_and_slash() {
+        let patched = apply(
+            json!({"annotations": {"a/b": "1", "t~n": "2"}}),
+            json!([
+                {"op": "remove", "path": "/annotations/a~1b"},
+                {"op": "replace", "path": "/annotations/t~0n", "value": "3"}
+            ]),
+        );
+        assert_eq!(patched, Ok(json!({"annotations": {"t~n": "3"}})));
+    }
+
+    #[test]
+    fn negative_indices_count_from_the_end() {
+        let patched = apply(
+            json!({"l": [1, 2, 3]}),
+            json!([
+                {"op": "remove", "path": "/l/-1"},
+                {"op": "add", "path": "/l/-1", "value": 9}
+            ]),
+        );
+        assert_eq!(patched, Ok(json!({"l": [1, 9, 2]})));
+    }
+
+    #[test]
+    fn move_copy_and_test() {
+        let patched = apply(
+            json!({"a": {"x": 1}, "b": [0]}),
+            json!([
+                {"op": "copy", "from": "/a/x", "path": "/b/-"},
+                {"op": "move", "from": "/a", "path": "/c"},
+                {"op": "test", "path": "/c", "value": {"x": 1}},
+                {"op": "test", "path": "/missing", "value": null}
+            ]),
+        );
+        assert_eq!(patched, Ok(json!({"b": [0, 1], "c": {"x": 1}})));
+    }
+
+    #[test]
+    fn replace_sets_a_missing_field_but_not_a_missing_element() {
+        assert_eq!(
+            apply(
+                json!({"a": 1}),
+                json!([{"op": "replace", "path": "/b", "value": 2}])
+            ),
+            Ok(json!({"a": 1, "b": 2}))
+        );
+        let error = apply(
+            json!({"l": []}),
+            json!([{"op": "replace", "path": "/l/0", "value": 2}]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "operation 0 (replace): /l/0: index out of a list of 0"
+        );
+    }
+
+    #[test]
+    fn failures_name_the_operation_and_pointer() {
+        let cases = [
+            (
+                json!([{"op": "remove", "path": "/nope"}]),
+                "operation 0 (remove): /nope: no field 'nope'",
+            ),
+            (
+                json!([{"op": "add", "path": "/x/y", "value": 1}]),
+                "operation 0 (add): /x/y: its parent does not exist",
+            ),
+            (
+                json!([{"op": "test", "path": "/a", "value": 2}]),
+                "operation 0 (test): /a: value differs from the expected 2",
+            ),
+            (
+                json!([{"op": "add", "path": "a", "value": 2}]),
+                "operation 0 (add): 'a' is not a JSON pointer",
+            ),
+            (
+                json!([{"op": "frob", "path": "/a"}]),
+                "operation 0: unknown op 'frob'",
+            ),
+            (
+                json!([{"op": "add", "path": "/a"}]),
+                "operation 0: add: `value` is missing",
+            ),
+            (
+                json!([{"op": "move", "from": "/a", "path": "/a/b"}]),
+                "operation 0 (move): /a: cannot move a value into itself",
+            ),
+        ];
+        for (operations, message) in cases {
+            let error = apply(json!({"a": 1}), operations).unwrap_err();
+            assert_eq!(error.to_string(), message);
+        }
+    }
 }

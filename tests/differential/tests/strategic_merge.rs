@@ -1,0 +1,160 @@
+//! Differential suite: the strategic-merge crate's `strategic_merge` and `apply_json6902` against
+//! the real kustomize v5.8.1 applying the same patch to the same object.
+//!
+//! A case directory under `cases/strategic-merge/` holds `base.yaml` (one object) and either
+//! `patch.yaml` (a strategic merge patch naming the object) or `ops.yaml` (JSON 6902 operations,
+//! targeted at the object by kind and name), and optionally `expect-error` (kustomize refuses the
+//! patch; the file says why). kustomize builds a kustomization of exactly that; the crate's function
+//! runs on the same values, after which the kind, name and namespace are restored as kustomize's
+//! patch transformer does.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tether_differential::{Oracle, compare_ordered, parse_stream, repo_root};
+use tether_strategic_merge::{Schema, apply_json6902, strategic_merge};
+
+/// The patch a case applies.
+enum Patch {
+    StrategicMerge(Value),
+    Json6902(Value),
+}
+
+struct Case {
+    name: String,
+    dir: PathBuf,
+    base: Value,
+    patch: Patch,
+    expect_error: bool,
+}
+
+fn read_yaml(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn text<'v>(object: &'v Value, pointer: &str) -> &'v str {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn load(dir: &Path) -> Case {
+    let patch = if dir.join("patch.yaml").is_file() {
+        Patch::StrategicMerge(read_yaml(&dir.join("patch.yaml")))
+    } else {
+        Patch::Json6902(read_yaml(&dir.join("ops.yaml")))
+    };
+    Case {
+        name: dir
+            .file_name()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned(),
+        dir: dir.to_owned(),
+        base: read_yaml(&dir.join("base.yaml")),
+        patch,
+        expect_error: dir.join("expect-error").is_file(),
+    }
+}
+
+/// kustomize's output for a case, built in a scratch copy of the case directory.
+fn oracle(case: &Case) -> Result<Vec<Value>, String> {
+    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    for file in ["base.yaml", "patch.yaml", "ops.yaml"] {
+        if case.dir.join(file).is_file() {
+            std::fs::copy(case.dir.join(file), scratch.path().join(file))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let patches = match case.patch {
+        Patch::StrategicMerge(_) => "- path: patch.yaml\n".to_owned(),
+        Patch::Json6902(_) => format!(
+            "- path: ops.yaml\n  target:\n    kind: {}\n    name: {}\n",
+            text(&case.base, "/kind"),
+            text(&case.base, "/metadata/name")
+        ),
+    };
+    let kustomization = format!("resources:\n- base.yaml\npatches:\n{patches}");
+    std::fs::write(scratch.path().join("kustomization.yaml"), kustomization)
+        .map_err(|e| e.to_string())?;
+    parse_stream(&Oracle::Kustomize.run(scratch.path(), &["build", "."])?)
+}
+
+/// The crate's result for a case: the patched objects (none when the patch deletes the object).
+fn ours(case: &Case) -> Result<Vec<Value>, String> {
+    let patched = match &case.patch {
+        Patch::StrategicMerge(patch) => {
+            let mut merged = strategic_merge(&case.base, patch, Schema::kubernetes())
+                .map_err(|e| e.to_string())?;
+            if merged.is_null() {
+                return Ok(Vec::new());
+            }
+            // kustomize's patch transformer puts back what a patch may not change.
+            for (pointer, key) in [("/kind", "kind"), ("/metadata/name", "name")] {
+                if let Some(original) = case.base.pointer(pointer) {
+                    let parent = if key == "kind" {
+                        Some(&mut merged)
+                    } else {
+                        merged.get_mut("metadata")
+                    };
+                    if let Some(Value::Object(fields)) = parent {
+                        fields.insert(key.to_owned(), original.clone());
+                    }
+                }
+            }
+            merged
+        }
+        Patch::Json6902(operations) => {
+            apply_json6902(&case.base, operations).map_err(|e| e.to_string())?
+        }
+    };
+    Ok(vec![patched])
+}
+
+fn check(case: &Case) -> Result<(), String> {
+    match (oracle(case), ours(case)) {
+        (Ok(_), Ok(_)) if case.expect_error => {
+            Err("marked expect-error but kustomize applies it".to_owned())
+        }
+        (Ok(expected), Ok(actual)) => compare_ordered(&expected, &actual),
+        (Err(oracle), Ok(_)) => Err(format!(
+            "kustomize fails but the crate applies it:\n{oracle}"
+        )),
+        (Ok(_), Err(ours)) => Err(format!("the crate fails but kustomize applies it: {ours}")),
+        (Err(_), Err(_)) if case.expect_error => Ok(()),
+        (Err(oracle), Err(ours)) => Err(format!(
+            "both fail, but the case is not marked expect-error\n  kustomize: {}\n  crate: {ours}",
+            oracle.trim()
+        )),
+    }
+}
+
+#[test]
+fn cases_match_kustomize() {
+    let root = repo_root().join("tests/differential/cases/strategic-merge");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("cases/strategic-merge")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty(), "no cases in {}", root.display());
+    let failures: Vec<String> = dirs
+        .iter()
+        .map(|dir| load(dir))
+        .filter_map(|case| {
+            check(&case)
+                .err()
+                .map(|why| format!("=== {}\n{why}", case.name))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from kustomize:\n{}",
+        failures.len(),
+        dirs.len(),
+        failures.join("\n")
+    );
+}
