@@ -15,6 +15,7 @@
 mod archive;
 mod chart;
 mod error;
+mod functions;
 mod manifest;
 mod objects;
 mod render;
@@ -137,7 +138,8 @@ fn flag(settings: &Settings, key: &str) -> Result<bool, PluginError> {
 #[derive(Debug)]
 struct ChartOutput {
     objects: Vec<(Json, String)>,
-    warnings: Vec<String>,
+    /// What the user should know, and the file it is about when there is one.
+    warnings: Vec<(String, Option<String>)>,
 }
 
 impl ChartOutput {
@@ -151,7 +153,7 @@ impl ChartOutput {
             warnings: self
                 .warnings
                 .into_iter()
-                .map(|w| Diagnostic::new(w, None))
+                .map(|(message, file)| Diagnostic::new(message, file.map(Location::file)))
                 .collect(),
         }
     }
@@ -178,6 +180,7 @@ fn render_chart(root: &Path, options: &RenderOptions) -> Result<ChartOutput, Plu
             .into());
         }
     }
+    check_kube_version(&chart, &options.cluster_version)?;
     let user = user_values(root, options)?;
     let mut notes = Notes::new();
     values::process_enabled(&mut chart, &user, "", &mut notes)?;
@@ -194,7 +197,14 @@ fn render_chart(root: &Path, options: &RenderOptions) -> Result<ChartOutput, Plu
         release,
         tether_gotemplate::Value::Object(std::sync::Arc::new(capabilities)),
     )?;
-    warnings.extend(rendered.warnings.iter().cloned());
+    let mut warnings: Vec<(String, Option<String>)> =
+        warnings.into_iter().map(|w| (w, None)).collect();
+    for (file, calls) in &rendered.nondeterministic {
+        warnings.push((
+            format!("calls {calls}: the output differs from one render to the next"),
+            Some(file.clone()),
+        ));
+    }
 
     let files = rendered
         .files
@@ -230,8 +240,49 @@ fn render_chart(root: &Path, options: &RenderOptions) -> Result<ChartOutput, Plu
     }
     notes.sort();
     notes.dedup();
-    warnings.extend(notes);
+    warnings.extend(notes.into_iter().map(|n| (n, None)));
     Ok(ChartOutput { objects, warnings })
+}
+
+/// A chart's `kubeVersion` constraint against the cluster's version (helm template's default when the
+/// cluster is unknown), checked with the template engine's `semverCompare` so both agree on ranges.
+fn check_kube_version(chart: &Chart, cluster_version: &str) -> Result<(), ChartError> {
+    let Some(constraint) = chart.metadata.get("kubeVersion").and_then(Json::as_str) else {
+        return Ok(());
+    };
+    if constraint.trim().is_empty() {
+        return Ok(());
+    }
+    let version = objects::kube_version(cluster_version);
+    let mut check = tether_gotemplate::Templates::new();
+    let chart_yaml = render::source_path(&chart.origin, "Chart.yaml");
+    let mut data = std::collections::BTreeMap::new();
+    data.insert(
+        "constraint".to_owned(),
+        tether_gotemplate::Value::str(constraint),
+    );
+    data.insert(
+        "version".to_owned(),
+        tether_gotemplate::Value::str(version.as_str()),
+    );
+    let compatible = check
+        .parse("kubeVersion", "{{ semverCompare .constraint .version }}")
+        .and_then(|()| check.execute("kubeVersion", &tether_gotemplate::Value::map(data)))
+        .map_err(|e| {
+            ChartError::at(
+                &chart_yaml,
+                format!("kubeVersion `{constraint}`: {}", e.message),
+            )
+        })?;
+    if compatible != "true" {
+        return Err(ChartError::at(
+            chart_yaml,
+            format!(
+                "chart requires kubeVersion: {constraint} which is incompatible with Kubernetes {version}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The CRDs of `crds/` of the chart and its enabled subcharts, as helm's `CRDObjects`.
@@ -371,8 +422,8 @@ mod tests {
                 for (object, _) in output.objects {
                     println!("OBJECT {object}");
                 }
-                for warning in output.warnings {
-                    println!("WARNING {warning}");
+                for (warning, file) in output.warnings {
+                    println!("WARNING {warning} ({file:?})");
                 }
             }
             Err(e) => println!("ERROR {e:?}"),

@@ -201,6 +201,17 @@ fn dependency(d: &Dependency) -> Value {
     Value::map(map)
 }
 
+/// The cluster's version as helm writes it (`v1.36.0`), or helm template's default when unknown.
+pub fn kube_version(cluster_version: &str) -> String {
+    if cluster_version.is_empty() {
+        DEFAULT_KUBE_VERSION.to_owned()
+    } else if cluster_version.starts_with('v') {
+        cluster_version.to_owned()
+    } else {
+        format!("v{cluster_version}")
+    }
+}
+
 /// `.Capabilities`.
 #[derive(Debug)]
 pub struct Capabilities {
@@ -212,13 +223,7 @@ pub struct Capabilities {
 impl Capabilities {
     /// From the cluster the host knows, or helm template's defaults for what is empty.
     pub fn new(cluster_version: &str, api_versions: &[String]) -> Capabilities {
-        let version = if cluster_version.is_empty() {
-            DEFAULT_KUBE_VERSION.to_owned()
-        } else if cluster_version.starts_with('v') {
-            cluster_version.to_owned()
-        } else {
-            format!("v{cluster_version}")
-        };
+        let version = kube_version(cluster_version);
         let versions: Vec<String> = if api_versions.is_empty() {
             DEFAULT_API_VERSIONS
                 .iter()

@@ -5,11 +5,12 @@
 
 use crate::chart::Chart;
 use crate::error::ChartError;
+use crate::functions;
 use crate::objects::{self, Files};
 use crate::values::Values;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tether_gotemplate::{ErrorKind, MissingKey, Options, TemplateError, Templates, Value};
 
 /// A rendered template file: helm's name (`chart/templates/x.yaml`) and its output.
@@ -25,7 +26,8 @@ pub struct Rendered {
     pub files: Vec<RenderedFile>,
     /// helm's name of each template → its path in the source tree (for origins and errors).
     pub sources: BTreeMap<String, String>,
-    pub warnings: Vec<String>,
+    /// Templates whose output is not a function of the input: (source path, the functions called).
+    pub nondeterministic: Vec<(String, String)>,
 }
 
 /// One template to parse (and, unless it is a partial, execute).
@@ -69,12 +71,17 @@ pub fn render(
         missing_key: MissingKey::Zero,
         lint_mode: false,
     });
+    let parsed: Arc<OnceLock<Templates>> = Arc::new(OnceLock::new());
+    templates.add_function("tpl", functions::tpl(Arc::downgrade(&parsed)));
+    let random = functions::RandomCalls::default();
+    templates.add_function("htpasswd", functions::htpasswd(random.clone()));
     for renderable in &renderables {
         templates
             .parse(&renderable.name, &renderable.source)
             .map_err(|e| template_error(&e, &rendered.sources))?;
     }
-    let mut seen_nondeterministic = 0;
+    let templates = parsed.get_or_init(|| templates);
+    let mut seen_nondeterministic = std::collections::BTreeSet::new();
     for renderable in &renderables {
         let base = renderable
             .name
@@ -95,25 +102,43 @@ pub fn render(
         let output = templates
             .execute(&renderable.name, &Value::map(data))
             .map_err(|e| template_error(&e, &rendered.sources))?;
+        // The engine keeps one set of such calls per template set; a function first seen now, or one
+        // seen before that this file names itself, is this file's.
         let calls = templates.nondeterministic_calls();
-        if calls.len() > seen_nondeterministic {
+        let mut own: Vec<&str> = calls
+            .iter()
+            .filter(|f| !seen_nondeterministic.contains(*f) || mentions(&renderable.source, f))
+            .map(String::as_str)
+            .collect();
+        own.extend(random.take());
+        if !own.is_empty() {
             let origin = rendered
                 .sources
                 .get(&renderable.name)
                 .cloned()
                 .unwrap_or_else(|| renderable.name.clone());
-            rendered.warnings.push(format!(
-                "{origin}: calls {} so its output differs from one render to the next",
-                calls[seen_nondeterministic..].join(", ")
-            ));
-            seen_nondeterministic = calls.len();
+            rendered.nondeterministic.push((origin, own.join(", ")));
         }
+        seen_nondeterministic.extend(calls);
         rendered.files.push(RenderedFile {
             name: renderable.name.clone(),
             content: output.replace("<no value>", ""),
         });
     }
     Ok(rendered)
+}
+
+/// Whether template text calls `function` (the name as a whole word).
+fn mentions(source: &str, function: &str) -> bool {
+    source.match_indices(function).any(|(at, _)| {
+        let word = |c: char| c.is_alphanumeric() || c == '_';
+        let before = source[..at].chars().next_back().is_none_or(|c| !word(c));
+        let after = source[at + function.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !word(c));
+        before && after
+    })
 }
 
 fn to_table(values: &Values) -> Value {
