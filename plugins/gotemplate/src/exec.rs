@@ -439,10 +439,17 @@ impl<'a, 's> Exec<'a, 's> {
 
     /// Evaluate an argument to a function: a missing value becomes nil.
     fn eval_arg(&mut self, dot: &Slot, arg: &Arg) -> Result<Value> {
+        Ok(self.eval_arg_slot(dot, arg)?.unwrap_or(Value::Nil))
+    }
+
+    /// Evaluate an argument keeping Go's distinction between the invalid value (`None`: a
+    /// missing key under missingkey=default, a nil pipeline result) and a present nil.
+    fn eval_arg_slot(&mut self, dot: &Slot, arg: &Arg) -> Result<Slot> {
         self.at_arg(arg);
         let v = match &arg.kind {
             ArgKind::Dot => dot.clone(),
-            ArgKind::Nil => Some(Value::Nil),
+            // An explicit nil converts to any nilable parameter type (a nil map included).
+            ArgKind::Nil => None,
             ArgKind::Bool(b) => Some(Value::Bool(*b)),
             ArgKind::Str(s) => Some(Value::str(s.as_str())),
             ArgKind::Number(n) => Some(match (n.int, n.float) {
@@ -479,7 +486,7 @@ impl<'a, 's> Exec<'a, 's> {
             }
             ArgKind::Pipe(p) => self.eval_pipeline(dot, p)?,
         };
-        Ok(v.unwrap_or(Value::Nil))
+        Ok(v)
     }
 
     fn eval_function(
@@ -511,12 +518,50 @@ impl<'a, 's> Exec<'a, 's> {
             }
             return Ok(Some(last));
         }
+        // Host functions shadow built-ins and check their own arguments.
+        let signature = match self.set.user_function(name) {
+            Some(_) => None,
+            None => funcs::signature(name),
+        };
+        if let Some(sig) = signature {
+            let count = args.len() + usize::from(final_.is_some());
+            funcs::check_arity(name, sig, count).map_err(|e| self.error(e))?;
+        }
         let mut argv = Vec::with_capacity(args.len() + 1);
-        for a in args {
-            argv.push(self.eval_arg(dot, a)?);
+        // Go checks each argument's type right after evaluating it, so a type error is reported
+        // wherever that evaluation left off (inside a parenthesized pipeline, its last node).
+        let mut arg_at = Vec::with_capacity(args.len() + 1);
+        for (i, a) in args.iter().enumerate() {
+            let kind = signature.and_then(|s| funcs::param_kind(s, i));
+            let v = match (&a.kind, kind) {
+                // An integral constant such as 3.0 is an int where Go wants one.
+                (ArgKind::Number(n), Some('i')) if n.int.is_some() => {
+                    self.at_arg(a);
+                    Value::Int(n.int.unwrap_or_default())
+                }
+                _ => match self.eval_arg_slot(dot, a)? {
+                    // A present nil is a nil interface{}, which Go cannot pass as a map.
+                    Some(Value::Nil) if kind == Some('m') => {
+                        return Err(self.error(
+                            "wrong type for value; expected map[string]interface {}; got interface {}",
+                        ));
+                    }
+                    v => v.unwrap_or(Value::Nil),
+                },
+            };
+            if let Some(k) = kind {
+                funcs::check_param(k, &v).map_err(|e| self.error(e))?;
+            }
+            argv.push(v);
+            arg_at.push(self.at);
         }
         if let Some(f) = final_ {
-            argv.push(f.unwrap_or(Value::Nil));
+            let v = f.unwrap_or(Value::Nil);
+            if let Some(k) = signature.and_then(|s| funcs::param_kind(s, args.len())) {
+                funcs::check_param(k, &v).map_err(|e| self.error(e))?;
+            }
+            argv.push(v);
+            arg_at.push(self.at);
         }
         let result = if let Some(user) = self.set.user_function(name) {
             user(&argv)
@@ -539,8 +584,8 @@ impl<'a, 's> Exec<'a, 's> {
                     self.error(format!("wrong number of args for {name}: {msg}"))
                 }
                 Some((Some(i), msg)) => {
-                    match args.get(i) {
-                        Some(a) => self.at_arg(a),
+                    match arg_at.get(i) {
+                        Some(at) => self.at = *at,
                         None => self.at_command(cmd),
                     }
                     self.error(msg)

@@ -9,13 +9,11 @@ use crate::value::{Map, Value};
 type R = Result<Value, String>;
 
 /// A `map[string]interface{}` parameter.
-fn map_arg(a: &[Value], i: usize) -> Result<&Map, String> {
+fn map_arg(a: &[Value], i: usize) -> Result<Map, String> {
     match &a[i] {
-        Value::Map(m) => Ok(m),
-        Value::Nil => Err(arg_error(
-            i,
-            "invalid value; expected map[string]interface {}".into(),
-        )),
+        Value::Map(m) => Ok(m.clone()),
+        // Go's nil map: readable and empty.
+        Value::Nil => Ok(Map::new()),
         other => Err(arg_error(
             i,
             format!(
@@ -164,9 +162,10 @@ fn merge_all(a: &[Value], overwrite: bool) -> R {
     at_least(a, 1)?;
     let dst = map_arg(a, 0)?;
     for i in 1..a.len() {
-        merge_into(dst, map_arg(a, i)?, overwrite);
+        merge_into(&dst, &map_arg(a, i)?, overwrite);
     }
-    Ok(a[0].clone())
+    // A nil destination is replaced by the merged map, as mergo does through its pointer.
+    Ok(Value::Map(dst))
 }
 
 pub fn merge(_: &mut CallContext, a: &[Value]) -> R {

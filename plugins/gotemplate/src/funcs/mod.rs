@@ -109,6 +109,110 @@ pub(crate) fn bool_arg(args: &[Value], i: usize) -> Result<bool, String> {
     }
 }
 
+/// Go parameter kinds of the functions whose parameters are not all `interface{}`, so the
+/// executor can check each argument right after evaluating it, in Go's order: `s` string,
+/// `i` int, `b` bool, `m` map (nil allowed), `a` anything; a trailing `*` repeats the kind
+/// before it. Functions not listed check their arguments themselves.
+pub(crate) fn signature(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "printf" => "sa*",
+        "include" | "required" | "typeIs" | "typeIsLike" | "kindIs" | "join" | "date"
+        | "dateModify" => "sa",
+        "tpl" => "sa",
+        "fail" | "fromYaml" | "fromYamlArray" | "fromJson" | "fromJsonArray" | "mustFromJson"
+        | "fromToml" | "trim" | "upper" | "lower" | "title" | "untitle" | "nospace"
+        | "initials" | "snakecase" | "camelcase" | "kebabcase" | "swapcase" | "shuffle"
+        | "regexQuoteMeta" | "atoi" | "b64enc" | "b64dec" | "b32enc" | "b32dec" | "sha1sum"
+        | "sha256sum" | "sha512sum" | "adler32sum" | "semver" | "base" | "dir" | "ext"
+        | "clean" | "isAbs" | "osBase" | "osDir" | "osExt" | "osClean" | "osIsAbs" | "urlParse"
+        | "getHostByName" => "s",
+        "lookup" => "ssss",
+        "trimAll" | "trimall" | "trimPrefix" | "trimSuffix" | "contains" | "hasPrefix"
+        | "hasSuffix" | "split" | "splitList" | "regexMatch" | "mustRegexMatch" | "regexFind"
+        | "mustRegexFind" | "semverCompare" | "toDate" | "mustToDate" => "ss",
+        "repeat" | "trunc" | "abbrev" | "wrap" | "indent" | "nindent" => "is",
+        "substr" | "abbrevboth" => "iis",
+        "wrapWith" => "iss",
+        "replace"
+        | "regexReplaceAll"
+        | "mustRegexReplaceAll"
+        | "regexReplaceAllLiteral"
+        | "mustRegexReplaceAllLiteral" => "sss",
+        "plural" => "ssi",
+        "splitn" => "sis",
+        "regexFindAll" | "mustRegexFindAll" | "regexSplit" | "mustRegexSplit" => "ssi",
+        "ternary" => "aab",
+        "get" | "unset" | "hasKey" => "ms",
+        "set" => "msa",
+        "pluck" => "sm*",
+        "merge" | "mustMerge" | "mergeOverwrite" | "mustMergeOverwrite" => "mm*",
+        "keys" => "m*",
+        "pick" | "omit" => "ms*",
+        "values" | "urlJoin" => "m",
+        "until" | "randAlphaNum" | "randAlpha" | "randAscii" | "randNumeric" | "randBytes" => "i",
+        "untilStep" => "iii",
+        "randInt" => "ii",
+        "seq" => "i*",
+        "chunk" | "mustChunk" => "ia",
+        "dateInZone" | "date_in_zone" | "mustDateInZone" => "sas",
+        "htmlDateInZone" => "as",
+        "uuidv4" | "hello" | "now" => "",
+        _ => return None,
+    })
+}
+
+/// The kind of parameter `i` under `signature`, `None` past the end of a fixed signature.
+pub(crate) fn param_kind(signature: &str, i: usize) -> Option<char> {
+    let kinds: Vec<char> = signature.chars().collect();
+    match kinds.last() {
+        Some('*') if i + 2 >= kinds.len() => kinds.get(kinds.len() - 2).copied(),
+        _ => kinds.get(i).copied(),
+    }
+}
+
+/// Go's arity check for a signature, before any argument is evaluated.
+pub(crate) fn check_arity(name: &str, signature: &str, count: usize) -> Result<(), String> {
+    let variadic = signature.ends_with('*');
+    let fixed = signature.chars().filter(|c| *c != '*').count() - usize::from(variadic);
+    if variadic && count < fixed {
+        return Err(format!(
+            "wrong number of args for {name}: want at least {fixed} got {count}"
+        ));
+    }
+    if !variadic && count != fixed {
+        return Err(format!(
+            "wrong number of args for {name}: want {fixed} got {count}"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `value` can be passed as a parameter of `kind` (reflect's assignability).
+pub(crate) fn check_param(kind: char, value: &Value) -> Result<(), String> {
+    let want = match kind {
+        's' => "string",
+        'i' => "int",
+        'b' => "bool",
+        'm' => "map[string]interface {}",
+        _ => return Ok(()),
+    };
+    let ok = matches!(
+        (kind, value),
+        ('s', Value::String(_))
+            | ('i', Value::Int(_))
+            | ('b', Value::Bool(_))
+            | ('m', Value::Map(_) | Value::Nil)
+    );
+    match (ok, value) {
+        (true, _) => Ok(()),
+        (false, Value::Nil) => Err(format!("invalid value; expected {want}")),
+        (false, other) => Err(format!(
+            "wrong type for value; expected {want}; got {}",
+            other.type_name()
+        )),
+    }
+}
+
 macro_rules! table {
     ($name:expr; $($key:literal => $f:expr,)*) => {
         match $name {
@@ -158,6 +262,7 @@ pub(crate) fn lookup(name: &str) -> Option<NativeFn> {
         "mustFromJson" => helm::must_from_json,
         "fromJsonArray" => helm::from_json_array,
         "toToml" => helm::to_toml,
+        "mustToToml" => helm::to_toml,
         "fromToml" => helm::from_toml,
         // Sprig: strings.
         "trim" => strings::trim,

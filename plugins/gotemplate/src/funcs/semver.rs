@@ -289,8 +289,22 @@ impl Constraint {
     }
 }
 
+/// Masterminds semver v3.5 (what helm v4 builds with) refuses longer constraints.
+const MAX_CONSTRAINT_LEN: usize = 512;
+const MAX_CONSTRAINT_GROUPS: usize = 32;
+
 /// Masterminds NewConstraint + Check.
 pub fn check(constraint: &str, version: &str) -> Result<bool, String> {
+    if constraint.len() > MAX_CONSTRAINT_LEN {
+        return Err(format!(
+            "constraint string is too long (max {MAX_CONSTRAINT_LEN} bytes)"
+        ));
+    }
+    if constraint.split("||").count() > MAX_CONSTRAINT_GROUPS {
+        return Err(format!(
+            "too many constraint groups (max {MAX_CONSTRAINT_GROUPS})"
+        ));
+    }
     let p = patterns();
     let mut rewritten = constraint.to_string();
     for m in p.range.captures_iter(constraint) {
