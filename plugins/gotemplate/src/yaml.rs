@@ -641,9 +641,17 @@ pub fn to_yaml_pretty(v: &Value) -> String {
 }
 
 /// YAML text to a value the way sigs.k8s.io/yaml.Unmarshal does it (numbers become float64).
+///
+/// Known difference: go-yaml v2 resolves plain scalars by YAML 1.1 (`yes`, `on`, `y` are
+/// booleans, `0755` is octal, `1_000` is a number); this parser follows YAML 1.2, where they
+/// are strings. Like go-yaml, only the first document is read.
 pub fn from_yaml(s: &str) -> Result<Value, String> {
-    let json: serde_json::Value =
-        serde_yaml::from_str(s).map_err(|e| format!("error converting YAML to JSON: yaml: {e}"))?;
+    use serde::Deserialize;
+    let Some(document) = serde_yaml::Deserializer::from_str(s).next() else {
+        return Ok(Value::Nil);
+    };
+    let json = serde_json::Value::deserialize(document)
+        .map_err(|e| format!("error converting YAML to JSON: yaml: {e}"))?;
     Ok(Value::from(json))
 }
 

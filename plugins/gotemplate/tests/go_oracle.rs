@@ -1254,7 +1254,10 @@ data:
         })
     };
     let chart = |main: &str, d: serde_json::Value| {
-        multi(&[("mychart/templates/_helpers.tpl", HELPERS), ("main", main)], d)
+        multi(
+            &[("mychart/templates/_helpers.tpl", HELPERS), ("main", main)],
+            d,
+        )
     };
     let overrides = [
         json!({}),
@@ -1269,7 +1272,11 @@ data:
     ];
     let mut cases = Vec::new();
     for (i, o) in overrides.iter().enumerate() {
-        let release = if i % 2 == 0 { "release" } else { "mychart-prod" };
+        let release = if i % 2 == 0 {
+            "release"
+        } else {
+            "mychart-prod"
+        };
         for main in [DEPLOYMENT, INGRESS, CONFIGMAP] {
             cases.push(chart(main, data(o.clone(), release)));
         }
@@ -1281,4 +1288,25 @@ data:
         .count();
     assert_eq!(rendered, cases.len() - overrides.len() + 1);
     compare(cases);
+}
+
+#[test]
+fn from_yaml_reads_yaml_1_1_like_go_yaml_v2() {
+    // Known difference, not compared: go-yaml v2 reads plain `yes`/`on`/`y`/`n` as booleans,
+    // `0755` as octal and `1_000` as a number (YAML 1.1); this engine reads YAML 1.2.
+    let doc = "c: 1e3\nd: ~\ne: 2024-01-01\nh: 0x1F\ni: .5\nj: +12\nk: 12:30\nl: 'quoted'\nm: [1, two, 3.0]\nnn: {x: null}\no: |\n  block\np: >-\n  folded\n  text\nq: 1.0\nr: -0\ns: 9007199254740993\nt: true\nu: null\n";
+    let d = json!({"doc": doc});
+    compare(vec![
+        case("{{ fromYaml .doc | toJson }}", d.clone()),
+        case(
+            "{{ range $k, $v := fromYaml .doc }}{{ $k }}={{ $v }}({{ typeOf $v }});{{ end }}",
+            d.clone(),
+        ),
+        case("{{ (fromYaml \"a: [unclosed\").Error | empty }}", d.clone()),
+        case("{{ fromYaml \"a: 1\\n---\\nb: 2\" | toJson }}", d.clone()),
+        case(
+            "{{ fromYamlArray \"- a\\n- 2\\n- {b: c}\" | toJson }}",
+            d.clone(),
+        ),
+    ]);
 }
