@@ -8,13 +8,13 @@
 //! (`now`, `randAlpha`, `uuidv4`…) still work but are recorded in
 //! [`Templates::nondeterministic_calls`] so the caller can say the output will not repeat.
 
+mod encode;
 mod exec;
 mod funcs;
 mod lex;
 mod parse;
 mod printf;
 mod value;
-mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -2,9 +2,9 @@
 //! reach back into the template set; the encoders follow Go's encoding/json and sigs.k8s.io/yaml.
 
 use super::{CallContext, arity, string_arg};
+use crate::encode;
 use crate::exec::MAX_DEPTH;
 use crate::value::{Map, Value};
-use crate::yaml;
 
 type R = Result<Value, String>;
 
@@ -96,7 +96,7 @@ pub fn lookup(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn to_yaml(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let text = yaml::to_yaml(&a[0]);
+    let text = encode::to_yaml(&a[0]);
     Ok(Value::str(text.strip_suffix('\n').unwrap_or(&text)))
 }
 
@@ -106,13 +106,13 @@ pub fn must_to_yaml(ctx: &mut CallContext, a: &[Value]) -> R {
 
 pub fn to_yaml_pretty(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let text = yaml::to_yaml_pretty(&a[0]);
+    let text = encode::to_yaml_pretty(&a[0]);
     Ok(Value::str(text.strip_suffix('\n').unwrap_or(&text)))
 }
 
 pub fn from_yaml(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    match yaml::from_yaml(string_arg(a, 0)?) {
+    match encode::from_yaml(string_arg(a, 0)?) {
         Ok(Value::Map(m)) => Ok(Value::Map(m)),
         Ok(Value::Nil) => Ok(Value::empty_map()),
         Ok(other) => Ok(error_map(format!(
@@ -125,7 +125,7 @@ pub fn from_yaml(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn from_yaml_array(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    match yaml::from_yaml(string_arg(a, 0)?) {
+    match encode::from_yaml(string_arg(a, 0)?) {
         Ok(Value::List(l)) => Ok(Value::List(l)),
         Ok(Value::Nil) => Ok(Value::list(Vec::new())),
         Ok(other) => Ok(Value::list(vec![Value::str(format!(
@@ -154,7 +154,7 @@ fn error_map(msg: String) -> Value {
 
 pub fn to_json(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    Ok(Value::str(yaml::to_json(&a[0], true, None)))
+    Ok(Value::str(encode::to_json(&a[0], true, None)))
 }
 
 pub fn must_to_json(ctx: &mut CallContext, a: &[Value]) -> R {
@@ -163,12 +163,12 @@ pub fn must_to_json(ctx: &mut CallContext, a: &[Value]) -> R {
 
 pub fn to_pretty_json(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    Ok(Value::str(yaml::to_json(&a[0], true, Some("  "))))
+    Ok(Value::str(encode::to_json(&a[0], true, Some("  "))))
 }
 
 pub fn to_raw_json(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    Ok(Value::str(yaml::to_json(&a[0], false, None)))
+    Ok(Value::str(encode::to_json(&a[0], false, None)))
 }
 
 fn parse_json(s: &str) -> Result<Value, String> {
@@ -210,7 +210,7 @@ pub fn from_json_array(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn to_toml(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    Ok(Value::str(yaml::to_toml(&a[0])))
+    Ok(Value::str(encode::to_toml(&a[0])))
 }
 
 pub fn from_toml(_: &mut CallContext, a: &[Value]) -> R {

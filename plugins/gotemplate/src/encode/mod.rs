@@ -1,0 +1,9 @@
+//! Text encodings of template values whose exact output charts depend on.
+
+pub mod json;
+pub mod toml;
+pub mod yaml;
+
+pub use json::to_json;
+pub use toml::to_toml;
+pub use yaml::{from_yaml, to_yaml, to_yaml_pretty};
