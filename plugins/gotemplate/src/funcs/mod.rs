@@ -4,6 +4,7 @@
 
 mod builtin;
 mod conv;
+mod dates;
 mod dicts;
 mod encoding;
 mod helm;
@@ -24,6 +25,11 @@ pub(crate) struct CallContext<'a, 's> {
     pub set: &'a Templates,
     pub state: &'s mut RunState,
     pub depth: usize,
+}
+
+/// Note that a function whose result is not a function of its arguments ran.
+pub(crate) fn record(ctx: &mut CallContext, name: &'static str) {
+    ctx.state.nondeterministic.insert(name);
 }
 
 pub(crate) type NativeFn = fn(&mut CallContext, &[Value]) -> Result<Value, String>;
@@ -436,22 +442,22 @@ pub(crate) fn lookup(name: &str) -> Option<NativeFn> {
         "osClean" => paths::clean,
         "osIsAbs" => paths::is_abs,
         // Sprig: dates, randomness, crypto and the network: recorded as non-deterministic.
-        "now" => nondeterministic::now,
-        "date" => nondeterministic::date,
-        "dateInZone" => nondeterministic::date_in_zone,
-        "date_in_zone" => nondeterministic::date_in_zone,
-        "htmlDate" => nondeterministic::html_date,
-        "htmlDateInZone" => nondeterministic::html_date_in_zone,
-        "toDate" => nondeterministic::to_date,
-        "mustToDate" => nondeterministic::to_date,
-        "unixEpoch" => nondeterministic::unix_epoch,
-        "dateModify" => nondeterministic::date_modify,
-        "date_modify" => nondeterministic::date_modify,
-        "must_date_modify" => nondeterministic::date_modify,
-        "mustDateModify" => nondeterministic::date_modify,
-        "ago" => nondeterministic::ago,
-        "duration" => nondeterministic::duration,
-        "durationRound" => nondeterministic::duration_round,
+        "now" => dates::now,
+        "date" => dates::date,
+        "dateInZone" => dates::date_in_zone,
+        "date_in_zone" => dates::date_in_zone,
+        "htmlDate" => dates::html_date,
+        "htmlDateInZone" => dates::html_date_in_zone,
+        "toDate" => dates::to_date,
+        "mustToDate" => dates::to_date,
+        "unixEpoch" => dates::unix_epoch,
+        "dateModify" => dates::date_modify,
+        "date_modify" => dates::date_modify,
+        "must_date_modify" => dates::date_modify,
+        "mustDateModify" => dates::date_modify,
+        "ago" => dates::ago,
+        "duration" => dates::duration,
+        "durationRound" => dates::duration_round,
         "randAlphaNum" => nondeterministic::rand_alpha_num,
         "randAlpha" => nondeterministic::rand_alpha,
         "randAscii" => nondeterministic::rand_ascii,
