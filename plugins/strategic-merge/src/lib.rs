@@ -29,7 +29,8 @@ use serde_json::Value;
 
 /// `patch` (a strategic merge patch) merged into `base`, with the list semantics `schema` gives
 /// the base's `apiVersion`/`kind`. Returns `Value::Null` when the patch deletes the whole object
-/// (`$patch: delete` at its top).
+/// (`$patch: delete` at its top); `$patch: replace` at the top leaves the object as it was, as in
+/// kustomize.
 ///
 /// Like kustomize, this keeps whatever the patch says about `metadata.name`, `kind` and
 /// `metadata.namespace`; restoring them (kustomize does unless the patch allows changing them) is
@@ -45,5 +46,11 @@ pub fn strategic_merge(base: &Value, patch: &Value, schema: &Schema) -> Result<V
         },
         "",
     )?;
-    Ok(walked.into_value().unwrap_or(Value::Null))
+    Ok(match walked {
+        merge::Walked::Cleared => Value::Null,
+        merge::Walked::Base(merged) => merged,
+        // kustomize keeps the object it merged into in place; a top-level `$patch: replace` makes
+        // the walk build a new object from the patch, which kustomize then drops.
+        merge::Walked::Patch(_) => base.clone(),
+    })
 }

@@ -238,3 +238,10 @@ fn a_map_over_a_scalar_is_an_error_naming_its_place() {
         "/spec/replicas: cannot merge a map into a scalar"
     );
 }
+
+#[test]
+fn patch_replace_at_the_top_leaves_the_object_alone() {
+    let base = deployment(json!({"replicas": 1, "paused": true}));
+    let patch = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "$patch": "replace", "spec": {"replicas": 2}});
+    assert_eq!(merge(base.clone(), patch), base);
+}
