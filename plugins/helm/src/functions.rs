@@ -49,10 +49,10 @@ pub struct RandomCalls(Arc<Mutex<Vec<&'static str>>>);
 
 impl RandomCalls {
     fn record(&self, function: &'static str) {
-        if let Ok(mut calls) = self.0.lock() {
-            if !calls.contains(&function) {
-                calls.push(function);
-            }
+        if let Ok(mut calls) = self.0.lock()
+            && !calls.contains(&function)
+        {
+            calls.push(function);
         }
     }
 

@@ -22,6 +22,7 @@ mod render;
 mod schema;
 mod strvals;
 mod values;
+mod yaml11;
 
 use chart::Chart;
 use error::ChartError;
@@ -227,16 +228,13 @@ fn render_chart(root: &Path, options: &RenderOptions) -> Result<ChartOutput, Plu
     if options.include_crds {
         collect_crds(&chart, &mut objects)?;
     }
-    for m in &generic {
-        objects.push((m.object.clone(), origin(m)));
-    }
-    if !options.no_hooks {
-        for m in hooks
-            .iter()
-            .filter(|h| !(options.skip_tests && manifest::is_test_hook(h)))
-        {
-            objects.push((m.object.clone(), origin(m)));
-        }
+    let hooks = hooks
+        .iter()
+        .filter(|h| !options.no_hooks && (!options.skip_tests || !manifest::is_test_hook(h)));
+    for m in generic.iter().chain(hooks) {
+        let mut expanded = Vec::new();
+        manifest::expand_lists(&m.object, &mut expanded);
+        objects.extend(expanded.into_iter().map(|object| (object, origin(m))));
     }
     notes.sort();
     notes.dedup();
@@ -291,7 +289,9 @@ fn collect_crds(chart: &Chart, objects: &mut Vec<(Json, String)>) -> Result<(), 
         let path = render::source_path(&chart.origin, &file.name);
         let text = String::from_utf8_lossy(&file.data);
         for object in manifest::documents(&text, &path)? {
-            objects.push((object, path.clone()));
+            let mut expanded = Vec::new();
+            manifest::expand_lists(&object, &mut expanded);
+            objects.extend(expanded.into_iter().map(|o| (o, path.clone())));
         }
     }
     for sub in &chart.subcharts {

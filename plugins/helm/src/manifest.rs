@@ -178,6 +178,19 @@ fn by_kind(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
+/// The objects to apply for one printed document: a `kind: List` is its items (kubectl applies them
+/// one by one; the agent takes objects), anything else itself.
+pub fn expand_lists(object: &Value, out: &mut Vec<Value>) {
+    match object.get("items") {
+        Some(Value::Array(items)) if object.get("kind").and_then(Value::as_str) == Some("List") => {
+            for item in items {
+                expand_lists(item, out);
+            }
+        }
+        _ => out.push(object.clone()),
+    }
+}
+
 /// Whether a hook is one of the chart's tests (`--skip-tests` drops them).
 pub fn is_test_hook(manifest: &Manifest) -> bool {
     manifest

@@ -17,7 +17,8 @@ pub const GLOBAL: &str = "global";
 /// A values file: a YAML stream whose documents are merged in order (helm's `LoadValues`).
 pub fn parse_values(text: &str, file: &str) -> Result<Values, ChartError> {
     let mut values = Values::new();
-    for (start, document) in documents(text) {
+    let text = crate::yaml11::rewrite(text);
+    for (start, document) in documents(&text) {
         let value: Value = serde_yaml::from_str(&document).map_err(|e| {
             let mut error = ChartError::yaml(file, &e);
             error.line = error.line.map(|l| l + start - 1);

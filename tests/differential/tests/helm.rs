@@ -128,11 +128,28 @@ fn sourced_objects(output: &str) -> Result<Vec<(String, serde_json::Value)>, Str
             .find_map(|l| l.strip_prefix("# Source: "))
             .unwrap_or_default()
             .to_owned();
-        for object in parse_stream(document)? {
-            objects.push((source.clone(), object));
+        // The split took the line break of a block scalar ending the document.
+        for object in parse_stream(&format!("{document}\n"))? {
+            expand_list(&source, object, &mut objects);
         }
     }
     Ok(objects)
+}
+
+/// A `kind: List` is its items, as kubectl applies it (the plugin returns the items).
+fn expand_list(
+    source: &str,
+    object: serde_json::Value,
+    out: &mut Vec<(String, serde_json::Value)>,
+) {
+    match object.get("items") {
+        Some(serde_json::Value::Array(items)) if kind_of(&object) == "List" => {
+            for item in items {
+                expand_list(source, item.clone(), out);
+            }
+        }
+        _ => out.push((source.to_owned(), object)),
+    }
 }
 
 /// The charts written for this suite.
