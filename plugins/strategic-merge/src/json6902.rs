@@ -19,15 +19,31 @@ pub fn apply_json6902(target: &Value, operations: &Value) -> Result<Value, Patch
     Ok(document)
 }
 
+/// What an operation does, with the members its `op` requires.
+#[derive(Debug)]
+enum Op<'a> {
+    Add(&'a Value),
+    Remove,
+    Replace(&'a Value),
+    Test(&'a Value),
+    Move {
+        from: Vec<String>,
+        raw_from: &'a str,
+    },
+    Copy {
+        from: Vec<String>,
+        raw_from: &'a str,
+    },
+}
+
 /// One operation, checked for its required members.
 #[derive(Debug)]
 struct Operation<'a> {
     index: usize,
     op: &'a str,
+    kind: Op<'a>,
     path: Vec<String>,
     raw_path: &'a str,
-    from: Option<(Vec<String>, &'a str)>,
-    value: Option<&'a Value>,
 }
 
 impl<'a> Operation<'a> {
@@ -41,12 +57,16 @@ impl<'a> Operation<'a> {
             .and_then(Value::as_str)
             .ok_or_else(|| malformed("`op` is missing or not a string".to_owned()))?;
         let text = |name: &str| -> Result<&'a str, PatchError> {
-            operation
+            fields
                 .get(name)
                 .and_then(Value::as_str)
                 .ok_or_else(|| malformed(format!("{op}: `{name}` is missing or not a string")))
         };
-        let raw_path = text("path")?;
+        let value = || {
+            fields
+                .get("value")
+                .ok_or_else(|| malformed(format!("{op}: `value` is missing")))
+        };
         let pointer = |raw: &str| {
             parse_pointer(raw).ok_or_else(|| PatchError::InvalidPointer {
                 index,
@@ -54,28 +74,30 @@ impl<'a> Operation<'a> {
                 pointer: raw.to_owned(),
             })
         };
+        let raw_path = text("path")?;
         let path = pointer(raw_path)?;
-        let (from, value) = match op {
-            "add" | "replace" | "test" => {
-                let value = fields
-                    .get("value")
-                    .ok_or_else(|| malformed(format!("{op}: `value` is missing")))?;
-                (None, Some(value))
-            }
-            "remove" => (None, None),
+        let kind = match op {
+            "add" => Op::Add(value()?),
+            "remove" => Op::Remove,
+            "replace" => Op::Replace(value()?),
+            "test" => Op::Test(value()?),
             "move" | "copy" => {
-                let raw = text("from")?;
-                (Some((pointer(raw)?, raw)), None)
+                let raw_from = text("from")?;
+                let from = pointer(raw_from)?;
+                if op == "move" {
+                    Op::Move { from, raw_from }
+                } else {
+                    Op::Copy { from, raw_from }
+                }
             }
             other => return Err(malformed(format!("unknown op '{other}'"))),
         };
         Ok(Operation {
             index,
             op,
+            kind,
             path,
             raw_path,
-            from,
-            value,
         })
     }
 
@@ -89,15 +111,14 @@ impl<'a> Operation<'a> {
     }
 
     fn apply(&self, document: &mut Value) -> Result<(), PatchError> {
-        match self.op {
-            "add" => self.add(document, &self.path, self.raw_path, self.value.cloned()),
-            "remove" => self.remove(document, &self.path, self.raw_path).map(drop),
-            "replace" => self.replace(document),
-            "test" => {
+        match &self.kind {
+            Op::Add(value) => self.add(document, &self.path, self.raw_path, (*value).clone()),
+            Op::Remove => self.remove(document, &self.path, self.raw_path).map(drop),
+            Op::Replace(value) => self.replace(document, (*value).clone()),
+            Op::Test(expected) => {
                 // evanphx/json-patch v4: a missing value equals null.
                 let actual = get(document, &self.path).unwrap_or(&Value::Null);
-                let expected = self.value.unwrap_or(&Value::Null);
-                if actual == expected {
+                if actual == *expected {
                     Ok(())
                 } else {
                     Err(PatchError::TestFailed {
@@ -107,22 +128,19 @@ impl<'a> Operation<'a> {
                     })
                 }
             }
-            "move" => {
-                let (from, raw_from) = self.from.as_ref().expect("parsed with `from`");
+            Op::Move { from, raw_from } => {
                 if self.path.len() > from.len() && self.path.starts_with(from) {
                     return Err(self.missing(raw_from, "cannot move a value into itself"));
                 }
                 let value = self.remove(document, from, raw_from)?;
-                self.add(document, &self.path, self.raw_path, Some(value))
+                self.add(document, &self.path, self.raw_path, value)
             }
-            "copy" => {
-                let (from, raw_from) = self.from.as_ref().expect("parsed with `from`");
+            Op::Copy { from, raw_from } => {
                 let value = get(document, from)
                     .cloned()
                     .ok_or_else(|| self.missing(raw_from, "no such value"))?;
-                self.add(document, &self.path, self.raw_path, Some(value))
+                self.add(document, &self.path, self.raw_path, value)
             }
-            _ => unreachable!("checked by parse"),
         }
     }
 
@@ -131,9 +149,8 @@ impl<'a> Operation<'a> {
         document: &mut Value,
         path: &[String],
         raw: &str,
-        value: Option<Value>,
+        value: Value,
     ) -> Result<(), PatchError> {
-        let value = value.unwrap_or(Value::Null);
         let Some((last, parents)) = path.split_last() else {
             *document = value;
             return Ok(());
@@ -163,8 +180,7 @@ impl<'a> Operation<'a> {
 
     /// Like evanphx/json-patch v4, replacing a field a map lacks sets it; a list element must
     /// exist.
-    fn replace(&self, document: &mut Value) -> Result<(), PatchError> {
-        let value = self.value.cloned().unwrap_or(Value::Null);
+    fn replace(&self, document: &mut Value, value: Value) -> Result<(), PatchError> {
         let Some((last, parents)) = self.path.split_last() else {
             *document = value;
             return Ok(());

@@ -20,6 +20,8 @@ pub mod codegen;
 
 #[cfg(test)]
 mod merge_tests;
+#[cfg(test)]
+mod robustness_tests;
 
 pub use error::{MergeError, PatchError, SchemaError};
 pub use json6902::apply_json6902;

@@ -168,13 +168,16 @@ impl<'s> Merger<'s> {
             match take_map_directive(&mut patch, path)? {
                 Directive::Delete => return Ok(Walked::Cleared),
                 Directive::Replace => (patch.clone().unwrap_or_default(), true),
-                Directive::Merge if aliased => (patch.clone().unwrap_or_default(), false),
+                Directive::Merge if aliased => (patch.clone().or(base).unwrap_or_default(), false),
                 Directive::Merge => (base.unwrap_or_default(), false),
             }
         };
         let empty = Map::new();
         let patch_fields = patch.as_ref().and_then(Value::as_object).unwrap_or(&empty);
-        let target_fields = target.as_object_mut().expect("the leading value is a map");
+        let Some(target_fields) = target.as_object_mut() else {
+            // Only maps get here (the kinds were checked); anything else is left as it is.
+            return Ok(Walked::Base(target));
+        };
         let mut names: Vec<String> = target_fields
             .keys()
             .chain(patch_fields.keys())
