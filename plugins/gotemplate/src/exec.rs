@@ -190,6 +190,9 @@ impl<'a, 's> Exec<'a, 's> {
                     .map(|(k, e)| (Value::str(k), e))
                     .collect()
             }
+            Some(Value::Object(o)) if o.entries().is_some() => {
+                items = o.entries().unwrap_or_default();
+            }
             Some(Value::Int(n)) => {
                 if b.pipe.decl.len() > 1 {
                     return Err(self.error(format!(

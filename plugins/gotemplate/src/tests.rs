@@ -167,3 +167,158 @@ fn runaway_recursion_is_an_error_not_a_stack_overflow() {
         "{err}"
     );
 }
+
+/// Arbitrary text, biased towards template syntax, never panics the parser or the executor:
+/// templates come from chart authors the host does not trust.
+#[test]
+fn arbitrary_input_never_panics() {
+    const PIECES: &[&str] = &[
+        "{{",
+        "}}",
+        "{{-",
+        "-}}",
+        " ",
+        "\n",
+        ".",
+        ".a",
+        ".b.c",
+        "$",
+        "$x",
+        ":=",
+        "=",
+        "|",
+        "(",
+        ")",
+        "\"",
+        "`",
+        "'",
+        "\\",
+        "/*",
+        "*/",
+        "if",
+        "else",
+        "end",
+        "range",
+        "with",
+        "define",
+        "template",
+        "block",
+        "break",
+        "continue",
+        "\"s\"",
+        "1",
+        "-2",
+        "0x1F",
+        "1e9",
+        "3.5",
+        "'a'",
+        "nil",
+        "true",
+        "printf",
+        "\"%v %d %s\"",
+        "len",
+        "index",
+        "slice",
+        "toYaml",
+        "include",
+        "tpl",
+        "print",
+        "é",
+        "€",
+        "𝄞",
+        "\u{0}",
+        ",",
+        "and",
+        "or",
+        "not",
+        "eq",
+        "dict",
+        "list",
+        "default",
+        "upper",
+        "substr",
+        "trunc",
+        "indent",
+        "regexReplaceAll",
+        "\"[\"",
+        "semverCompare",
+        "b64dec",
+        "split",
+    ];
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let data = Value::from(serde_json::json!({"a": [1, "x"], "b": {"c": "é€"}, "s": "abc"}));
+    let iterations: usize = std::env::var("GOTEMPLATE_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5000);
+    let mut executed = 0;
+    for _ in 0..iterations {
+        let len = 1 + next() % 24;
+        let src: String = (0..len)
+            .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+            .collect();
+        let mut t = Templates::new();
+        if t.parse("t", &src).is_ok() {
+            executed += 1;
+            let _ = t.execute("t", &data);
+        }
+    }
+    // The generator must reach the executor, not only the parser's error paths.
+    assert!(
+        executed > iterations / 20,
+        "only {executed} of {iterations} parsed"
+    );
+}
+
+/// A host map with methods, like Helm's `.Files.Glob` result.
+#[derive(Debug)]
+struct Glob;
+
+impl Object for Glob {
+    fn field(&self, _: &str) -> Option<Value> {
+        None
+    }
+
+    fn call(&self, method: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        match method {
+            "Get" => Some(Ok(Value::str(format!("content of {}", args[0])))),
+            "Count" => Some(Ok(Value::Int(2))),
+            _ => None,
+        }
+    }
+
+    fn entries(&self) -> Option<Vec<(Value, Value)>> {
+        Some(vec![
+            (Value::str("a.txt"), Value::str("A")),
+            (Value::str("b.txt"), Value::str("B")),
+        ])
+    }
+}
+
+#[test]
+fn host_objects_have_methods_and_can_be_ranged() {
+    let mut t = Templates::new();
+    t.parse(
+        "t",
+        "{{ .g.Get \"x\" }}|{{ .g.Count }}|{{ \"y\" | .g.Get }}|{{ range $k, $v := .g }}{{ $k }}={{ $v }};{{ end }}|{{ len .g }}|{{ index .g \"b.txt\" }}|{{ .g.Nope }}",
+    )
+    .unwrap();
+    let data = Value::map([("g".to_string(), Value::Object(std::sync::Arc::new(Glob)))].into());
+    let err = t.execute("t", &data).unwrap_err();
+    assert_eq!(err.message, "can't evaluate field Nope in type object");
+    t.parse(
+        "t",
+        "{{ .g.Get \"x\" }}|{{ .g.Count }}|{{ \"y\" | .g.Get }}|{{ range $k, $v := .g }}{{ $k }}={{ $v }};{{ end }}|{{ len .g }}|{{ index .g \"b.txt\" }}",
+    )
+    .unwrap();
+    assert_eq!(
+        t.execute("t", &data).unwrap(),
+        "content of x|2|content of y|a.txt=A;b.txt=B;|2|B"
+    );
+}

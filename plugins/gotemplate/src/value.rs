@@ -43,6 +43,12 @@ pub trait Object: fmt::Debug + Send + Sync {
     fn truthy(&self) -> bool {
         true
     }
+    /// For an object that is a Go map or slice underneath (Helm's `.Files.Glob` result is a
+    /// map with methods): its (key or index, element) pairs in iteration order, which `range`,
+    /// `len` and `index` use. `None` for an object that is neither.
+    fn entries(&self) -> Option<Vec<(Value, Value)>> {
+        None
+    }
 }
 
 impl Value {

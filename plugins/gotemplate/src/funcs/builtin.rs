@@ -16,6 +16,7 @@ pub fn len(_: &mut CallContext, args: &[Value]) -> Result<Value, String> {
         Value::String(s) => s.len(),
         Value::List(l) => l.len(),
         Value::Map(m) => m.len(),
+        Value::Object(o) if o.entries().is_some() => o.entries().map_or(0, |e| e.len()),
         Value::Nil => return Err("len of nil pointer".into()),
         other => return Err(format!("len of type {}", other.type_name())),
     };
@@ -63,6 +64,13 @@ pub fn index(_: &mut CallContext, args: &[Value]) -> Result<Value, String> {
                     ));
                 }
             },
+            Value::Object(o) if o.entries().is_some() => o
+                .entries()
+                .unwrap_or_default()
+                .into_iter()
+                .find(|(k, _)| crate::value::deep_equal(k, idx))
+                .map(|(_, v)| v)
+                .unwrap_or(Value::Nil),
             other => return Err(format!("can't index item of type {}", other.type_name())),
         };
     }
