@@ -2,11 +2,28 @@
 //!
 //! [`Templates`] is Go's `*template.Template` set: every parsed file adds itself and its
 //! `{{define}}`s; [`Templates::execute`] runs one by name. Values follow what Helm hands Go:
-//! YAML numbers are `float64`, maps iterate in key order, a missing key is nil.
+//! YAML numbers are `float64`, maps iterate in key order and are shared like Go maps (`set`
+//! changes them for every holder), a missing key is nil. Host values with methods (`.Files`,
+//! `.Capabilities`) implement [`Object`].
+//!
+//! Functions: Go's builtins, Sprig v3.3 as helm v4 configures it (no `env`/`expandenv`), and
+//! helm's own (`include`, `tpl`, `required`, `fail`, `lookup`, `toYaml`, `fromYaml`, `toJson`,
+//! `toToml`…). An unknown function is a parse error, as in Go. Errors print as Go prints them
+//! (`template: x.yaml:3:5: executing "x.yaml" at <.Values.a.b>: nil pointer evaluating …`).
 //!
 //! The engine never touches the clock, randomness or the network on its own; functions that do
-//! (`now`, `randAlpha`, `uuidv4`…) still work but are recorded in
-//! [`Templates::nondeterministic_calls`] so the caller can say the output will not repeat.
+//! (`now`, `randAlpha`, `uuidv4`…) still work but are recorded ([`Templates::render`],
+//! [`Templates::nondeterministic_calls`]) so the caller can say the output will not repeat.
+//! Key and certificate generation (`genCA`, `genPrivateKey`…), `bcrypt`/`htpasswd`,
+//! `encryptAES`/`decryptAES`, `derivePassword` and `getHostByName` are errors in the sandbox.
+//!
+//! Known differences from Go, each kept out of the differential suite on purpose:
+//! - one integer kind: Sprig's `int64` results show as `int` under `typeOf`/`kindOf`/`%T`, and
+//!   `duration` accepts a template's int literal (Go's gives "0s");
+//! - `fromYaml` reads YAML 1.2 (`yes`, `on`, `0755` stay strings; go-yaml v2 reads YAML 1.1);
+//! - `keys`/`values` return map order sorted (Go's is random);
+//! - dates are UTC only; `fromToml` is not supported;
+//! - template and include nesting stops at 100 levels (Go: 100000), parser nesting at 100.
 
 mod encode;
 mod exec;
@@ -76,6 +93,15 @@ impl fmt::Debug for Templates {
             .field("options", &self.options)
             .finish()
     }
+}
+
+/// The output of one execution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    pub output: String,
+    /// Functions whose result is not a function of the input (`now`, `randAlpha`…) that this
+    /// execution called, including inside `include` and `tpl`, in name order.
+    pub nondeterministic: Vec<String>,
 }
 
 /// Whether a parse or an execution failed.
@@ -224,6 +250,12 @@ impl Templates {
 
     /// Execute template `name` with `data` as dot.
     pub fn execute(&self, name: &str, data: &Value) -> Result<String, TemplateError> {
+        self.render(name, data).map(|r| r.output)
+    }
+
+    /// Execute template `name` with `data` as dot, and say which non-deterministic functions
+    /// this execution called (also added to [`Templates::nondeterministic_calls`]).
+    pub fn render(&self, name: &str, data: &Value) -> Result<Rendered, TemplateError> {
         let mut state = RunState::default();
         let result = self.execute_with_state(name, data, &mut state, 0);
         if !state.nondeterministic.is_empty()
@@ -231,7 +263,14 @@ impl Templates {
         {
             calls.extend(state.nondeterministic.iter().map(|s| s.to_string()));
         }
-        result
+        result.map(|output| Rendered {
+            output,
+            nondeterministic: state
+                .nondeterministic
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        })
     }
 
     pub(crate) fn execute_with_state(

@@ -129,6 +129,39 @@ fn required_names_the_action() {
 }
 
 #[test]
+fn each_render_reports_its_own_nondeterministic_calls() {
+    let mut t = Templates::new();
+    t.parse(
+        "a",
+        "{{ define \"r\" }}{{ randAlpha 2 }}{{ end }}{{ include \"r\" . | len }}",
+    )
+    .unwrap();
+    t.parse(
+        "b",
+        "{{ now | date \"2006\" | len }}{{ tpl \"{{ uuidv4 | len }}\" . }}",
+    )
+    .unwrap();
+    t.parse("c", "{{ date \"2006\" 0 }}").unwrap();
+    let a = t.render("a", &Value::Nil).unwrap();
+    assert_eq!(
+        (a.output.as_str(), a.nondeterministic.clone()),
+        ("2", vec!["randAlpha".into()])
+    );
+    let b = t.render("b", &Value::Nil).unwrap();
+    assert_eq!(b.output, "436");
+    assert_eq!(
+        b.nondeterministic,
+        vec!["now".to_string(), "uuidv4".to_string()]
+    );
+    let c = t.render("c", &Value::Nil).unwrap();
+    assert_eq!((c.output.as_str(), c.nondeterministic.len()), ("1970", 0));
+    assert_eq!(
+        t.nondeterministic_calls(),
+        vec!["now", "randAlpha", "uuidv4"]
+    );
+}
+
+#[test]
 fn nondeterministic_calls_are_recorded() {
     let mut t = Templates::new();
     t.parse("t", "{{ randAlpha 3 | len }}").unwrap();

@@ -184,6 +184,12 @@ impl Value {
         }
     }
 
+    /// The text Helm's `toYaml` gives (sigs.k8s.io/yaml), without its trailing newline
+    /// trimmed: keys in go-yaml order, integral floats as integers, long strings folded.
+    pub fn to_yaml(&self) -> String {
+        crate::encode::to_yaml(self)
+    }
+
     /// Go's `fmt.Sprint` of the value (`%v`): nil is `<nil>`, maps are `map[k:v]`.
     pub fn go_string(&self) -> String {
         let mut out = String::new();
