@@ -390,6 +390,135 @@ fn schema_report(
 mod tests {
     use super::*;
 
+    fn cases() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/differential/cases/helm")
+    }
+
+    fn options(chart: &str) -> RenderOptions {
+        RenderOptions {
+            chart: chart.into(),
+            release: "r".into(),
+            namespace: "ns".into(),
+            values_files: Vec::new(),
+            values: None,
+            set: Vec::new(),
+            set_string: Vec::new(),
+            include_crds: false,
+            skip_tests: false,
+            no_hooks: false,
+            cluster_version: String::new(),
+            api_versions: Vec::new(),
+        }
+    }
+
+    fn names(output: &ChartOutput) -> Vec<String> {
+        output
+            .objects
+            .iter()
+            .map(|(o, _)| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap_or_default(),
+                    o["metadata"]["name"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn values_documents_then_set_then_set_string() {
+        let mut options = options("crds");
+        options.values = Some("widgets: [a, b]\n---\nwidgets: [c]\n".into());
+        options.set = vec!["widgets={d,e}".into()];
+        options.set_string = vec!["widgets[1]=f".into()];
+        let output = render_chart(&cases(), &options).unwrap();
+        assert_eq!(names(&output), ["Widget/d", "Widget/f"]);
+    }
+
+    #[test]
+    fn crds_hooks_and_tests_follow_the_flags() {
+        let mut options = options("crds");
+        options.include_crds = true;
+        let output = render_chart(&cases(), &options).unwrap();
+        assert_eq!(
+            names(&output),
+            ["CustomResourceDefinition/widgets.example.com", "Widget/a"]
+        );
+        assert_eq!(output.objects[0].1, "crds/crds/widget.yaml");
+
+        let all = render_chart(&cases(), &options_for_hooks(false, false)).unwrap();
+        assert_eq!(
+            names(&all),
+            [
+                "ServiceAccount/hooks",
+                "ConfigMap/annotated-but-not-a-hook",
+                "ConfigMap/post",
+                "Pod/r-test",
+                "Job/migrate"
+            ]
+        );
+        let no_tests = render_chart(&cases(), &options_for_hooks(true, false)).unwrap();
+        assert!(!names(&no_tests).contains(&"Pod/r-test".to_owned()));
+        let no_hooks = render_chart(&cases(), &options_for_hooks(false, true)).unwrap();
+        assert_eq!(
+            names(&no_hooks),
+            ["ServiceAccount/hooks", "ConfigMap/annotated-but-not-a-hook"]
+        );
+    }
+
+    fn options_for_hooks(skip_tests: bool, no_hooks: bool) -> RenderOptions {
+        RenderOptions {
+            skip_tests,
+            no_hooks,
+            ..options("hooks")
+        }
+    }
+
+    #[test]
+    fn cluster_version_decides_capabilities_and_kube_version() {
+        let mut options = options("capabilities");
+        options.cluster_version = "1.19.3".into();
+        let error = render_chart(&cases(), &options).unwrap_err();
+        let message = format!("{error:?}");
+        assert!(
+            message.contains("incompatible with Kubernetes v1.19.3"),
+            "{message}"
+        );
+        options.cluster_version = "1.31.0".into();
+        options.api_versions = vec!["v1".into(), "policy/v1beta1".into()];
+        let output = render_chart(&cases(), &options).unwrap();
+        let data = &output.objects[0].0["data"];
+        assert_eq!(data["gitVersion"], "v1.31.0");
+        assert_eq!(data["hasBeta"], "true");
+        assert_eq!(data["hasWanted"], "false");
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let request = |settings: Vec<(&str, &str)>| RenderRequest {
+            settings: Settings::new(
+                settings
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ),
+            context: tether_plugin_sdk::Context {
+                source_dir: "/src".into(),
+                namespace: "ns".into(),
+                release_name: "rel".into(),
+                cluster_version: String::new(),
+                api_versions: Vec::new(),
+            },
+        };
+        assert!(RenderOptions::from_request(&request(vec![("chart", "../x")])).is_err());
+        assert!(RenderOptions::from_request(&request(vec![("valuesFiles", "a.yaml")])).is_err());
+        assert!(RenderOptions::from_request(&request(vec![("include_crds", "maybe")])).is_err());
+        let options = RenderOptions::from_request(&request(vec![("set", "a=1\n\nb=2\n")])).unwrap();
+        assert_eq!(options.set, ["a=1", "b=2"]);
+        assert_eq!(options.release, "rel");
+        assert_eq!(options.chart, ".");
+    }
+
     /// Render the chart `$TETHER_HELM_CHART` of the tree `$TETHER_HELM_ROOT` (values files in `$TETHER_HELM_VALUES`, newline
     /// separated, relative to the root) natively and print the objects as JSON lines: a quick loop
     /// against `helm template` while developing; the differential suite is the real check.
