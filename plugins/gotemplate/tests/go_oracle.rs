@@ -1310,3 +1310,77 @@ fn from_yaml_reads_yaml_1_1_like_go_yaml_v2() {
         ),
     ]);
 }
+
+/// Strings built at random from the characters YAML treats specially, at lengths around the
+/// 80-column fold, through `toYaml`/`toYamlPretty`/`toJson` as map values, list items and keys.
+#[test]
+fn random_strings_encode_like_go() {
+    const PIECES: &[&str] = &[
+        "a",
+        "word",
+        "x",
+        " ",
+        " ",
+        "  ",
+        "\n",
+        "\t",
+        ":",
+        ": ",
+        "#",
+        " #",
+        "-",
+        "- ",
+        "?",
+        "'",
+        "\"",
+        "\\",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        "&",
+        "*",
+        "!",
+        "|",
+        ">",
+        "%",
+        "@",
+        "`",
+        "é",
+        "日本",
+        "0",
+        "12",
+        "1.5",
+        "e3",
+        "0x",
+        "true",
+        "null",
+        "~",
+        "yes",
+        ".",
+        "...",
+        "---",
+        "=",
+        "<<",
+        "averyveryveryverylongwordwithoutanyspacesatallthatkeepsgoing",
+    ];
+    let mut state = 0x1234_5678_9ABC_DEF1u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut cases = Vec::new();
+    for i in 0..1500 {
+        let len = 1 + next() % if i % 3 == 0 { 40 } else { 8 };
+        let s: String = (0..len)
+            .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+            .collect();
+        let doc = json!({"k": s.clone(), "list": [s.clone(), {"nested": s.clone()}], s.clone(): 1});
+        let f = ["toYaml", "toYamlPretty", "toJson"][i % 3];
+        cases.push(case(&format!("{{{{ {f} .v }}}}"), json!({"v": doc})));
+    }
+    compare(cases);
+}

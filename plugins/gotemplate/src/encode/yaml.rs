@@ -218,8 +218,9 @@ struct ScalarAnalysis {
     multiline: bool,
 }
 
-/// libyaml's yaml_emitter_analyze_scalar, for block context.
-fn analyze(s: &str) -> ScalarAnalysis {
+/// libyaml's yaml_emitter_analyze_scalar, for block context. go-yaml v3 (`tabs_in_blocks`)
+/// lets a tab into literal blocks; v2 treats it as a special character.
+fn analyze(s: &str, tabs_in_blocks: bool) -> ScalarAnalysis {
     if s.is_empty() {
         return ScalarAnalysis {
             plain: false,
@@ -231,6 +232,7 @@ fn analyze(s: &str) -> ScalarAnalysis {
     let chars: Vec<char> = s.chars().collect();
     let mut block_indicators = false;
     let mut special = false;
+    let mut tabs = false;
     let mut line_breaks = false;
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
         (false, false, false, false);
@@ -258,7 +260,9 @@ fn analyze(s: &str) -> ScalarAnalysis {
                 _ => {}
             }
         }
-        if !is_printable(c) || (c == '\u{feff}') {
+        if c == '\t' && tabs_in_blocks {
+            tabs = true;
+        } else if !is_printable(c) || (c == '\u{feff}') {
             special = true;
         }
         let is_break = matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}');
@@ -308,9 +312,11 @@ fn analyze(s: &str) -> ScalarAnalysis {
         plain = false;
         single = false;
     }
-    if space_break || special {
+    if space_break || special || tabs {
         plain = false;
         single = false;
+    }
+    if space_break || special {
         block = false;
     }
     if line_breaks {
@@ -373,8 +379,8 @@ enum Style {
 
 /// go-yaml's choice (quote what would read back as another type, literal blocks for
 /// multi-line text) refined by libyaml's analysis of what each style can carry.
-fn choose_style(s: &str, as_key: bool) -> Style {
-    let a = analyze(s);
+fn choose_style(s: &str, as_key: bool, tabs_in_blocks: bool) -> Style {
+    let a = analyze(s, tabs_in_blocks);
     if s.contains('\n') {
         return if !as_key && a.block {
             Style::Literal
@@ -498,17 +504,20 @@ fn scalar(v: &Value, json_roundtrip: bool) -> String {
         Value::Float(f) => format_float_g(*f, None, false),
         Value::Object(o) => {
             let s = o.display();
-            write_scalar(&s, choose_style(&s, true), 0, 0, None)
+            write_scalar(&s, choose_style(&s, true, false), 0, 0, None)
         }
         _ => String::new(),
     }
 }
 
+/// libyaml's longest simple (`key: value`) key, in bytes.
+const MAX_SIMPLE_KEY: usize = 128;
+
 struct Emitter {
     out: String,
     /// go-yaml v2 folds long scalars at 80 columns; v3 as Helm configures it does not.
     width: Option<usize>,
-    /// go-yaml v3 indents sequences inside mappings; v2 does not.
+    /// go-yaml v3: indents sequences inside mappings and allows tabs in literal blocks.
     indent_sequences: bool,
     json_roundtrip: bool,
 }
@@ -567,7 +576,7 @@ impl Emitter {
     }
 
     fn string(&mut self, s: &str, indent: usize) {
-        let style = choose_style(s, false);
+        let style = choose_style(s, false, self.indent_sequences);
         if style == Style::Literal {
             self.out.push_str(&literal_block(s, indent));
             return;
@@ -581,7 +590,24 @@ impl Emitter {
             if i > 0 || !first_inline {
                 self.out.push_str(&" ".repeat(indent));
             }
-            let key = write_scalar(&k, choose_style(&k, true), 0, 0, None);
+            // libyaml writes a key that is multi-line or longer than 128 bytes as a complex
+            // key: `? key` (styled and folded like a value), then `: value` on its own line.
+            if k.len() > MAX_SIMPLE_KEY || analyze(&k, false).multiline {
+                self.out.push_str("? ");
+                self.string(&k, indent + 2);
+                self.out.push('\n');
+                self.out.push_str(&" ".repeat(indent));
+                self.out.push(':');
+                self.value_after(&v, indent + 2, true);
+                continue;
+            }
+            let key = write_scalar(
+                &k,
+                choose_style(&k, true, self.indent_sequences),
+                0,
+                0,
+                None,
+            );
             self.out.push_str(&key);
             self.out.push(':');
             self.value_after(&v, indent + 2, false);
