@@ -1384,3 +1384,60 @@ fn random_strings_encode_like_go() {
     }
     compare(cases);
 }
+
+/// Numbers at the edges of Go's formatting (shortest float text, the %e switch at 1e21 and
+/// 1e-4/1e-6, integral floats, big integers) through every way a template prints them.
+#[test]
+fn numbers_print_like_go() {
+    let numbers = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.1,
+        0.5,
+        2.5,
+        3.0,
+        10.0,
+        100.0,
+        1e5,
+        123456.0,
+        1234567.0,
+        1e6,
+        1e7,
+        1e15,
+        1e16,
+        1e20,
+        1e21,
+        1e22,
+        1.5e300,
+        0.0001,
+        0.00001,
+        1e-6,
+        1e-7,
+        5e-324,
+        123.456,
+        9007199254740993.0,
+        -123456789.0,
+        0.1 + 0.2,
+        1.0 / 3.0,
+        2.0 / 3.0,
+        42.42,
+        6.02214076e23,
+    ];
+    let mut cases = Vec::new();
+    for n in numbers {
+        let d = json!({"n": n, "s": format!("{n}")});
+        for src in [
+            "{{ .n }} {{ print .n }} {{ toString .n }} {{ quote .n }}",
+            "{{ printf \"%v %g %f %.3f %e %G %6.2f %x\" .n .n .n .n .n .n .n .n }}",
+            "{{ toYaml .n }} {{ toJson .n }} {{ toYamlPretty .n }} {{ toYaml (list .n) }}",
+            "{{ int .n }} {{ int64 .n }} {{ float64 .n }} {{ add .n 0 }} {{ addf .n 0 }} {{ mulf .n 2 }}",
+            "{{ floor .n }} {{ ceil .n }} {{ round .n 2 }} {{ .n | toString | float64 }} {{ atoi .s }}",
+            "{{ eq .n 3.0 }} {{ lt .n 1.5 }} {{ if .n }}t{{ else }}f{{ end }} {{ empty .n }} {{ max .n 1 }}",
+        ] {
+            cases.push(case(src, d.clone()));
+        }
+    }
+    compare(cases);
+}

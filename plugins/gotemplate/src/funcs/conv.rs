@@ -14,11 +14,20 @@ pub fn parse_int_base0(s: &str) -> Option<i64> {
         .and_then(|n| n.int)
 }
 
+/// Go's int64(f) on amd64: out-of-range and NaN give the minimum (Rust's `as` saturates).
+pub fn go_f64_to_i64(f: f64) -> i64 {
+    if f.is_nan() || !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_807e18).contains(&f) {
+        i64::MIN
+    } else {
+        f as i64
+    }
+}
+
 /// cast.ToInt64: floats truncate, strings parse (`"3.0"` too), anything else is 0.
 pub fn to_i64(v: &Value) -> i64 {
     match v {
         Value::Int(i) => *i,
-        Value::Float(f) => *f as i64,
+        Value::Float(f) => go_f64_to_i64(*f),
         Value::Bool(b) => *b as i64,
         Value::String(s) => {
             let s = s.as_ref();
@@ -47,7 +56,20 @@ pub fn to_f64(v: &Value) -> f64 {
 pub fn atoi(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     let s = string_arg(a, 0)?;
-    Ok(Value::Int(s.parse().unwrap_or(0)))
+    // strconv.Atoi returns the clamped value with its range error, and Sprig keeps it.
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let n = match s.parse::<i64>() {
+        Ok(n) => n,
+        Err(_) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            if s.starts_with('-') {
+                i64::MIN
+            } else {
+                i64::MAX
+            }
+        }
+        Err(_) => 0,
+    };
+    Ok(Value::Int(n))
 }
 
 pub fn to_int(_: &mut CallContext, a: &[Value]) -> R {
