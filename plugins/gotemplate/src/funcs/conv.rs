@@ -16,7 +16,9 @@ pub fn parse_int_base0(s: &str) -> Option<i64> {
 
 /// Go's int64(f) on amd64: out-of-range and NaN give the minimum (Rust's `as` saturates).
 pub fn go_f64_to_i64(f: f64) -> i64 {
-    if f.is_nan() || !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_807e18).contains(&f) {
+    // 2^63, exactly representable; the range is [-2^63, 2^63).
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if f.is_nan() || !(-LIMIT..LIMIT).contains(&f) {
         i64::MIN
     } else {
         f as i64
