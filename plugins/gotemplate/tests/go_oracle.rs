@@ -1441,3 +1441,31 @@ fn numbers_print_like_go() {
     }
     compare(cases);
 }
+
+/// Word-case conversions (xstrings) on identifiers mixing acronyms, digits and separators.
+#[test]
+fn case_conversions_like_xstrings() {
+    const PIECES: &[&str] = &[
+        "http", "HTTP", "Server", "server", "ID", "id", "X", "x", "2", "42", "_", "-", " ", ".",
+        "__", "v1", "V2", "ÉtÉ", "aB", "Ab", "ABc", "json", "JSONData", "k8s", "  ",
+    ];
+    let mut state = 0xDEAD_BEEF_CAFE_F00Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut cases = Vec::new();
+    for _ in 0..300 {
+        let len = 1 + next() % 5;
+        let s: String = (0..len)
+            .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+            .collect();
+        cases.push(case(
+            "{{ snakecase .s }}|{{ camelcase .s }}|{{ kebabcase .s }}|{{ swapcase .s }}|{{ title .s }}|{{ untitle .s }}|{{ initials .s }}",
+            json!({"s": s}),
+        ));
+    }
+    compare(cases);
+}

@@ -15,6 +15,7 @@ mod paths;
 mod regex;
 mod semver;
 mod strings;
+mod wordcase;
 
 use crate::value::Value;
 use crate::{RunState, Templates};
@@ -278,14 +279,14 @@ pub(crate) fn lookup(name: &str) -> Option<NativeFn> {
         "upper" => strings::upper,
         "lower" => strings::lower,
         "title" => strings::title,
-        "untitle" => strings::untitle,
+        "untitle" => wordcase::untitle,
         "repeat" => strings::repeat,
         "substr" => strings::substr,
         "nospace" => strings::nospace,
         "trunc" => strings::trunc,
         "abbrev" => strings::abbrev,
         "abbrevboth" => strings::abbrevboth,
-        "initials" => strings::initials,
+        "initials" => wordcase::initials,
         "wrap" => strings::wrap,
         "wrapWith" => strings::wrap_with,
         "contains" => strings::contains,
@@ -298,10 +299,10 @@ pub(crate) fn lookup(name: &str) -> Option<NativeFn> {
         "nindent" => strings::nindent,
         "replace" => strings::replace,
         "plural" => strings::plural,
-        "snakecase" => strings::snakecase,
-        "camelcase" => strings::camelcase,
-        "kebabcase" => strings::kebabcase,
-        "swapcase" => strings::swapcase,
+        "snakecase" => wordcase::snakecase,
+        "camelcase" => wordcase::camelcase,
+        "kebabcase" => wordcase::kebabcase,
+        "swapcase" => wordcase::swapcase,
         "split" => strings::split,
         "splitList" => strings::split_list,
         "splitn" => strings::splitn,

@@ -87,24 +87,6 @@ pub fn title(_: &mut CallContext, a: &[Value]) -> R {
     s(out)
 }
 
-pub fn untitle(_: &mut CallContext, a: &[Value]) -> R {
-    arity(a, 1)?;
-    let mut out = String::new();
-    let mut in_word = false;
-    for c in string_arg(a, 0)?.chars() {
-        if c.is_whitespace() {
-            in_word = false;
-            out.push(c);
-        } else if !in_word {
-            out.extend(c.to_lowercase());
-            in_word = true;
-        } else {
-            out.push(c);
-        }
-    }
-    s(out)
-}
-
 pub fn repeat(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
     let n = int_arg(a, 0)?;
@@ -206,14 +188,6 @@ pub fn abbrevboth(_: &mut CallContext, a: &[Value]) -> R {
         return s(v);
     }
     s(abbreviate_full(v, left, right).unwrap_or_default())
-}
-
-pub fn initials(_: &mut CallContext, a: &[Value]) -> R {
-    arity(a, 1)?;
-    s(string_arg(a, 0)?
-        .split_whitespace()
-        .filter_map(|w| w.chars().next())
-        .collect::<String>())
 }
 
 /// goutils.WrapCustom.
@@ -363,89 +337,6 @@ pub fn plural(_: &mut CallContext, a: &[Value]) -> R {
     s(if int_arg(a, 2)? == 1 { one } else { many })
 }
 
-/// Words as xstrings splits them for case conversion: on separators, lower→upper changes and
-/// the last capital of an acronym run (`HTTPServer` → `HTTP`, `Server`).
-fn words(v: &str) -> Vec<String> {
-    let chars: Vec<char> = v.chars().collect();
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if !c.is_alphanumeric() {
-            if !cur.is_empty() {
-                words.push(std::mem::take(&mut cur));
-            }
-            continue;
-        }
-        if let Some(&prev) = cur.chars().last().as_ref() {
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            let boundary = (prev.is_lowercase() && c.is_uppercase())
-                || (prev.is_uppercase() && c.is_uppercase() && next_lower);
-            if boundary {
-                words.push(std::mem::take(&mut cur));
-            }
-        }
-        cur.push(c);
-    }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    words
-}
-
-pub fn snakecase(_: &mut CallContext, a: &[Value]) -> R {
-    arity(a, 1)?;
-    let w: Vec<String> = words(string_arg(a, 0)?)
-        .into_iter()
-        .map(|w| w.to_lowercase())
-        .collect();
-    s(w.join("_"))
-}
-
-pub fn kebabcase(_: &mut CallContext, a: &[Value]) -> R {
-    arity(a, 1)?;
-    let w: Vec<String> = words(string_arg(a, 0)?)
-        .into_iter()
-        .map(|w| w.to_lowercase())
-        .collect();
-    s(w.join("-"))
-}
-
-/// xstrings.ToPascalCase as Sprig's `camelcase` uses it: `_`, `-`, space and `.` separate words.
-pub fn camelcase(_: &mut CallContext, a: &[Value]) -> R {
-    arity(a, 1)?;
-    let mut out = String::new();
-    let mut upper_next = true;
-    for c in string_arg(a, 0)?.chars() {
-        if matches!(c, '_' | '-' | ' ' | '.') {
-            upper_next = true;
-            continue;
-        }
-        if upper_next {
-            out.extend(c.to_uppercase());
-            upper_next = false;
-        } else {
-            out.push(c);
-        }
-    }
-    s(out)
-}
-
-pub fn swapcase(_: &mut CallContext, a: &[Value]) -> R {
-    arity(a, 1)?;
-    s(string_arg(a, 0)?
-        .chars()
-        .flat_map(|c| -> Box<dyn Iterator<Item = char>> {
-            if c.is_uppercase() {
-                Box::new(c.to_lowercase())
-            } else if c.is_lowercase() {
-                Box::new(c.to_uppercase())
-            } else {
-                Box::new(std::iter::once(c))
-            }
-        })
-        .collect::<String>())
-}
-
 fn parts_map(parts: Vec<&str>) -> Value {
     let m = Map::new();
     for (i, p) in parts.into_iter().enumerate() {
@@ -533,15 +424,6 @@ pub fn hello(_: &mut CallContext, a: &[Value]) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn case_conversions_split_acronyms() {
-        assert_eq!(words("HTTPServer"), vec!["HTTP", "Server"]);
-        assert_eq!(
-            words("firstName_last-x"),
-            vec!["first", "Name", "last", "x"]
-        );
-    }
 
     #[test]
     fn wrap_breaks_at_spaces() {
