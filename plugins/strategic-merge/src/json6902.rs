@@ -118,7 +118,7 @@ impl<'a> Operation<'a> {
             Op::Test(expected) => {
                 // evanphx/json-patch v4: a missing value equals null.
                 let actual = get(document, &self.path).unwrap_or(&Value::Null);
-                if actual == *expected {
+                if json_equal(actual, expected) {
                     Ok(())
                 } else {
                     Err(PatchError::TestFailed {
@@ -255,16 +255,29 @@ fn array_index(token: &str, bound: usize) -> Option<usize> {
         .flatten()
 }
 
-/// Where `add` inserts in a list of `len`: up to `len` itself; negative indices count from the end
-/// of the list as it is (-1 inserts before the last element).
+/// Where `add` inserts in a list of `len`: up to `len` itself; negative indices count from past
+/// the end (-1 appends), as evanphx/json-patch v4 does.
 fn insertion_index(token: &str, len: usize) -> Option<usize> {
-    let index: i64 = token.parse().ok()?;
-    let len = i64::try_from(len).ok()?;
-    let index = if index < 0 { index + len } else { index };
-    (0..=len)
-        .contains(&index)
-        .then(|| usize::try_from(index).ok())
-        .flatten()
+    array_index(token, len + 1)
+}
+
+/// Equality as JSON means it: `1` and `1.0` are the same number.
+fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x.as_f64() == y.as_f64() && x.as_f64().is_some(),
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_equal(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(key, x)| y.get(key).is_some_and(|y| json_equal(x, y)))
+        }
+        _ => a == b,
+    }
 }
 
 fn get<'v>(document: &'v Value, path: &[String]) -> Option<&'v Value> {
@@ -329,10 +342,11 @@ mod tests {
             json!({"l": [1, 2, 3]}),
             json!([
                 {"op": "remove", "path": "/l/-1"},
-                {"op": "add", "path": "/l/-1", "value": 9}
+                {"op": "add", "path": "/l/-1", "value": 9},
+                {"op": "add", "path": "/l/-4", "value": 0}
             ]),
         );
-        assert_eq!(patched, Ok(json!({"l": [1, 9, 2]})));
+        assert_eq!(patched, Ok(json!({"l": [0, 1, 2, 9]})));
     }
 
     #[test]
@@ -343,7 +357,8 @@ mod tests {
                 {"op": "copy", "from": "/a/x", "path": "/b/-"},
                 {"op": "move", "from": "/a", "path": "/c"},
                 {"op": "test", "path": "/c", "value": {"x": 1}},
-                {"op": "test", "path": "/missing", "value": null}
+                {"op": "test", "path": "/missing", "value": null},
+                {"op": "test", "path": "/b/1", "value": 1.0}
             ]),
         );
         assert_eq!(patched, Ok(json!({"b": [0, 1], "c": {"x": 1}})));
