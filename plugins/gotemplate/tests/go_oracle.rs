@@ -1469,3 +1469,44 @@ fn case_conversions_like_xstrings() {
     }
     compare(cases);
 }
+
+/// Sprig's string functions on random ASCII text and random counts (byte-slicing functions on
+/// multi-byte text would make invalid UTF-8 in Go, which a Rust string cannot hold).
+#[test]
+fn string_functions_on_random_text() {
+    const PIECES: &[&str] = &[
+        "a", "bc", " ", "  ", "\n", "-", "x-y", "Hello", "WORLD", ".", "$1", ",", "\t", "ab ab",
+    ];
+    let mut state = 0x0BAD_5EED_1234_9876u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let templates = [
+        "{{ trunc .n .s }}|{{ trunc .m .s }}|{{ substr .m .n .s }}|{{ abbrev .n .s }}",
+        "{{ abbrevboth .m .n .s }}|{{ wrap .n .s }}|{{ wrapWith .n \"<br>\" .s }}",
+        "{{ indent .n .s }}|{{ nindent .n .s }}|{{ replace \"a\" \"A\" .s }}|{{ repeat .n .s }}",
+        "{{ trim .s }}|{{ trimAll \" a\" .s }}|{{ trimPrefix \"a\" .s }}|{{ trimSuffix \"b\" .s }}|{{ nospace .s }}",
+        "{{ title .s }}|{{ upper .s }}|{{ lower .s }}|{{ quote .s }}|{{ squote .s }}|{{ cat .s .n .s }}",
+        "{{ splitList \" \" .s }}|{{ split \"a\" .s }}|{{ splitn \" \" .n .s }}|{{ join \"+\" (splitList \" \" .s) }}",
+        "{{ sortAlpha (splitList \" \" .s) }}|{{ contains \"a\" .s }}|{{ hasPrefix \"a\" .s }}|{{ plural \"one\" \"many\" .n }}",
+        "{{ regexFindAll \"[a-z]+\" .s .m }}|{{ regexReplaceAll \"(b)(c)?\" .s \"<$2$1>\" }}|{{ regexSplit \"\\\\s+\" .s .m }}",
+        "{{ len .s }}|{{ .s | b64enc | b64dec }}|{{ sha1sum .s }}|{{ adler32sum .s }}|{{ toJson .s }}|{{ urlquery .s }}",
+    ];
+    let mut cases = Vec::new();
+    for i in 0..400 {
+        let len = next() % 7;
+        let s: String = (0..len)
+            .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+            .collect();
+        let n = (next() % 14) as i64 - 2;
+        let m = (next() % 10) as i64 - 3;
+        let src = templates[i % templates.len()];
+        // Counts are ints, as a template literal or `len` gives them.
+        let src = src.replace(".n", "(int .n)").replace(".m", "(int .m)");
+        cases.push(case(&src, json!({"s": s, "n": n, "m": m})));
+    }
+    compare(cases);
+}

@@ -96,10 +96,20 @@ pub fn repeat(_: &mut CallContext, a: &[Value]) -> R {
     s(string_arg(a, 1)?.repeat(n as usize))
 }
 
-fn byte_slice(v: &str, start: usize, end: usize) -> Result<&str, String> {
-    if start > end || end > v.len() {
-        return Err(format!("slice bounds out of range [{start}:{end}]"));
+/// Go's `v[start:end]`, with its panic text for bad bounds.
+fn byte_slice(v: &str, start: i64, end: i64) -> Result<&str, String> {
+    if end < 0 || end as usize > v.len() {
+        return Err(format!(
+            "runtime error: slice bounds out of range [:{end}] with length {}",
+            v.len()
+        ));
     }
+    if start < 0 || start > end {
+        return Err(format!(
+            "runtime error: slice bounds out of range [{start}:{end}]"
+        ));
+    }
+    let (start, end) = (start as usize, end as usize);
     // Go slices bytes; a cut inside a character yields invalid UTF-8 we cannot hold.
     v.get(start..end)
         .ok_or_else(|| "slice cuts a multi-byte character".to_string())
@@ -111,12 +121,12 @@ pub fn substr(_: &mut CallContext, a: &[Value]) -> R {
     let end = int_arg(a, 1)?;
     let v = string_arg(a, 2)?;
     if start < 0 {
-        return s(byte_slice(v, 0, end.max(0) as usize)?);
+        return s(byte_slice(v, 0, end)?);
     }
     if end < 0 || end as usize > v.len() {
-        return s(byte_slice(v, start as usize, v.len())?);
+        return s(byte_slice(v, start, v.len() as i64)?);
     }
-    s(byte_slice(v, start as usize, end as usize)?)
+    s(byte_slice(v, start, end)?)
 }
 
 pub fn nospace(_: &mut CallContext, a: &[Value]) -> R {
@@ -133,10 +143,10 @@ pub fn trunc(_: &mut CallContext, a: &[Value]) -> R {
     let v = string_arg(a, 1)?;
     let len = v.len() as i64;
     if c < 0 && len + c > 0 {
-        return s(byte_slice(v, (len + c) as usize, v.len())?);
+        return s(byte_slice(v, len + c, len)?);
     }
     if c >= 0 && len > c {
-        return s(byte_slice(v, 0, c as usize)?);
+        return s(byte_slice(v, 0, c)?);
     }
     s(v)
 }
@@ -295,21 +305,24 @@ pub fn cat(_: &mut CallContext, a: &[Value]) -> R {
     s(parts.join(" "))
 }
 
-fn indent_by(n: i64, v: &str) -> String {
-    let pad = " ".repeat(n.max(0) as usize);
-    format!("{pad}{}", v.replace('\n', &format!("\n{pad}")))
+fn indent_by(n: i64, v: &str) -> Result<String, String> {
+    if n < 0 {
+        return Err("strings: negative Repeat count".into());
+    }
+    let pad = " ".repeat(n as usize);
+    Ok(format!("{pad}{}", v.replace('\n', &format!("\n{pad}"))))
 }
 
 pub fn indent(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    s(indent_by(int_arg(a, 0)?, string_arg(a, 1)?))
+    s(indent_by(int_arg(a, 0)?, string_arg(a, 1)?)?)
 }
 
 pub fn nindent(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
     s(format!(
         "\n{}",
-        indent_by(int_arg(a, 0)?, string_arg(a, 1)?)
+        indent_by(int_arg(a, 0)?, string_arg(a, 1)?)?
     ))
 }
 
