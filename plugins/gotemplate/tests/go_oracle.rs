@@ -1510,3 +1510,66 @@ fn string_functions_on_random_text() {
     }
     compare(cases);
 }
+
+/// Sprig's list and dict functions, merge's mergo semantics above all, on random nested data.
+#[test]
+fn collection_functions_on_random_data() {
+    let mut state = 0x5151_7E57_0DD5_EEDu64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    fn value(next: &mut dyn FnMut() -> u64, depth: u32) -> serde_json::Value {
+        match next() % if depth > 2 { 7 } else { 10 } {
+            0 => json!(null),
+            1 => json!(""),
+            2 => json!(0),
+            3 => json!(next() % 5),
+            4 => json!(["a", "b"][(next() % 2) as usize]),
+            5 => json!(next() % 2 == 0),
+            6 => json!([]),
+            7 | 8 => {
+                let mut m = serde_json::Map::new();
+                for _ in 0..next() % 4 {
+                    m.insert(
+                        ["a", "b", "c", "d"][(next() % 4) as usize].into(),
+                        value(next, depth + 1),
+                    );
+                }
+                serde_json::Value::Object(m)
+            }
+            _ => {
+                serde_json::Value::Array((0..next() % 4).map(|_| value(next, depth + 1)).collect())
+            }
+        }
+    }
+    let templates = [
+        "{{ $d := deepCopy .x }}{{ $s := deepCopy .y }}{{ merge $d $s | toJson }}|{{ toJson $d }}",
+        "{{ $d := deepCopy .x }}{{ $s := deepCopy .y }}{{ mergeOverwrite $d $s | toJson }}",
+        "{{ $d := deepCopy .x }}{{ merge $d (deepCopy .y) (deepCopy .z) | toJson }}",
+        "{{ toJson (pick .x \"a\" \"b\") }}|{{ toJson (omit .x \"a\") }}|{{ keys .x | sortAlpha }}|{{ hasKey .x \"c\" }}|{{ get .x \"d\" }}",
+        "{{ dig \"a\" \"b\" \"none\" .x | toJson }}|{{ pluck \"a\" .x .y .z | toJson }}|{{ toJson (dict \"k\" .x.a) }}",
+        "{{ $d := deepCopy .x }}{{ $_ := set $d \"a\" .y }}{{ $_ := unset $d \"b\" }}{{ toJson $d }}|{{ toJson .x }}",
+        "{{ toJson (list .x .y) }}|{{ uniq (list .x.a .y.a .x.a .z.a) | toJson }}|{{ compact (list .x.a .x.b .x.c 0 \"\") | toJson }}",
+        "{{ without (list .x.a .y.a 1 \"a\") .x.a | toJson }}|{{ has .x.a (list .y.a .z.a) }}|{{ concat (list .x) (list .y .z) | len }}",
+        "{{ with .l }}{{ first . | toJson }}|{{ last . | toJson }}|{{ rest . | toJson }}|{{ initial . | toJson }}|{{ reverse . | toJson }}|{{ chunk 2 . | toJson }}|{{ slice . 0 1 | toJson }}{{ end }}",
+        "{{ append .l .x | toJson }}|{{ prepend .l .y | toJson }}|{{ deepEqual .x .y }}|{{ empty .x }}|{{ coalesce .x.a .y.a .z.a | toJson }}",
+    ];
+    let mut cases = Vec::new();
+    for i in 0..2000 {
+        let mut obj = || loop {
+            if let v @ serde_json::Value::Object(_) = value(&mut next, 0) {
+                return v;
+            }
+        };
+        let (x, y, z) = (obj(), obj(), obj());
+        let l = serde_json::Value::Array((0..next() % 5).map(|_| value(&mut next, 2)).collect());
+        cases.push(case(
+            templates[i % templates.len()],
+            json!({"x": x, "y": y, "z": z, "l": l}),
+        ));
+    }
+    compare(cases);
+}

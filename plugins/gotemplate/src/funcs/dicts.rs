@@ -143,8 +143,10 @@ fn merge_into(dst: &Map, src: &Map, overwrite: bool) {
                 }
             }
             Value::List(_) => {
+                // mergo replaces with a source list whenever it overwrites (its emptiness test
+                // looks at the whole source map), and fills an empty or missing destination.
                 let dst_empty = dv.as_ref().is_none_or(|d| !d.truthy());
-                if (sv.truthy() && (overwrite || dst_empty)) || dv.is_none() {
+                if dst_empty || overwrite {
                     dst.insert(k, sv.clone());
                 }
                 continue;
