@@ -44,7 +44,10 @@ fn main() {
             LoadRestrictor::RootOnly
         };
         let loader = Loader::new(&root, restrictor);
-        let actual = tether_kustomize::build::build(&loader, dir)
+        let started = std::time::Instant::now();
+        let built = tether_kustomize::build::build(&loader, dir);
+        eprintln!("  native build of {dir}: {:?}", started.elapsed());
+        let actual = built
             .map(|rs| {
                 rs.into_iter()
                     .map(|r| Value::Object(r.object))

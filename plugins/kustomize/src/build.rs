@@ -173,10 +173,15 @@ impl Target {
         stack: &mut Vec<String>,
     ) -> Result<()> {
         let k = &self.kustomization;
+        // Objects of this level's files are appended together: one id index instead of one per file.
+        let mut loaded = Vec::new();
         for entry in &k.resources {
-            self.accumulate_resource(loader, schema, acc, stack, entry)
+            self.accumulate_resource(loader, schema, acc, &mut loaded, stack, entry)
                 .map_err(|e| self.field_error("resources", e))?;
         }
+        acc.resources
+            .extend(loaded)
+            .map_err(|e| self.field_error("resources", e))?;
         for entry in &k.configurations {
             let path = loader.join(&self.dir, entry)?;
             loader
@@ -220,6 +225,7 @@ impl Target {
         loader: &Loader,
         schema: &Schema,
         acc: &mut Accumulator,
+        loaded: &mut Vec<Resource>,
         stack: &mut Vec<String>,
         entry: &str,
     ) -> Result<()> {
@@ -235,7 +241,7 @@ impl Target {
             }
             let mut sub_acc = Accumulator::default();
             sub.accumulate(loader, schema, &mut sub_acc, stack)?;
-            acc.resources.append_all(sub_acc.resources)?;
+            loaded.extend(sub_acc.resources.resources);
             acc.config.merge(&sub_acc.config);
             for var in sub_acc.vars {
                 if acc.vars.iter().any(|v| v.name == var.name) {
@@ -254,9 +260,7 @@ impl Target {
             )));
         }
         loader.check_restriction(&self.dir, &path)?;
-        for resource in load_objects(loader, &path)? {
-            acc.resources.append(resource)?;
-        }
+        loaded.extend(load_objects(loader, &path)?);
         Ok(())
     }
 

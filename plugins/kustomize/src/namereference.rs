@@ -9,10 +9,12 @@ use crate::resource::{ResId, ResMap, Resource};
 use serde_json::Value;
 
 pub fn fix(resources: &mut ResMap, config: &TransformerConfig) -> Result<()> {
+    // Referrer fields never hold an object's own name or kind, so ids are stable during the fix-up.
+    let ids: Vec<ResId> = resources.resources.iter().map(|r| r.cur_id()).collect();
     for reference in &config.name_reference {
         for spec in &reference.referrers {
-            for index in 0..resources.resources.len() {
-                if !spec.selects(&resources.resources[index].cur_id()) {
+            for (index, id) in ids.iter().enumerate() {
+                if !spec.selects(id) {
                     continue;
                 }
                 fix_referrer(resources, index, reference, spec)?;

@@ -87,6 +87,63 @@ impl std::fmt::Display for ResId {
     }
 }
 
+/// An id borrowed from an object or a [`ResId`]: comparisons in the hot loops (appending, patch
+/// targets, namespace clashes) then allocate nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdRef<'a> {
+    pub group: &'a str,
+    pub version: &'a str,
+    pub kind: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+impl<'a> IdRef<'a> {
+    pub fn of(object: &'a Map<String, Value>) -> IdRef<'a> {
+        let text = |v: Option<&'a Value>| v.and_then(Value::as_str).unwrap_or("");
+        let (group, version) = split_api_version(text(object.get("apiVersion")));
+        let metadata = object.get("metadata");
+        IdRef {
+            group,
+            version,
+            kind: text(object.get("kind")),
+            namespace: text(metadata.and_then(|m| m.get("namespace"))),
+            name: text(metadata.and_then(|m| m.get("name"))),
+        }
+    }
+
+    pub fn effective_namespace(&self) -> &'a str {
+        if crate::scope::is_cluster_scoped(self.group, self.kind) {
+            ""
+        } else if self.namespace.is_empty() {
+            "default"
+        } else {
+            self.namespace
+        }
+    }
+
+    /// kustomize's `ResId.Equals`.
+    pub fn equals(&self, other: &IdRef<'_>) -> bool {
+        self.group == other.group
+            && self.version == other.version
+            && self.kind == other.kind
+            && self.name == other.name
+            && self.effective_namespace() == other.effective_namespace()
+    }
+}
+
+impl ResId {
+    pub fn as_ref(&self) -> IdRef<'_> {
+        IdRef {
+            group: &self.group,
+            version: &self.version,
+            kind: &self.kind,
+            namespace: &self.namespace,
+            name: &self.name,
+        }
+    }
+}
+
 pub fn split_api_version(api_version: &str) -> (&str, &str) {
     match api_version.split_once('/') {
         Some((group, version)) => (group, version),
@@ -138,6 +195,27 @@ impl Resource {
 
     pub fn cur_id(&self) -> ResId {
         ResId::of(&self.object)
+    }
+
+    pub fn id_ref(&self) -> IdRef<'_> {
+        IdRef::of(&self.object)
+    }
+
+    /// Whether any name it had (original, previous, current) is `name`: a cheap first test before ids.
+    pub fn had_name(&self, name: &str) -> bool {
+        self.name() == name
+            || self.org_id.name == name
+            || self.prev_ids.iter().any(|p| p.name == name)
+    }
+
+    /// Whether any id it had (original, previous, current) equals `id`.
+    pub fn had_id(&self, id: &IdRef<'_>) -> bool {
+        if !self.had_name(id.name) {
+            return false;
+        }
+        self.id_ref().equals(id)
+            || self.org_id.as_ref().equals(id)
+            || self.prev_ids.iter().any(|p| p.as_ref().equals(id))
     }
 
     /// The original id, the previous ones and the current one (kustomize's "any id").
@@ -257,10 +335,11 @@ impl ResMap {
 
     /// Add a resource; an object with the same current id already present is kustomize's error.
     pub fn append(&mut self, resource: Resource) -> Result<()> {
-        let id = resource.cur_id();
-        if let Some(existing) = self.resources.iter().find(|r| r.cur_id().equals(&id)) {
+        let id = resource.id_ref();
+        if let Some(existing) = self.resources.iter().find(|r| r.id_ref().equals(&id)) {
             return Err(resource.error(format!(
-                "may not add resource with an already registered id: {id} (already added from {})",
+                "may not add resource with an already registered id: {} (already added from {})",
+                resource.cur_id(),
                 existing.file.as_deref().unwrap_or("a generator")
             )));
         }
@@ -268,9 +347,29 @@ impl ResMap {
         Ok(())
     }
 
+    /// Append many at once: the id clash check indexes the map once instead of scanning it per object.
     pub fn append_all(&mut self, other: ResMap) -> Result<()> {
-        for resource in other.resources {
-            self.append(resource)?;
+        self.extend(other.resources)
+    }
+
+    pub fn extend(&mut self, resources: Vec<Resource>) -> Result<()> {
+        let key = |r: &Resource| {
+            let id = r.id_ref();
+            (
+                id.group.to_owned(),
+                id.version.to_owned(),
+                id.kind.to_owned(),
+                id.name.to_owned(),
+                id.effective_namespace().to_owned(),
+            )
+        };
+        let mut seen: std::collections::HashSet<_> = self.resources.iter().map(key).collect();
+        for resource in resources {
+            if !seen.insert(key(&resource)) {
+                // Reported by `append`, which names the object added first.
+                return self.append(resource);
+            }
+            self.resources.push(resource);
         }
         Ok(())
     }
@@ -280,7 +379,7 @@ impl ResMap {
         self.resources
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.any_ids().iter().any(|other| other.equals(id)))
+            .filter(|(_, r)| r.had_id(&id.as_ref()))
             .map(|(i, _)| i)
             .collect()
     }

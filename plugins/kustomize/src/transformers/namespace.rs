@@ -56,15 +56,22 @@ pub fn apply(resources: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Re
             };
             result?;
         }
-        let current = resources.resources[index].cur_id();
-        let clashes = resources
-            .resources
-            .iter()
-            .filter(|r| r.cur_id().equals(&current))
-            .count();
-        if clashes != 1 {
-            return Err(resources.resources[index].error(format!(
-                "namespace transformation produces ID conflict: {current}"
+    }
+    // Namespaces may have merged two objects into one id; kustomize checks after each object, the
+    // first clash in map order is the same one.
+    let mut seen = std::collections::HashSet::new();
+    for resource in &resources.resources {
+        let id = resource.id_ref();
+        if !seen.insert((
+            id.group,
+            id.version,
+            id.kind,
+            id.name,
+            id.effective_namespace(),
+        )) {
+            return Err(resource.error(format!(
+                "namespace transformation produces ID conflict: {}",
+                resource.cur_id()
             )));
         }
     }

@@ -10,10 +10,11 @@ pub fn apply(resources: &mut ResMap, replica: &Replica, specs: &[FieldSpec]) -> 
     let mut found = false;
     for spec in specs {
         for resource in &mut resources.resources {
-            let matches = resource
-                .any_ids()
-                .iter()
-                .any(|id| id.name == replica.name && spec.selects(id));
+            let matches = resource.had_name(&replica.name)
+                && resource
+                    .any_ids()
+                    .iter()
+                    .any(|id| id.name == replica.name && spec.selects(id));
             if !matches {
                 continue;
             }
