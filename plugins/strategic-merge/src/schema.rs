@@ -79,6 +79,11 @@ impl ListShape {
     }
 }
 
+/// `group/version` as its parts; the core group is empty.
+fn split_api_version(api_version: &str) -> (&str, &str) {
+    api_version.rsplit_once('/').unwrap_or(("", api_version))
+}
+
 /// How deep `Named` references are followed before a definition is taken to be unknown; only a
 /// malformed document (a definition that is only a reference to itself) gets near it.
 const MAX_REFERENCE_DEPTH: usize = 64;
@@ -110,16 +115,45 @@ impl Schema {
 
     /// Whether objects of this kind live in a namespace; `None` for a kind the schema does not know
     /// (kustomize then treats it as namespaced) or knows only from an OpenAPI document.
+    ///
+    /// A version the control plane no longer serves (`batch/v1beta1` CronJob,
+    /// `rbac.authorization.k8s.io/v1beta1` ClusterRole) is answered from a served version of the
+    /// same group and kind: kustomize's own schema still has those versions, and neither the scope
+    /// nor the merge keys of a kind change between versions of its group.
     pub fn is_namespaced(&self, api_version: &str, kind: &str) -> Option<bool> {
-        self.kinds
-            .get(&(api_version.to_owned(), kind.to_owned()))
+        self.kind_entry(api_version, kind)
             .and_then(|entry| entry.namespaced)
     }
 
-    /// The shape of objects of `apiVersion`/`kind`, if the schema knows the kind.
+    /// The shape of objects of `apiVersion`/`kind`, if the schema knows the kind (in this version
+    /// or, as for `is_namespaced`, another of its group).
     pub(crate) fn shape_of_kind(&self, api_version: &str, kind: &str) -> Option<&Shape> {
-        let entry = self.kinds.get(&(api_version.to_owned(), kind.to_owned()))?;
+        let entry = self.kind_entry(api_version, kind)?;
         self.definitions.get(&entry.definition)
+    }
+
+    fn kind_entry(&self, api_version: &str, kind: &str) -> Option<&KindEntry> {
+        if let Some(entry) = self.kinds.get(&(api_version.to_owned(), kind.to_owned())) {
+            return Some(entry);
+        }
+        let (group, version) = split_api_version(api_version);
+        // The closest version (most leading characters in common: v2beta2 -> v2), then the
+        // greatest, so the choice does not depend on hash order.
+        self.kinds
+            .iter()
+            .filter(|((other, other_kind), _)| {
+                other_kind == kind && split_api_version(other).0 == group
+            })
+            .max_by_key(|((other, _), _)| {
+                let other_version = split_api_version(other).1;
+                let common = version
+                    .chars()
+                    .zip(other_version.chars())
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                (common, other.clone())
+            })
+            .map(|(_, entry)| entry)
     }
 
     /// `shape` with references followed: an object or list shape, or `None` if it names a
@@ -244,5 +278,33 @@ mod tests {
             Some(false)
         );
         assert_eq!(schema.is_namespaced("example.com/v1", "Widget"), None);
+    }
+
+    #[test]
+    fn versions_no_longer_served_borrow_from_their_group() {
+        let schema = Schema::kubernetes();
+        assert_eq!(
+            schema.is_namespaced("rbac.authorization.k8s.io/v1beta1", "ClusterRole"),
+            Some(false)
+        );
+        let list = list_of(
+            schema,
+            ("batch/v1beta1", "CronJob"),
+            &[
+                "spec",
+                "jobTemplate",
+                "spec",
+                "template",
+                "spec",
+                "containers",
+            ],
+        );
+        assert_eq!(list.keys(), vec!["name"]);
+        // Another group's kind of the same name is not borrowed.
+        assert_eq!(
+            schema.is_namespaced("serving.knative.dev/v1", "Service"),
+            None
+        );
+        assert_eq!(schema.is_namespaced("v2", "Service"), Some(true));
     }
 }
