@@ -1573,3 +1573,22 @@ fn collection_functions_on_random_data() {
     }
     compare(cases);
 }
+
+#[test]
+fn toml_like_burntsushi() {
+    compare(vec![
+        case(
+            "{{ toToml .v }}",
+            json!({"v": {"a": 1, "b": "s", "c": [1, 2], "d": {"e": true, "f": {"g": 1.5}}, "h": "x\"y"}}),
+        ),
+        case(
+            "{{ toToml .v }}",
+            json!({"v": {"name": "n", "list": ["a", "b"], "empty": {}, "nested": {"k": "v"}}}),
+        ),
+        case(
+            "{{ toToml .v }}",
+            json!({"v": {"weird key": 1, "k.dot": 2}}),
+        ),
+        case("{{ toToml 3 }}", json!({})),
+    ]);
+}

@@ -43,33 +43,37 @@ fn toml_key(k: &str) -> String {
     }
 }
 
-fn toml_table(out: &mut String, m: &crate::value::Map, path: &str) {
+/// BurntSushi's eMapOrStruct: a table's plain keys, then its sub-tables, each indented two
+/// spaces per level below the top; a blank line before each top-level table once output began.
+fn toml_table(out: &mut String, m: &crate::value::Map, path: &[String]) {
     let entries = m.entries();
+    let pad = "  ".repeat(path.len());
     for (k, v) in &entries {
         if let Some(s) = toml_scalar(v) {
-            let pad = if path.is_empty() { "" } else { "  " };
             out.push_str(&format!("{pad}{} = {s}\n", toml_key(k)));
         }
     }
     for (k, v) in &entries {
         if let Value::Map(sub) = v {
-            let p = if path.is_empty() {
-                toml_key(k)
-            } else {
-                format!("{path}.{}", toml_key(k))
-            };
-            out.push_str(&format!("\n[{p}]\n"));
+            let mut p = path.to_vec();
+            p.push(toml_key(k));
+            if path.is_empty() && !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!("{pad}[{}]\n", p.join(".")));
             toml_table(out, sub, &p);
         }
     }
 }
 
-/// A TOML rendering in BurntSushi/toml's layout for the common cases (scalars, arrays, tables).
+/// `toToml` in BurntSushi/toml's layout for the common cases (scalars, arrays, tables).
 pub fn to_toml(v: &Value) -> String {
-    let mut out = String::new();
     match v {
-        Value::Map(m) => toml_table(&mut out, m, ""),
-        _ => out.push_str("toml: top-level values must be Go maps or structs"),
+        Value::Map(m) => {
+            let mut out = String::new();
+            toml_table(&mut out, m, &[]);
+            out
+        }
+        other => toml_scalar(other).unwrap_or_default(),
     }
-    out
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/BurntSushi/toml"
 	"github.com/Masterminds/sprig/v3"
 	"sigs.k8s.io/yaml"
 	goYaml "sigs.k8s.io/yaml/goyaml.v3"
@@ -91,6 +92,21 @@ func funcMap(t **template.Template, missingKey string) template.FuncMap {
 			a = []any{err.Error()}
 		}
 		return a
+	}
+	f["toToml"] = func(v any) string {
+		b := bytes.NewBuffer(nil)
+		if err := toml.NewEncoder(b).Encode(v); err != nil {
+			return err.Error()
+		}
+		return b.String()
+	}
+	f["mustToToml"] = f["toToml"]
+	f["fromToml"] = func(s string) map[string]any {
+		m := make(map[string]any)
+		if err := toml.Unmarshal([]byte(s), &m); err != nil {
+			m["Error"] = err.Error()
+		}
+		return m
 	}
 	f["lookup"] = func(string, string, string, string) (map[string]any, error) {
 		return map[string]any{}, nil
