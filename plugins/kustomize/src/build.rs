@@ -134,11 +134,11 @@ impl Target {
 
     /// An error about a field of this kustomization, at the field's line.
     fn field_error(&self, field: &str, error: Error) -> Error {
-        let error = error.context(field);
+        // An error from a deeper file already says where it is.
         if error.file.is_some() {
             return error;
         }
-        let error = error.in_file(&self.file);
+        let error = error.context(field).in_file(&self.file);
         match crate::kustomization::key_line(&self.text, field) {
             Some(line) => error.at_line(line),
             None => error,
