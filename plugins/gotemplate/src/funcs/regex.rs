@@ -9,7 +9,71 @@ use crate::value::Value;
 type R = Result<Value, String>;
 
 fn compile(pattern: &str) -> Result<Regex, String> {
-    Regex::new(pattern).map_err(|e| format!("error parsing regexp: {e}"))
+    Regex::new(&ascii_perl_classes(pattern)).map_err(|e| format!("error parsing regexp: {e}"))
+}
+
+/// RE2's `\d`, `\w`, `\s` and `\b` are ASCII-only where the `regex` crate's are Unicode-aware;
+/// spell them out so `\d` does not match `٣` and `\w` does not match `é`, as in Go.
+fn ascii_perl_classes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    let mut class_start = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(e) = chars.next() else {
+                    out.push(c);
+                    break;
+                };
+                let replacement = match (in_class, e) {
+                    (false, 'd') => Some("[0-9]"),
+                    (false, 'D') => Some("[^0-9]"),
+                    (false, 'w') => Some("[0-9A-Za-z_]"),
+                    (false, 'W') => Some("[^0-9A-Za-z_]"),
+                    (false, 's') => Some("[\\t\\n\\f\\r ]"),
+                    (false, 'S') => Some("[^\\t\\n\\f\\r ]"),
+                    (false, 'b') => Some("(?-u:\\b)"),
+                    (false, 'B') => Some("(?-u:\\B)"),
+                    (true, 'd') => Some("0-9"),
+                    (true, 'w') => Some("0-9A-Za-z_"),
+                    (true, 's') => Some("\\t\\n\\f\\r "),
+                    _ => None,
+                };
+                match replacement {
+                    Some(r) => out.push_str(r),
+                    None => {
+                        out.push('\\');
+                        out.push(e);
+                    }
+                }
+                class_start = false;
+            }
+            '[' if !in_class => {
+                in_class = true;
+                class_start = true;
+                out.push(c);
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                continue;
+            }
+            // A `]` right after `[` or `[^` is a literal, not the end of the class.
+            ']' if in_class && !class_start => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => {
+                out.push(c);
+                class_start = false;
+            }
+        }
+        if c != '[' {
+            class_start = false;
+        }
+    }
+    out
 }
 
 fn strings(items: Vec<&str>) -> Value {
@@ -93,4 +157,17 @@ pub fn regex_quote_meta(_: &mut CallContext, a: &[Value]) -> R {
         out.push(c);
     }
     Ok(Value::str(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ascii_perl_classes;
+
+    #[test]
+    fn perl_classes_become_ascii() {
+        assert_eq!(ascii_perl_classes(r"\d+\.\w"), r"[0-9]+\.[0-9A-Za-z_]");
+        assert_eq!(ascii_perl_classes(r"[\w-]+\b"), r"[0-9A-Za-z_-]+(?-u:\b)");
+        assert_eq!(ascii_perl_classes(r"[]\d]"), r"[]0-9]");
+        assert_eq!(ascii_perl_classes(r"\\d"), r"\\d");
+    }
 }

@@ -27,7 +27,10 @@ struct Patterns {
 fn patterns() -> &'static Patterns {
     static P: OnceLock<Patterns> = OnceLock::new();
     P.get_or_init(|| {
-        let re = |s: String| Regex::new(&s).expect("semver patterns are valid");
+        // Go's `\s` is ASCII whitespace; the crate is built without Unicode Perl classes.
+        let re = |s: String| {
+            Regex::new(&s.replace(r"\s", r"[\t\n\f\r ]")).expect("semver patterns are valid")
+        };
         Patterns {
             version: re(r"^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?$".to_string()),
             constraint: re(format!(r"^\s*({OPS})\s*({CV})\s*$")),

@@ -42,6 +42,8 @@ fn sprig_strings() {
         "{{ toDecimal \"0777\" }} {{ toDecimal 17 }}",
         "{{ seq 3 }} | {{ seq 2 5 }} | {{ seq 5 2 }} | {{ seq 0 2 10 }} | {{ seq 10 -3 1 }}",
         "{{ hello }}",
+        "{{ regexMatch \"^\\\\d+$\" \"٣٤\" }} {{ regexMatch \"^\\\\w+$\" \"é\" }} {{ regexFindAll \"\\\\b\\\\w+\\\\b\" \"é-ab c_d\" -1 }} {{ regexReplaceAll \"\\\\s\" \"a\\u00a0b c\" \"_\" }}",
+        "{{ regexFindAll \"[\\\\d.]+\" \"v1.2.3 ٣\" -1 }} {{ regexSplit \"\\\\W+\" \"a,b;é c\" -1 }} {{ regexMatch \"(?i)straße\" \"STRASSE\" }} {{ regexFind \"[[:alpha:]]+\" \"12abc\" }}",
     ] {
         cases.push(case(src, d.clone()));
     }
