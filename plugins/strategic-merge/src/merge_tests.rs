@@ -245,3 +245,52 @@ fn patch_replace_at_the_top_leaves_the_object_alone() {
     let patch = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "$patch": "replace", "spec": {"replicas": 2}});
     assert_eq!(merge(base.clone(), patch), base);
 }
+
+#[test]
+fn lists_newer_than_kustomizes_schema_merge_by_their_live_keys() {
+    // kustomize's embedded 1.21 schema lacks schedulingGates and would replace the list.
+    let pod = |gates: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"schedulingGates": gates}});
+    let merged = merge(pod(json!([{"name": "a"}])), pod(json!([{"name": "b"}])));
+    assert_eq!(
+        merged["spec"]["schedulingGates"],
+        json!([{"name": "b"}, {"name": "a"}])
+    );
+}
+
+#[test]
+fn merge_keys_match_as_text_and_keep_the_base_value() {
+    let service = |ports: Value| json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": ports}});
+    let merged = merge(
+        service(json!([{"port": 80, "protocol": "TCP", "name": "a"}])),
+        service(json!([{"port": "80", "protocol": "TCP", "name": "b"}])),
+    );
+    assert_eq!(
+        merged["spec"]["ports"],
+        json!([{"port": "80", "protocol": "TCP", "name": "b"}])
+    );
+}
+
+#[test]
+fn with_openapi_gives_custom_resources_merge_keys() {
+    let document = json!({"definitions": {"com.example.v1.Widget": {
+        "x-kubernetes-group-version-kind": [{"group": "example.com", "version": "v1", "kind": "Widget"}],
+        "properties": {"spec": {"properties": {"parts": {
+            "type": "array",
+            "items": {"type": "object"},
+            "x-kubernetes-patch-strategy": "merge",
+            "x-kubernetes-patch-merge-key": "id"
+        }}}}
+    }}});
+    let schema = Schema::kubernetes().with_openapi(&document).unwrap();
+    let widget = |parts: Value| json!({"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"parts": parts}});
+    let merged = strategic_merge(
+        &widget(json!([{"id": "a", "n": 1}, {"id": "b"}])),
+        &widget(json!([{"id": "a", "n": 2}])),
+        &schema,
+    )
+    .unwrap();
+    assert_eq!(
+        merged["spec"]["parts"],
+        json!([{"id": "a", "n": 2}, {"id": "b"}])
+    );
+}

@@ -5,6 +5,12 @@
 //! The built-in types come from `generated.rs`, written by the differential suite from the OpenAPI
 //! document and discovery of a real control plane, as static tables: a plugin call runs in a fresh
 //! WebAssembly instance, so parsing megabytes of OpenAPI per call is not an option.
+//!
+//! kustomize v5.8.1 embeds the schema of Kubernetes 1.21.2; this one is the repository's control
+//! plane's. They agree on every list that both know, but lists added since 1.21 (e.g.
+//! `PodSpec.schedulingGates` and `resourceClaims`, admission `matchConditions`, a CRD schema's
+//! `x-kubernetes-validations`, ephemeral containers' `ports`) merge by key here where kustomize
+//! replaces them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;

@@ -4,7 +4,8 @@
 //! A case directory under `cases/strategic-merge/` holds `base.yaml` (one object) and either
 //! `patch.yaml` (a strategic merge patch naming the object) or `ops.yaml` (JSON 6902 operations,
 //! targeted at the object by kind and name), and optionally `expect-error` (kustomize refuses the
-//! patch; the file says why). kustomize builds a kustomization of exactly that; the crate's function
+//! patch; the file says why) and `openapi.json` (the kustomization's `openapi:` document, which
+//! kustomize uses instead of its built-in schema). kustomize builds a kustomization of exactly that; the crate's function
 //! runs on the same values, after which the kind, name and namespace are restored as kustomize's
 //! patch transformer does.
 
@@ -25,6 +26,7 @@ struct Case {
     dir: PathBuf,
     base: Value,
     patch: Patch,
+    openapi: Option<Value>,
     expect_error: bool,
 }
 
@@ -55,6 +57,10 @@ fn load(dir: &Path) -> Case {
         dir: dir.to_owned(),
         base: read_yaml(&dir.join("base.yaml")),
         patch,
+        openapi: dir
+            .join("openapi.json")
+            .is_file()
+            .then(|| read_yaml(&dir.join("openapi.json"))),
         expect_error: dir.join("expect-error").is_file(),
     }
 }
@@ -62,7 +68,7 @@ fn load(dir: &Path) -> Case {
 /// kustomize's output for a case, built in a scratch copy of the case directory.
 fn oracle(case: &Case) -> Result<Vec<Value>, String> {
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
-    for file in ["base.yaml", "patch.yaml", "ops.yaml"] {
+    for file in ["base.yaml", "patch.yaml", "ops.yaml", "openapi.json"] {
         if case.dir.join(file).is_file() {
             std::fs::copy(case.dir.join(file), scratch.path().join(file))
                 .map_err(|e| e.to_string())?;
@@ -76,7 +82,10 @@ fn oracle(case: &Case) -> Result<Vec<Value>, String> {
             text(&case.base, "/metadata/name")
         ),
     };
-    let kustomization = format!("resources:\n- base.yaml\npatches:\n{patches}");
+    let mut kustomization = format!("resources:\n- base.yaml\npatches:\n{patches}");
+    if case.openapi.is_some() {
+        kustomization.push_str("openapi:\n  path: openapi.json\n");
+    }
     std::fs::write(scratch.path().join("kustomization.yaml"), kustomization)
         .map_err(|e| e.to_string())?;
     parse_stream(&Oracle::Kustomize.run(scratch.path(), &["build", "."])?)
@@ -86,8 +95,14 @@ fn oracle(case: &Case) -> Result<Vec<Value>, String> {
 fn ours(case: &Case) -> Result<Vec<Value>, String> {
     let patched = match &case.patch {
         Patch::StrategicMerge(patch) => {
-            let mut merged = strategic_merge(&case.base, patch, Schema::kubernetes())
-                .map_err(|e| e.to_string())?;
+            let schema = match &case.openapi {
+                Some(document) => Schema::default()
+                    .with_openapi(document)
+                    .map_err(|e| e.to_string())?,
+                None => Schema::kubernetes().clone(),
+            };
+            let mut merged =
+                strategic_merge(&case.base, patch, &schema).map_err(|e| e.to_string())?;
             if merged.is_null() {
                 return Ok(Vec::new());
             }
