@@ -64,6 +64,18 @@ pub struct Chart {
 }
 
 impl Chart {
+    /// Load a chart directory or a packaged chart (`.tgz`), as `helm template` takes either.
+    pub fn load(path: &Path, origin: &str) -> Result<Chart, ChartError> {
+        if path.is_file() && origin.ends_with(".tgz") {
+            let data = std::fs::read(path)
+                .map_err(|e| ChartError::at(origin, format!("cannot read the chart: {e}")))?;
+            let files = archive::unpack(&data)
+                .map_err(|e| ChartError::at(origin, format!("cannot unpack the chart: {e}")))?;
+            return Chart::from_files(files, &format!("{origin}!"));
+        }
+        Chart::load_dir(path, origin)
+    }
+
     /// Load the chart directory `dir` (a path under the source tree; `origin` is how errors name it).
     pub fn load_dir(dir: &Path, origin: &str) -> Result<Chart, ChartError> {
         let mut files = Vec::new();

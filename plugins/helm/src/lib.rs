@@ -2,7 +2,7 @@
 //! (helm v4) does, and returns the objects it prints.
 //!
 //! Settings (all optional):
-//! - `chart`: the chart directory relative to the source root (default `.`);
+//! - `chart`: the chart directory (or a packaged `.tgz`) relative to the source root (default `.`);
 //! - `release`, `namespace`: `.Release.Name`/`.Release.Namespace` (default: the context's);
 //! - `values_files`: newline-separated values files relative to the source root, merged in order;
 //! - `values`: a YAML stream, each document a values mapping merged after the files;
@@ -161,7 +161,7 @@ impl ChartOutput {
 }
 
 fn render_chart(root: &Path, options: &RenderOptions) -> Result<ChartOutput, PluginError> {
-    let mut chart = Chart::load_dir(&root.join(&options.chart), &options.chart)?;
+    let mut chart = Chart::load(&root.join(&options.chart), &options.chart)?;
     if chart.library {
         return Err(ChartError::at(
             render::source_path(&chart.origin, "Chart.yaml"),
@@ -491,6 +491,17 @@ mod tests {
         assert_eq!(data["gitVersion"], "v1.31.0");
         assert_eq!(data["hasBeta"], "true");
         assert_eq!(data["hasWanted"], "false");
+    }
+
+    #[test]
+    fn a_packaged_chart_renders_like_its_directory() {
+        let output =
+            render_chart(&cases(), &options("subchart-tgz/charts/child-0.1.2.tgz")).unwrap();
+        assert_eq!(names(&output), ["Deployment/r-child"]);
+        assert_eq!(
+            output.objects[0].1,
+            "subchart-tgz/charts/child-0.1.2.tgz!templates/deploy.yaml"
+        );
     }
 
     #[test]
