@@ -4,6 +4,7 @@
 //! Pure functions over `serde_json::Value`: no files, no network, no threads, so the same code runs
 //! in the renderer plugins (wasm32-wasip2) and natively in tests.
 
+mod elements;
 mod error;
 mod json6902;
 mod list;

@@ -1,48 +1,19 @@
 //! Lists whose schema says `x-kubernetes-patch-strategy: merge`: elements matched by their merge
 //! keys (or, for lists of scalars, by value) and merged one by one, as kyaml's associative-sequence
-//! walker does with kustomize's "patch elements first" option.
-//!
-//! kyaml identifies elements by the text of their key fields (so `80` and `"80"` are the same
-//! port) and lets elements that agree on the keys both sides have be one element. Its quirks
-//! (which elements survive when keys are missing, how elements of lists with several keys move)
-//! are kept on purpose: the result must equal `kustomize build`'s.
+//! walker does with kustomize's "patch elements first" option. How elements are identified is
+//! `elements.rs`.
 
 use serde_json::Value;
 
+use crate::elements::{
+    element_values, find_element, is_null_or_empty_map, merge_values, primitive_values,
+    scalar_text, set_element, validate_keys,
+};
 use crate::error::MergeError;
 use crate::merge::{
     DIRECTIVE, Directive, Merger, Sources, Walked, display_path, kind_name, parse_directive,
 };
 use crate::schema::Shape;
-
-/// The text kyaml compares for a value: a scalar's text, nothing for a map or list.
-pub(crate) fn scalar_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Null => "null".to_owned(),
-        Value::Object(_) | Value::Array(_) => String::new(),
-    }
-}
-
-/// The text of a key field for matching; null and empty values count as absent.
-fn key_text(value: Option<&Value>) -> String {
-    match value {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::Object(m)) if m.is_empty() => String::new(),
-        Some(Value::Array(a)) if a.is_empty() => String::new(),
-        Some(v) => scalar_text(v),
-    }
-}
-
-fn is_null_or_empty_map(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Object(fields) => fields.is_empty(),
-        _ => false,
-    }
-}
 
 pub(crate) fn walk_merging_list<'s>(
     merger: &Merger<'s>,
@@ -126,206 +97,6 @@ fn take_list_directive(patch: &mut Option<Value>, path: &str) -> Result<Directiv
         &format!("{path}/{index}"),
     )?;
     Ok(directive)
-}
-
-/// Key texts of every element of `lists`, first occurrence kept, in order.
-fn element_values(keys: &[String], lists: &[&[Value]]) -> Vec<Vec<String>> {
-    let mut seen: Vec<Vec<String>> = Vec::new();
-    for list in lists {
-        for element in *list {
-            let values: Vec<String> = keys
-                .iter()
-                .map(|key| key_text(element.as_object().and_then(|fields| fields.get(key))))
-                .collect();
-            if values.is_empty() || seen.contains(&values) {
-                continue;
-            }
-            seen.push(values);
-        }
-    }
-    seen
-}
-
-/// Texts of the elements of lists of scalars, first occurrence kept, in order.
-fn primitive_values(lists: &[&[Value]]) -> Vec<Vec<String>> {
-    let mut seen: Vec<Vec<String>> = Vec::new();
-    for list in lists {
-        for element in *list {
-            let value = vec![scalar_text(element)];
-            if !seen.contains(&value) {
-                seen.push(value);
-            }
-        }
-    }
-    seen
-}
-
-/// The keys (and their values) that identify an element: those any element has a value for.
-fn validate_keys(
-    all: &[Vec<String>],
-    values: &[String],
-    keys: &[String],
-) -> (Vec<String>, Vec<String>) {
-    let present: Vec<&String> = keys
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| all.iter().any(|v| v.get(*i).is_some_and(|t| !t.is_empty())))
-        .map(|(_, key)| key)
-        .collect();
-    if present.is_empty() {
-        return (keys.to_vec(), values.to_vec());
-    }
-    let valid_keys = keys
-        .iter()
-        .filter(|k| present.contains(k))
-        .cloned()
-        .collect();
-    let valid_values = values
-        .iter()
-        .zip(keys)
-        .filter(|(v, k)| !v.is_empty() || present.contains(k))
-        .map(|(v, _)| v.clone())
-        .collect();
-    (valid_keys, valid_values)
-}
-
-/// Elements that agree on every key both have a value for become one (a port without protocol is
-/// the same as the one with it).
-fn merge_values(all: &mut [Vec<String>]) {
-    for i in 0..all.len() {
-        let first = all[i].clone();
-        for j in 0..all.len() {
-            if let Some(merged) = match_values(&first, &all[j]) {
-                all[i] = merged.clone();
-                all[j] = merged;
-            }
-        }
-    }
-}
-
-fn match_values(a: &[String], b: &[String]) -> Option<Vec<String>> {
-    if a.len() != b.len() {
-        return None;
-    }
-    let mut common = false;
-    let mut merged = Vec::with_capacity(a.len());
-    for (x, y) in a.iter().zip(b) {
-        if x == y {
-            common = true;
-            merged.push(x.clone());
-        } else if !x.is_empty() && !y.is_empty() {
-            return None;
-        } else if !x.is_empty() {
-            merged.push(x.clone());
-        } else {
-            merged.push(y.clone());
-        }
-    }
-    common.then_some(merged)
-}
-
-/// The first element whose key fields have exactly these texts (kyaml's `ElementMatcher`).
-fn find_element(list: &[Value], keys: &[String], values: &[String]) -> Option<usize> {
-    let blank = [String::new()];
-    let keys = if keys.is_empty() { &blank[..] } else { keys };
-    let values = if values.is_empty() {
-        &blank[..]
-    } else {
-        values
-    };
-    if keys[0].is_empty() {
-        return list.iter().position(|e| scalar_text(e) == values[0]);
-    }
-    if keys.len() != values.len() {
-        return None;
-    }
-    list.iter().position(|element| {
-        element.as_object().is_some_and(|fields| {
-            keys.iter()
-                .zip(values)
-                .all(|(key, value)| fields.get(key).is_some_and(|v| scalar_text(v) == *value))
-        })
-    })
-}
-
-/// Whether `element` has field `key` (with text `value` unless that is empty), or for a list of
-/// scalars, is `value` (kyaml's `FieldMatcher`).
-fn field_matches(element: &Value, key: &str, value: &str, path: &str) -> Result<bool, MergeError> {
-    if element.is_null() {
-        return Ok(false);
-    }
-    if key.is_empty() {
-        if element.is_object() || element.is_array() {
-            return Err(MergeError::InvalidListElement {
-                path: display_path(path),
-                reason: format!("a {} in a list of scalars", kind_name(element)),
-            });
-        }
-        return Ok(scalar_text(element) == value);
-    }
-    let Some(fields) = element.as_object() else {
-        return Err(MergeError::InvalidListElement {
-            path: display_path(path),
-            reason: format!("a {} in a list merged by key '{key}'", kind_name(element)),
-        });
-    };
-    Ok(fields
-        .get(key)
-        .is_some_and(|v| value.is_empty() || scalar_text(v) == value))
-}
-
-/// kyaml's `ElementSetter`: replaces every element matching `keys`/`values` with `element` (or
-/// removes them when it is `None`), appends `element` if none matched, and drops null and empty
-/// elements on the way.
-fn set_element(
-    list: &mut Vec<Value>,
-    element: Option<Value>,
-    keys: &[String],
-    values: &[String],
-    path: &str,
-) -> Result<(), MergeError> {
-    let blank = [String::new()];
-    let keys = if keys.is_empty() { &blank[..] } else { keys };
-    let matches_maps = !keys[0].is_empty() && values.first().is_some_and(|v| !v.is_empty());
-    let mut kept = Vec::with_capacity(list.len() + 1);
-    let mut matched_any = false;
-    for current in std::mem::take(list) {
-        if is_null_or_empty_map(&current) {
-            continue;
-        }
-        if matches_maps && !current.is_object() {
-            kept.push(current);
-            continue;
-        }
-        // kyaml keeps the last lookup's result for keys it has no value for.
-        let mut matched = false;
-        let mut found = true;
-        for (j, key) in keys.iter().enumerate() {
-            if let Some(value) = values.get(j) {
-                matched = field_matches(&current, key, value, path)?;
-            }
-            if !matched {
-                found = false;
-                break;
-            }
-        }
-        if !found {
-            if !values.is_empty() {
-                kept.push(current);
-            }
-            continue;
-        }
-        matched_any = true;
-        if let Some(element) = &element {
-            kept.push(element.clone());
-        }
-    }
-    *list = kept;
-    match element {
-        Some(element) if !element.is_null() && !matched_any => list.push(element),
-        _ => {}
-    }
-    Ok(())
 }
 
 /// One merge-by-key list: the patch's elements and what merging an element needs.

@@ -16,6 +16,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::elements::scalar_text;
 use crate::error::MergeError;
 use crate::list;
 use crate::schema::{Schema, Shape};
@@ -253,7 +254,7 @@ pub(crate) fn parse_directive(value: &Value, path: &str) -> Result<Directive, Me
         Some("delete") => Ok(Directive::Delete),
         _ => Err(MergeError::UnknownDirective {
             path: display_path(path),
-            value: list::scalar_text(value),
+            value: scalar_text(value),
         }),
     }
 }
