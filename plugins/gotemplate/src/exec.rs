@@ -19,6 +19,13 @@ enum Flow {
     Continue,
 }
 
+/// A field chain's receiver, and whether Go holds it boxed in an interface{} (which its error
+/// messages name as `interface {}`).
+struct Receiver {
+    value: Slot,
+    boxed: bool,
+}
+
 /// A template value as Go's reflection sees it: `None` is the invalid (missing) value, which is
 /// distinct from a present nil only while walking one field chain.
 type Slot = Option<Value>;
@@ -26,12 +33,18 @@ type Slot = Option<Value>;
 pub(crate) struct Exec<'a, 's> {
     pub set: &'a Templates,
     pub tree: Arc<Tree>,
-    pub vars: Vec<(String, Slot)>,
+    /// Variables in scope: name, value, and whether Go holds the value boxed in an
+    /// interface{} (a `range` element), which error messages name as `interface {}`.
+    pub vars: Vec<(String, Slot, bool)>,
+    /// Whether dot is such a boxed value (inside `range`).
+    dot_boxed: bool,
     pub out: String,
     pub depth: usize,
     pub state: &'s mut RunState,
     /// Where Go would report an error now: (location, source span start, span end).
     at: (usize, usize, usize),
+    /// Go's text for the node at `at` when it is not a source span (a `{{template}}` call).
+    context: Option<String>,
 }
 
 type Result<T> = std::result::Result<T, TemplateError>;
@@ -47,11 +60,13 @@ impl<'a, 's> Exec<'a, 's> {
         Exec {
             set,
             tree,
-            vars: vec![("$".into(), dot)],
+            vars: vec![("$".into(), dot, false)],
+            dot_boxed: false,
             out: String::new(),
             depth,
             state,
             at: (0, 0, 0),
+            context: None,
         }
     }
 
@@ -63,12 +78,16 @@ impl<'a, 's> Exec<'a, 's> {
     fn error(&self, message: impl Into<String>) -> TemplateError {
         let (line, col) = self.tree.position(self.at.0);
         let end = self.at.2.max(self.at.1).min(self.tree.source.len());
-        let context = self
-            .tree
-            .source
-            .get(self.at.1..end)
-            .unwrap_or("")
-            .to_string();
+        let context = match &self.context {
+            Some(c) => c.clone(),
+            None => self.tree.node_text(self.at.1, end).unwrap_or_else(|| {
+                self.tree
+                    .source
+                    .get(self.at.1..end)
+                    .unwrap_or("")
+                    .to_string()
+            }),
+        };
         TemplateError {
             kind: ErrorKind::Exec,
             name: self.tree.name.clone(),
@@ -82,10 +101,12 @@ impl<'a, 's> Exec<'a, 's> {
 
     fn at_arg(&mut self, arg: &Arg) {
         self.at = (arg.loc, arg.pos, arg.end);
+        self.context = None;
     }
 
     fn at_command(&mut self, cmd: &Command) {
         self.at = (cmd.pos, cmd.pos, cmd.end);
+        self.context = None;
     }
 
     fn walk_list(&mut self, dot: &Slot, list: &List) -> Result<Flow> {
@@ -113,9 +134,15 @@ impl<'a, 's> Exec<'a, 's> {
             Node::If(b) => return self.walk_if_with(dot, b, false),
             Node::With(b) => return self.walk_if_with(dot, b, true),
             Node::Range(b) => return self.walk_range(dot, b),
-            Node::Template { name, pipe, pos } => {
-                let at = (*pos, *pos, *pos + name.len() + 2);
+            Node::Template {
+                name,
+                pipe,
+                pos,
+                context,
+            } => {
+                let at = (*pos, 0, 0);
                 self.at = at;
+                self.context = Some(context.clone());
                 if !self.set.contains(name) {
                     return Err(self.error(format!("template {name:?} not defined")));
                 }
@@ -124,6 +151,7 @@ impl<'a, 's> Exec<'a, 's> {
                     None => None,
                 };
                 self.at = at;
+                self.context = Some(context.clone());
                 let out = self.call_template(name, new_dot)?;
                 self.out.push_str(&out);
             }
@@ -156,7 +184,10 @@ impl<'a, 's> Exec<'a, 's> {
         let truth = v.as_ref().is_some_and(Value::truthy);
         let flow = if truth {
             if is_with {
-                self.walk_list(&v, &b.list)?
+                let saved = std::mem::replace(&mut self.dot_boxed, false);
+                let flow = self.walk_list(&v, &b.list);
+                self.dot_boxed = saved;
+                flow?
             } else {
                 self.walk_list(dot, &b.list)?
             }
@@ -174,6 +205,8 @@ impl<'a, 's> Exec<'a, 's> {
         let v = self.eval_pipeline(dot, &b.pipe)?;
         let mark = self.mark();
         let mut items: Vec<(Value, Value)> = Vec::new();
+        // Elements of Go slices and maps of interface{} stay boxed; range over an int is not.
+        let boxed = matches!(v, Some(Value::List(_) | Value::Map(_)));
         match &v {
             None | Some(Value::Nil) => {}
             Some(Value::List(l)) => {
@@ -219,19 +252,29 @@ impl<'a, 's> Exec<'a, 's> {
                 if decl.len() > 1 {
                     self.set_var(&decl[0], Some(index.clone()))?;
                     self.set_var(&decl[1], Some(elem.clone()))?;
+                    if boxed {
+                        self.box_var(&decl[1]);
+                    }
                 } else if decl.len() == 1 {
                     self.set_var(&decl[0], Some(elem.clone()))?;
+                    if boxed {
+                        self.box_var(&decl[0]);
+                    }
                 }
             } else {
                 let n = self.vars.len();
                 if !decl.is_empty() {
                     self.vars[n - 1].1 = Some(elem.clone());
+                    self.vars[n - 1].2 = boxed;
                 }
                 if decl.len() > 1 {
                     self.vars[n - 2].1 = Some(index.clone());
                 }
             }
-            let flow = self.walk_list(&Some(elem), &b.list)?;
+            let saved = std::mem::replace(&mut self.dot_boxed, boxed);
+            let flow = self.walk_list(&Some(elem), &b.list);
+            self.dot_boxed = saved;
+            let flow = flow?;
             self.vars.truncate(mark);
             if let Flow::Break = flow {
                 break;
@@ -242,18 +285,26 @@ impl<'a, 's> Exec<'a, 's> {
     }
 
     fn set_var(&mut self, name: &str, v: Slot) -> Result<()> {
-        match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+        match self.vars.iter_mut().rev().find(|(n, _, _)| n == name) {
             Some(slot) => {
                 slot.1 = v;
+                slot.2 = false;
                 Ok(())
             }
             None => Err(self.error(format!("undefined variable: {name}"))),
         }
     }
 
-    fn var(&self, name: &str) -> Result<Slot> {
-        match self.vars.iter().rev().find(|(n, _)| n == name) {
-            Some((_, v)) => Ok(v.clone()),
+    /// Mark a variable as holding a `range` element.
+    fn box_var(&mut self, name: &str) {
+        if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _, _)| n == name) {
+            slot.2 = true;
+        }
+    }
+
+    fn var(&self, name: &str) -> Result<(Slot, bool)> {
+        match self.vars.iter().rev().find(|(n, _, _)| n == name) {
+            Some((_, v, boxed)) => Ok((v.clone(), *boxed)),
             None => Err(self.error(format!("undefined variable: {name}"))),
         }
     }
@@ -273,7 +324,7 @@ impl<'a, 's> Exec<'a, 's> {
             if pipe.is_assign {
                 self.set_var(name, value.clone())?;
             } else {
-                self.vars.push((name.clone(), value.clone()));
+                self.vars.push((name.clone(), value.clone(), false));
             }
         }
         Ok(value)
@@ -284,16 +335,31 @@ impl<'a, 's> Exec<'a, 's> {
         let first = &cmd.args[0];
         self.at_arg(first);
         match &first.kind {
-            ArgKind::Field(names) => {
-                self.eval_field_chain(dot, dot.clone(), first, names, &cmd.args[1..], final_)
-            }
+            ArgKind::Field(names) => self.eval_field_chain(
+                dot,
+                Receiver {
+                    value: dot.clone(),
+                    boxed: self.dot_boxed,
+                },
+                first,
+                names,
+                &cmd.args[1..],
+                final_,
+            ),
             ArgKind::Variable(names) => {
-                let v = self.var(&names[0])?;
+                let (v, boxed) = self.var(&names[0])?;
                 if names.len() == 1 {
                     self.not_a_function(cmd, &final_)?;
                     return Ok(v);
                 }
-                self.eval_field_chain(dot, v, first, &names[1..], &cmd.args[1..], final_)
+                self.eval_field_chain(
+                    dot,
+                    Receiver { value: v, boxed },
+                    first,
+                    &names[1..],
+                    &cmd.args[1..],
+                    final_,
+                )
             }
             ArgKind::Chain(inner, names) => {
                 if cmd.args.len() > 1 {
@@ -308,7 +374,17 @@ impl<'a, 's> Exec<'a, 's> {
                     Value::Nil => None,
                     v => Some(v),
                 };
-                self.eval_field_chain(dot, receiver, first, names, &[], final_)
+                self.eval_field_chain(
+                    dot,
+                    Receiver {
+                        value: receiver,
+                        boxed: false,
+                    },
+                    first,
+                    names,
+                    &[],
+                    final_,
+                )
             }
             ArgKind::Ident(name) => {
                 self.eval_function(dot, first, cmd, name, &cmd.args[1..], final_)
@@ -358,15 +434,18 @@ impl<'a, 's> Exec<'a, 's> {
     fn eval_field_chain(
         &mut self,
         dot: &Slot,
-        mut receiver: Slot,
+        receiver: Receiver,
         node: &Arg,
         names: &[String],
         args: &[Arg],
         final_: Option<Slot>,
     ) -> Result<Slot> {
         let n = names.len();
+        let mut receiver = receiver;
         for name in &names[..n - 1] {
-            receiver = self.eval_field(dot, name, node, &[], None, receiver)?;
+            let value = self.eval_field(dot, name, node, &[], None, receiver)?;
+            // A value that came out of a map is an interface{} to Go.
+            receiver = Receiver { value, boxed: true };
         }
         self.eval_field(dot, &names[n - 1], node, args, final_, receiver)
     }
@@ -378,8 +457,12 @@ impl<'a, 's> Exec<'a, 's> {
         node: &Arg,
         args: &[Arg],
         final_: Option<Slot>,
-        receiver: Slot,
+        receiver: Receiver,
     ) -> Result<Slot> {
+        let Receiver {
+            value: receiver,
+            boxed,
+        } = receiver;
         let has_args = !args.is_empty() || final_.is_some();
         let Some(receiver) = receiver else {
             if self.set.options.missing_key == MissingKey::Error {
@@ -435,9 +518,49 @@ impl<'a, 's> Exec<'a, 's> {
             }
             other => Err(self.error(format!(
                 "can't evaluate field {name} in type {}",
-                other.type_name()
+                if boxed {
+                    "interface {}".to_string()
+                } else {
+                    other.type_name()
+                }
             ))),
         }
+    }
+
+    /// Go converts a constant argument to the parameter's type while parsing the call, with
+    /// its own messages (`expected string; found 3`).
+    fn check_literal(&mut self, arg: &Arg, kind: char) -> Result<()> {
+        let text = self.source(arg).trim_end().to_string();
+        let message = match (&arg.kind, kind) {
+            (ArgKind::Str(_), 's')
+            | (ArgKind::Bool(_), 'b')
+            | (ArgKind::Nil, 'm')
+            | (ArgKind::Number(_), 'i') => {
+                if let ArgKind::Number(n) = &arg.kind
+                    && n.int.is_none()
+                {
+                    format!("expected integer; found {text}")
+                } else {
+                    return Ok(());
+                }
+            }
+            (ArgKind::Bool(_) | ArgKind::Number(_), 's') => {
+                format!("expected string; found {text}")
+            }
+            (ArgKind::Str(_) | ArgKind::Bool(_), 'i') => {
+                format!("expected integer; found {text}")
+            }
+            (ArgKind::Str(_) | ArgKind::Number(_), 'b') => {
+                format!("expected bool; found {text}")
+            }
+            (ArgKind::Str(_) | ArgKind::Bool(_) | ArgKind::Number(_), 'm') => {
+                format!("can't handle {text} for arg of type map[string]interface {{}}")
+            }
+            (ArgKind::Nil, _) => format!("cannot assign nil to {}", funcs::kind_name(kind)),
+            _ => return Ok(()),
+        };
+        self.at_arg(arg);
+        Err(self.error(message))
     }
 
     /// Evaluate an argument to a function: a missing value becomes nil.
@@ -461,15 +584,30 @@ impl<'a, 's> Exec<'a, 's> {
                 (Some(i), None) => Value::Int(i),
                 (None, None) => Value::Nil,
             }),
-            ArgKind::Field(names) => {
-                self.eval_field_chain(dot, dot.clone(), arg, names, &[], None)?
-            }
+            ArgKind::Field(names) => self.eval_field_chain(
+                dot,
+                Receiver {
+                    value: dot.clone(),
+                    boxed: self.dot_boxed,
+                },
+                arg,
+                names,
+                &[],
+                None,
+            )?,
             ArgKind::Variable(names) => {
-                let v = self.var(&names[0])?;
+                let (v, boxed) = self.var(&names[0])?;
                 if names.len() == 1 {
                     v
                 } else {
-                    self.eval_field_chain(dot, v, arg, &names[1..], &[], None)?
+                    self.eval_field_chain(
+                        dot,
+                        Receiver { value: v, boxed },
+                        arg,
+                        &names[1..],
+                        &[],
+                        None,
+                    )?
                 }
             }
             ArgKind::Chain(inner, names) => {
@@ -477,7 +615,17 @@ impl<'a, 's> Exec<'a, 's> {
                     Value::Nil => None,
                     v => Some(v),
                 };
-                self.eval_field_chain(dot, receiver, arg, names, &[], None)?
+                self.eval_field_chain(
+                    dot,
+                    Receiver {
+                        value: receiver,
+                        boxed: false,
+                    },
+                    arg,
+                    names,
+                    &[],
+                    None,
+                )?
             }
             ArgKind::Ident(name) => {
                 let cmd = Command {
@@ -536,6 +684,9 @@ impl<'a, 's> Exec<'a, 's> {
         let mut arg_at = Vec::with_capacity(args.len() + 1);
         for (i, a) in args.iter().enumerate() {
             let kind = signature.and_then(|s| funcs::param_kind(s, i));
+            if let Some(k) = kind {
+                self.check_literal(a, k)?;
+            }
             let v = match (&a.kind, kind) {
                 // An integral constant such as 3.0 is an int where Go wants one.
                 (ArgKind::Number(n), Some('i')) if n.int.is_some() => {
@@ -543,11 +694,12 @@ impl<'a, 's> Exec<'a, 's> {
                     Value::Int(n.int.unwrap_or_default())
                 }
                 _ => match self.eval_arg_slot(dot, a)? {
-                    // A present nil is a nil interface{}, which Go cannot pass as a map.
-                    Some(Value::Nil) if kind == Some('m') => {
-                        return Err(self.error(
-                            "wrong type for value; expected map[string]interface {}; got interface {}",
-                        ));
+                    // A present nil is a nil interface{}: no string, int, bool or map to Go.
+                    Some(Value::Nil) if matches!(kind, Some('m' | 's' | 'i' | 'b')) => {
+                        return Err(self.error(format!(
+                            "wrong type for value; expected {}; got interface {{}}",
+                            funcs::kind_name(kind.unwrap_or('a'))
+                        )));
                     }
                     v => v.unwrap_or(Value::Nil),
                 },
@@ -588,7 +740,10 @@ impl<'a, 's> Exec<'a, 's> {
                 }
                 Some((Some(i), msg)) => {
                     match arg_at.get(i) {
-                        Some(at) => self.at = *at,
+                        Some(at) => {
+                            self.at = *at;
+                            self.context = None;
+                        }
                         None => self.at_command(cmd),
                     }
                     self.error(msg)

@@ -27,6 +27,10 @@ pub enum Tok {
     RightParen,
     Comma,
     Space,
+    /// A printable ASCII character with no meaning in an action (Go's itemChar).
+    Punct(char),
+    /// A lexing error; Go's lexer reports it only when the parser reaches it.
+    Error(String),
     Eof,
 }
 
@@ -35,6 +39,8 @@ pub struct Token {
     pub tok: Tok,
     /// Byte offset in the source.
     pub pos: usize,
+    /// End of the token's source text (for error messages that quote it).
+    pub end: usize,
     pub line: usize,
 }
 
@@ -64,7 +70,9 @@ struct Lexer<'a> {
     paren_depth: usize,
 }
 
-pub fn lex(src: &str) -> Result<Vec<Token>, LexError> {
+/// The tokens of `src`; a lexing error becomes a final [`Tok::Error`] token, so the parser
+/// reports errors in source order, as Go's concurrent lexer and parser do.
+pub fn lex(src: &str) -> Vec<Token> {
     let mut lexer = Lexer {
         src,
         pos: 0,
@@ -72,8 +80,16 @@ pub fn lex(src: &str) -> Result<Vec<Token>, LexError> {
         trim_next_text: false,
         paren_depth: 0,
     };
-    lexer.run()?;
-    Ok(lexer.tokens)
+    if let Err(e) = lexer.run() {
+        let pos = lexer.pos.min(src.len());
+        lexer.tokens.push(Token {
+            tok: Tok::Error(e.message),
+            pos,
+            end: pos,
+            line: e.line,
+        });
+    }
+    lexer.tokens
 }
 
 impl<'a> Lexer<'a> {
@@ -83,7 +99,13 @@ impl<'a> Lexer<'a> {
 
     fn emit(&mut self, tok: Tok, pos: usize) {
         let line = self.line_at(pos);
-        self.tokens.push(Token { tok, pos, line });
+        let end = self.pos.max(pos);
+        self.tokens.push(Token {
+            tok,
+            pos,
+            end,
+            line,
+        });
     }
 
     fn err<T>(&self, pos: usize, message: impl Into<String>) -> Result<T, LexError> {
@@ -265,8 +287,15 @@ impl<'a> Lexer<'a> {
                     self.emit(Tok::Ident(rest[..len].to_string()), start);
                     self.check_terminator(start)?;
                 }
+                c if c.is_ascii() && !c.is_ascii_control() => {
+                    self.pos += 1;
+                    self.emit(Tok::Punct(c), start);
+                }
                 c => {
-                    return self.err(start, format!("unrecognized character in action: {c:?}"));
+                    return self.err(
+                        start,
+                        format!("unrecognized character in action: U+{:04X} {c:?}", c as u32),
+                    );
                 }
             }
         }
@@ -452,7 +481,11 @@ mod tests {
     use super::*;
 
     fn toks(src: &str) -> Vec<Tok> {
-        lex(src).unwrap().into_iter().map(|t| t.tok).collect()
+        lex(src).into_iter().map(|t| t.tok).collect()
+    }
+
+    fn fails(src: &str) -> bool {
+        lex(src).iter().any(|t| matches!(t.tok, Tok::Error(_)))
     }
 
     #[test]
@@ -489,7 +522,7 @@ mod tests {
             toks("a {{- /* c */ -}} b"),
             vec![Tok::Text("a".into()), Tok::Text("b".into()), Tok::Eof]
         );
-        assert!(lex("{{/* c */ x}}").is_err());
+        assert!(fails("{{/* c */ x}}"));
     }
 
     #[test]
@@ -514,6 +547,6 @@ mod tests {
         ] {
             assert_eq!(toks(&format!("{{{{{n}}}}}"))[1], Tok::Number(n.into()));
         }
-        assert!(lex("{{3x}}").is_err());
+        assert!(fails("{{3x}}"));
     }
 }

@@ -25,6 +25,7 @@
 //! - dates are UTC only; `fromToml` is not supported;
 //! - template and include nesting stops at 100 levels (Go: 100000), parser nesting at 100.
 
+mod context;
 mod encode;
 mod exec;
 mod funcs;

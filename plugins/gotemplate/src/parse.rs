@@ -19,6 +19,8 @@ pub enum Node {
         name: String,
         pipe: Option<Pipe>,
         pos: usize,
+        /// `{{template "name" pipeline}}`, as Go names the node in errors.
+        context: String,
     },
     Break,
     Continue,
@@ -148,11 +150,7 @@ pub fn parse(
     source: &str,
     has_function: &dyn Fn(&str) -> bool,
 ) -> Result<(Tree, Vec<Tree>), ParseError> {
-    let tokens = lex(source).map_err(|e| ParseError {
-        name: name.to_string(),
-        line: e.line,
-        message: e.message,
-    })?;
+    let tokens = lex(source);
     let source: Arc<str> = Arc::from(source);
     let mut p = Parser {
         tokens,
@@ -177,27 +175,21 @@ pub fn parse(
     ))
 }
 
-fn describe(t: &Tok) -> String {
-    match t {
-        Tok::Text(_) => "text".into(),
-        Tok::LeftDelim => "\"{{\"".into(),
-        Tok::RightDelim => "\"}}\"".into(),
-        Tok::Ident(s) => format!("<{s}>"),
-        Tok::Field(s) => format!("<.{s}>"),
-        Tok::Dot => "<.>".into(),
-        Tok::Variable(s) => format!("<{s}>"),
-        Tok::Str(s) => format!("{s:?}"),
-        Tok::Char(c) => format!("{c:?}"),
-        Tok::Number(n) => n.clone(),
-        Tok::Pipe => "\"|\"".into(),
-        Tok::Assign => "\"=\"".into(),
-        Tok::Declare => "\":=\"".into(),
-        Tok::LeftParen => "\"(\"".into(),
-        Tok::RightParen => "\")\"".into(),
-        Tok::Comma => "\",\"".into(),
-        Tok::Space => "space".into(),
-        Tok::Eof => "EOF".into(),
+/// Go's item.String(): keywords in angle brackets, anything else as its quoted source text.
+fn describe(t: &Token, source: &str) -> String {
+    match &t.tok {
+        Tok::Eof => return "EOF".into(),
+        Tok::Error(msg) => return msg.clone(),
+        Tok::Dot => return "<.>".into(),
+        Tok::Ident(k) if KEYWORDS.contains(&k.as_str()) || k == "nil" => return format!("<{k}>"),
+        _ => {}
     }
+    let text = source.get(t.pos..t.end).unwrap_or("");
+    if text.chars().count() > 10 {
+        let head: String = text.chars().take(10).collect();
+        return format!("{}...", crate::printf::go_quote(&head, false));
+    }
+    crate::printf::go_quote(text, false)
 }
 
 const KEYWORDS: &[&str] = &[
@@ -243,7 +235,18 @@ impl Parser<'_> {
     }
 
     fn unexpected<T>(&self, tok: &Token, context: &str) -> Result<T, ParseError> {
-        self.err(format!("unexpected {} in {}", describe(&tok.tok), context))
+        if let Tok::Error(msg) = &tok.tok {
+            return Err(ParseError {
+                name: self.name.clone(),
+                line: tok.line,
+                message: msg.clone(),
+            });
+        }
+        self.err(format!(
+            "unexpected {} in {}",
+            describe(tok, &self.source),
+            context
+        ))
     }
 
     fn top(&mut self) -> Result<List, ParseError> {
@@ -339,7 +342,7 @@ impl Parser<'_> {
                     if self.range_depth == 0 {
                         return self.err(format!("{{{{{k}}}}} outside {{{{range}}}}"));
                     }
-                    self.expect_right_delim(k)?;
+                    self.expect_right_delim(&format!("{{{{{k}}}}}"))?;
                     return Ok(Item::Node(if k == "break" {
                         Node::Break
                     } else {
@@ -410,7 +413,8 @@ impl Parser<'_> {
                 let chained = match &next {
                     Tok::Ident(k) if k == kind && (k == "if" || k == "with") => true,
                     Tok::Ident(k) if k == "if" || k == "with" => {
-                        return self.err(format!("unexpected <{k}> in else"));
+                        // Go reads `{{else if}}` as `{{else}}` and then meets `if` as input.
+                        return self.err(format!("unexpected <{k}> in input"));
                     }
                     _ => false,
                 };
@@ -422,7 +426,7 @@ impl Parser<'_> {
                 } else {
                     let (else_list, end) = self.item_list()?;
                     if !matches!(end, Item::End) {
-                        return self.err(format!("expected end; found {{{{else}}}} in {kind}"));
+                        return self.err("expected end; found {{else}}");
                     }
                     Some(else_list)
                 }
@@ -453,11 +457,24 @@ impl Parser<'_> {
         } else {
             Some(self.pipeline("template clause", Tok::RightDelim)?)
         };
+        let context = self.template_context(&name, tok.end, pipe.is_some());
         Ok(Node::Template {
             name,
             pipe,
             pos: tok.pos,
+            context,
         })
+    }
+
+    /// The text of a template call from its name token to the closing delimiter just read.
+    fn template_context(&self, name: &str, name_end: usize, has_pipe: bool) -> String {
+        let close = self.tokens[self.i.saturating_sub(1)].pos;
+        let pipe = self.source.get(name_end..close).unwrap_or("").trim();
+        if has_pipe && !pipe.is_empty() {
+            format!("{{{{template {name:?} {pipe}}}}}")
+        } else {
+            format!("{{{{template {name:?}}}}}")
+        }
     }
 
     fn block(&mut self) -> Result<Node, ParseError> {
@@ -466,6 +483,7 @@ impl Parser<'_> {
             return self.unexpected(&tok, "block clause");
         };
         let pipe = self.pipeline("block clause", Tok::RightDelim)?;
+        let context = self.template_context(&name, tok.end, true);
         let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
         let (list, end) = self.item_list()?;
         self.vars = saved_vars;
@@ -477,6 +495,7 @@ impl Parser<'_> {
             name,
             pipe: Some(pipe),
             pos: tok.pos,
+            context,
         })
     }
 
@@ -505,7 +524,10 @@ impl Parser<'_> {
                     }
                     break;
                 }
-                Tok::Comma if context == "range" && pipe.decl.is_empty() => {
+                Tok::Comma if context != "range" => {
+                    return self.err(format!("too many declarations in {context}"));
+                }
+                Tok::Comma if pipe.decl.is_empty() => {
                     self.i += 1;
                     pipe.decl.push(v.clone());
                     self.vars.push(v);

@@ -190,7 +190,13 @@ fn kind(v: &Value) -> Kind {
     }
 }
 
-const INCOMPATIBLE: &str = "incompatible types for comparison";
+fn incompatible(a: &Value, b: &Value) -> String {
+    format!(
+        "incompatible types for comparison: {} and {}",
+        a.type_name(),
+        b.type_name()
+    )
+}
 
 fn equal(a: &Value, b: &Value) -> Result<bool, String> {
     let (ka, kb) = (kind(a), kind(b));
@@ -200,7 +206,7 @@ fn equal(a: &Value, b: &Value) -> Result<bool, String> {
         if a.is_nil() || b.is_nil() {
             return Ok(false);
         }
-        return Err(INCOMPATIBLE.into());
+        return Err(incompatible(a, b));
     }
     Ok(match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x == y,
@@ -209,11 +215,21 @@ fn equal(a: &Value, b: &Value) -> Result<bool, String> {
         (Value::String(x), Value::String(y)) => x == y,
         (Value::Nil, _) | (_, Value::Nil) => a.is_nil() && b.is_nil(),
         (Value::Object(x), Value::Object(y)) => std::sync::Arc::ptr_eq(x, y),
-        (x, _) => {
+        // Go's messages name the operands in this (odd) order.
+        (x, y) if x.kind_name() != y.kind_name() => {
+            return Err(format!(
+                "non-comparable types {}: {}, {}: {}",
+                x.go_string(),
+                x.type_name(),
+                y.type_name(),
+                y.go_string()
+            ));
+        }
+        (_, y) => {
             return Err(format!(
                 "non-comparable type {}: {}",
-                x.go_string(),
-                x.type_name()
+                y.go_string(),
+                y.type_name()
             ));
         }
     })
@@ -247,7 +263,7 @@ fn less(a: &Value, b: &Value) -> Result<bool, String> {
         return Err(BAD_TYPE.into());
     }
     if ka != kb {
-        return Err(INCOMPATIBLE.into());
+        return Err(incompatible(a, b));
     }
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Ok(x < y),

@@ -112,7 +112,11 @@ pub fn dig(_: &mut CallContext, a: &[Value]) -> R {
             other => {
                 return Err(format!(
                     "interface conversion: interface {{}} is {}, not map[string]interface {{}}",
-                    other.type_name()
+                    if other.is_nil() {
+                        "nil".to_string()
+                    } else {
+                        other.type_name()
+                    }
                 ));
             }
         };

@@ -10,7 +10,10 @@ type R = Result<Value, String>;
 fn list_arg<'v>(v: &'v Value, func: &str) -> Result<&'v [Value], String> {
     match v {
         Value::List(l) => Ok(l),
-        Value::Nil => Err(format!("Cannot {func} on type <nil>")),
+        // Sprig asks reflect.TypeOf(nil).Kind(), a nil dereference in Go.
+        Value::Nil => {
+            Err("runtime error: invalid memory address or nil pointer dereference".into())
+        }
         other => Err(format!("Cannot {func} on type {}", other.kind_name())),
     }
 }
@@ -223,7 +226,7 @@ pub fn sprig_slice(_: &mut CallContext, a: &[Value]) -> R {
     let start = a.get(1).map_or(0, to_i64);
     let end = a.get(2).map_or(l.len() as i64, to_i64);
     if start < 0 || end < start || end as usize > l.len() {
-        return Err(format!("slice bounds out of range [{start}:{end}]"));
+        return Err("reflect.Value.Slice: slice index out of bounds".into());
     }
     Ok(Value::list(l[start as usize..end as usize].to_vec()))
 }

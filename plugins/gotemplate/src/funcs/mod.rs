@@ -194,15 +194,23 @@ pub(crate) fn check_arity(name: &str, signature: &str, count: usize) -> Result<(
     Ok(())
 }
 
-/// Whether `value` can be passed as a parameter of `kind` (reflect's assignability).
-pub(crate) fn check_param(kind: char, value: &Value) -> Result<(), String> {
-    let want = match kind {
+/// The Go type of a parameter kind.
+pub(crate) fn kind_name(kind: char) -> &'static str {
+    match kind {
         's' => "string",
         'i' => "int",
         'b' => "bool",
         'm' => "map[string]interface {}",
-        _ => return Ok(()),
-    };
+        _ => "interface {}",
+    }
+}
+
+/// Whether `value` can be passed as a parameter of `kind` (reflect's assignability).
+pub(crate) fn check_param(kind: char, value: &Value) -> Result<(), String> {
+    if kind == 'a' {
+        return Ok(());
+    }
+    let want = kind_name(kind);
     let ok = matches!(
         (kind, value),
         ('s', Value::String(_))
