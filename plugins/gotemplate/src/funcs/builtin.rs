@@ -17,7 +17,8 @@ pub fn len(_: &mut CallContext, args: &[Value]) -> Result<Value, String> {
         Value::List(l) => l.len(),
         Value::Map(m) => m.len(),
         Value::Object(o) if o.entries().is_some() => o.entries().map_or(0, |e| e.len()),
-        Value::Nil => return Err("len of nil pointer".into()),
+        // Go's len asks reflect for the type of the invalid value, and reflect panics.
+        Value::Nil => return Err("reflect: call of reflect.Value.Type on zero Value".into()),
         other => return Err(format!("len of type {}", other.type_name())),
     };
     Ok(Value::Int(n as i64))
@@ -215,11 +216,11 @@ fn equal(a: &Value, b: &Value) -> Result<bool, String> {
         (Value::String(x), Value::String(y)) => x == y,
         (Value::Nil, _) | (_, Value::Nil) => a.is_nil() && b.is_nil(),
         (Value::Object(x), Value::Object(y)) => std::sync::Arc::ptr_eq(x, y),
-        // Go's messages name the operands in this (odd) order.
+        // Go's messages name the operands in this (odd) order, the first ones printed with %s.
         (x, y) if x.kind_name() != y.kind_name() => {
             return Err(format!(
                 "non-comparable types {}: {}, {}: {}",
-                x.go_string(),
+                printf::sprintf("%s", std::slice::from_ref(x)),
                 x.type_name(),
                 y.type_name(),
                 y.go_string()
@@ -228,7 +229,7 @@ fn equal(a: &Value, b: &Value) -> Result<bool, String> {
         (_, y) => {
             return Err(format!(
                 "non-comparable type {}: {}",
-                y.go_string(),
+                printf::sprintf("%s", std::slice::from_ref(y)),
                 y.type_name()
             ));
         }

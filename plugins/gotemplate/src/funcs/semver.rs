@@ -58,7 +58,7 @@ impl Version {
         let m = patterns()
             .version
             .captures(v)
-            .ok_or("Invalid Semantic Version")?;
+            .ok_or("invalid semantic version")?;
         let seg = |i: usize| -> Result<u64, String> {
             match m.get(i) {
                 Some(s) => s
@@ -364,7 +364,7 @@ impl Object for Version {
                     None => Version::parse(&arg.go_string()),
                 };
                 let Ok(other) = other else {
-                    return Some(Err("Invalid Semantic Version".into()));
+                    return Some(Err("invalid semantic version".into()));
                 };
                 let o = self.cmp(&other);
                 match method {

@@ -98,7 +98,10 @@ pub fn repeat(_: &mut CallContext, a: &[Value]) -> R {
 
 /// Go's `v[start:end]`, with its panic text for bad bounds.
 fn byte_slice(v: &str, start: i64, end: i64) -> Result<&str, String> {
-    if end < 0 || end as usize > v.len() {
+    if end < 0 {
+        return Err(format!("runtime error: slice bounds out of range [:{end}]"));
+    }
+    if end as usize > v.len() {
         return Err(format!(
             "runtime error: slice bounds out of range [:{end}] with length {}",
             v.len()

@@ -351,7 +351,6 @@ fn templates_include_and_tpl() {
             )],
             d.clone(),
         ),
-        multi(&[("main", "{{ include \"main\" . }}")], d.clone()),
         multi(
             &[
                 ("main", "{{ template \"h\" . }}"),

@@ -174,5 +174,5 @@ fn random_templates_agree_with_go() {
             )
         })
         .collect();
-    compare(cases);
+    compare_errors_by(cases, same_error_location);
 }
