@@ -719,21 +719,22 @@ impl<'a, 's> Exec<'a, 's> {
             arg_at.push(self.at);
         }
         // Go's `call` names its callee by the argument's text, which only the executor has.
-        if name == "call" && self.set.user_function(name).is_none() {
-            if let (Some(first), Some(value)) = (args.first(), argv.first()) {
-                self.at_command(cmd);
-                let callee = self
-                    .tree
-                    .node_text(first.pos, first.end)
-                    .unwrap_or_else(|| self.source(first));
-                return Err(self.error(match value {
-                    Value::Nil => "error calling call: call of nil".to_string(),
-                    v => format!(
-                        "error calling call: non-function {callee} of type {}",
-                        v.type_name()
-                    ),
-                }));
-            }
+        if name == "call"
+            && self.set.user_function(name).is_none()
+            && let (Some(first), Some(value)) = (args.first(), argv.first())
+        {
+            self.at_command(cmd);
+            let callee = self
+                .tree
+                .node_text(first.pos, first.end)
+                .unwrap_or_else(|| self.source(first));
+            return Err(self.error(match value {
+                Value::Nil => "error calling call: call of nil".to_string(),
+                v => format!(
+                    "error calling call: non-function {callee} of type {}",
+                    v.type_name()
+                ),
+            }));
         }
         let result = if let Some(user) = self.set.user_function(name) {
             user(&argv)
