@@ -17,6 +17,19 @@
 //! Key and certificate generation (`genCA`, `genPrivateKey`…), `bcrypt`/`htpasswd`,
 //! `encryptAES`/`decryptAES`, `derivePassword` and `getHostByName` are errors in the sandbox.
 //!
+//! ```
+//! use tether_gotemplate::{MissingKey, Options, Templates, Value};
+//!
+//! let mut templates = Templates::new();
+//! templates.set_options(Options { missing_key: MissingKey::Zero, lint_mode: false });
+//! templates.parse("chart/templates/_helpers.tpl", r#"{{ define "name" }}{{ .Values.name | trunc 5 }}{{ end }}"#)?;
+//! templates.parse("chart/templates/cm.yaml", "name: {{ include \"name\" . }}\nreplicas: {{ .Values.n }}")?;
+//! let values = serde_json::json!({"Values": {"name": "webserver", "n": 3}});
+//! let out = templates.execute("chart/templates/cm.yaml", &Value::from(values))?;
+//! assert_eq!(out, "name: webse\nreplicas: 3");
+//! # Ok::<(), tether_gotemplate::TemplateError>(())
+//! ```
+//!
 //! Known differences from Go, each kept out of the differential suite on purpose:
 //! - one integer kind: Sprig's `int64` results show as `int` under `typeOf`/`kindOf`/`%T`, and
 //!   `duration` accepts a template's int literal (Go's gives "0s");

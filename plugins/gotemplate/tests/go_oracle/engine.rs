@@ -154,6 +154,22 @@ fn control_structures() {
     compare(vec![
         case("{{ if .t }}T{{ else }}F{{ end }}", d.clone()),
         case(
+            "a\n  {{- if .t }}\n  T\n  {{- else }}\n  F\n  {{- end }}\nb",
+            d.clone(),
+        ),
+        case(
+            "a\n  {{- if .e -}}\n  T\n  {{- else if .f -}}\n  F\n  {{- end -}}\nb",
+            d.clone(),
+        ),
+        case(
+            "{{- range $i, $e := .l }}\n- {{ $e }}\n{{- end }}\n",
+            d.clone(),
+        ),
+        case(
+            "{{- with .m }}\n{{- range $k, $v := . }}\n{{ $k }}: {{ $v }}\n{{- end }}\n{{- end }}",
+            d.clone(),
+        ),
+        case(
             "{{ if .e }}T{{ else if .f }}F{{ else }}N{{ end }}",
             d.clone(),
         ),
