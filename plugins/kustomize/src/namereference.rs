@@ -225,3 +225,69 @@ fn same_ending(a: &[String], b: &[String]) -> bool {
     }
     long.ends_with(short)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn resource(value: Value) -> Resource {
+        Resource::new(value.as_object().cloned().expect("object"), None, None)
+    }
+
+    fn renamed(value: Value, new_name: &str) -> Resource {
+        let mut r = resource(value);
+        r.store_previous_id();
+        r.set_name(new_name);
+        r
+    }
+
+    #[test]
+    fn a_renamed_config_map_is_followed_by_its_referrers() {
+        let cm = renamed(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}}),
+            "cfg-abc",
+        );
+        let pod = resource(
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"volumes": [{"name": "v", "configMap": {"name": "cfg"}}, {"name": "w", "configMap": {"name": "other"}}]}}),
+        );
+        let mut map = ResMap {
+            resources: vec![cm, pod],
+        };
+        fix(&mut map, &TransformerConfig::default()).unwrap();
+        let volumes = &map.resources[1].object["spec"]["volumes"];
+        assert_eq!(volumes[0]["configMap"]["name"], "cfg-abc");
+        assert_eq!(volumes[1]["configMap"]["name"], "other");
+    }
+
+    #[test]
+    fn a_referral_in_another_namespace_is_not_taken() {
+        let mut cm = resource(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "a"}}),
+        );
+        cm.store_previous_id();
+        cm.set_name("x-cfg");
+        let pod = resource(
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "b"},
+            "spec": {"volumes": [{"name": "v", "configMap": {"name": "cfg"}}]}}),
+        );
+        let mut map = ResMap {
+            resources: vec![cm, pod],
+        };
+        fix(&mut map, &TransformerConfig::default()).unwrap();
+        assert_eq!(
+            map.resources[1].object["spec"]["volumes"][0]["configMap"]["name"],
+            "cfg"
+        );
+    }
+
+    #[test]
+    fn same_ending_compares_the_tails() {
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        assert!(same_ending(&s(&["a", "b"]), &s(&["b"])));
+        assert!(!same_ending(&s(&["a", "b"]), &s(&["a"])));
+        assert!(same_ending(&s(&[]), &s(&[])));
+        assert!(!same_ending(&s(&[]), &s(&["a"])));
+    }
+}
