@@ -43,6 +43,7 @@ mod encode;
 mod exec;
 mod funcs;
 mod lex;
+mod number;
 mod parse;
 mod printf;
 mod value;

@@ -1,6 +1,7 @@
 //! Text encodings of template values whose exact output charts depend on.
 
 pub mod json;
+mod scalar;
 pub mod toml;
 pub mod yaml;
 
