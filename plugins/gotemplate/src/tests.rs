@@ -355,3 +355,48 @@ fn host_objects_have_methods_and_can_be_ranged() {
         "content of x|2|content of y|a.txt=A;b.txt=B;|2|B"
     );
 }
+
+/// A host struct that marshals as its fields, like helm's `.Capabilities.KubeVersion`.
+#[derive(Debug)]
+struct KubeVersion;
+
+impl Object for KubeVersion {
+    fn field(&self, name: &str) -> Option<Value> {
+        (name == "Minor").then(|| Value::str("29"))
+    }
+
+    fn call(&self, _: &str, _: &[Value]) -> Option<Result<Value, String>> {
+        None
+    }
+
+    fn display(&self) -> String {
+        "v1.29.0".into()
+    }
+
+    fn to_value(&self) -> Option<Value> {
+        Some(Value::from(
+            serde_json::json!({"Version": "v1.29.0", "Minor": "29"}),
+        ))
+    }
+}
+
+#[test]
+fn host_objects_print_and_encode_as_go_structs() {
+    let mut t = Templates::new();
+    t.parse(
+        "t",
+        "{{ .k }} {{ .k.Minor }} {{ toJson .k }} {{ toYaml (dict \"v\" .k) }}",
+    )
+    .unwrap();
+    let data = Value::map(
+        [(
+            "k".to_string(),
+            Value::Object(std::sync::Arc::new(KubeVersion)),
+        )]
+        .into(),
+    );
+    assert_eq!(
+        t.execute("t", &data).unwrap(),
+        "v1.29.0 29 {\"Minor\":\"29\",\"Version\":\"v1.29.0\"} v:\n  Minor: \"29\"\n  Version: v1.29.0"
+    );
+}

@@ -49,6 +49,11 @@ pub trait Object: fmt::Debug + Send + Sync {
     fn entries(&self) -> Option<Vec<(Value, Value)>> {
         None
     }
+    /// The plain data the object encodes as (`toJson`, `toYaml`), like Go marshalling a
+    /// struct's exported fields; `None` encodes as null.
+    fn to_value(&self) -> Option<Value> {
+        None
+    }
 }
 
 impl Value {
@@ -160,7 +165,10 @@ impl Value {
     /// Convert to JSON; objects become null, non-finite floats become null (Go's encoder errors).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
-            Value::Nil | Value::Object(_) => serde_json::Value::Null,
+            Value::Object(o) => o
+                .to_value()
+                .map_or(serde_json::Value::Null, |v| v.to_json()),
+            Value::Nil => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Int(i) => serde_json::Value::from(*i),
             Value::Float(f) => {

@@ -49,7 +49,11 @@ fn json_value(
         }
     };
     match v {
-        Value::Nil | Value::Object(_) => out.push_str("null"),
+        Value::Object(o) => match o.to_value() {
+            Some(inner) => return json_value(out, &inner, escape_html, indent, depth),
+            None => out.push_str("null"),
+        },
+        Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(&b.to_string()),
         Value::Int(i) => out.push_str(&i.to_string()),
         Value::Float(f) => match json_float(*f) {

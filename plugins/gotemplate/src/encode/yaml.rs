@@ -113,6 +113,11 @@ impl Emitter {
 
     /// Write `v` after something on the current line (`key:` or `-`), at block indent `indent`.
     fn value_after(&mut self, v: &Value, indent: usize, in_seq_item: bool) {
+        if let Value::Object(o) = v
+            && let Some(inner) = o.to_value()
+        {
+            return self.value_after(&inner, indent, in_seq_item);
+        }
         match v {
             Value::Map(m) if !m.is_empty() => {
                 if in_seq_item {
@@ -207,6 +212,11 @@ impl Emitter {
     }
 
     fn document(&mut self, v: &Value) {
+        if let Value::Object(o) = v
+            && let Some(inner) = o.to_value()
+        {
+            return self.document(&inner);
+        }
         match v {
             Value::Map(m) if !m.is_empty() => self.map_body(m, 0, false),
             Value::List(l) if !l.is_empty() => self.seq_body(l, 0, false),
