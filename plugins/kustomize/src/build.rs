@@ -13,8 +13,20 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use tether_strategic_merge::Schema;
 
-/// The objects `kustomize build <dir>` prints, in its order.
+/// What a build produced: the objects `kustomize build <dir>` prints, in its order, and the warnings it
+/// prints to stderr (deprecated fields, by kustomization file).
+#[derive(Debug)]
+pub struct Built {
+    pub resources: Vec<Resource>,
+    pub warnings: Vec<(String, String)>,
+}
+
+/// `kustomize build <dir>`.
 pub fn build(loader: &Loader, dir: &str) -> Result<Vec<Resource>> {
+    build_with_warnings(loader, dir).map(|built| built.resources)
+}
+
+pub fn build_with_warnings(loader: &Loader, dir: &str) -> Result<Built> {
     let target = Target::load(loader, dir)?.ok_or_else(|| missing_kustomization(dir))?;
     if target.kustomization.is_component() {
         return Err(Error::input(format!(
@@ -31,6 +43,7 @@ pub fn build(loader: &Loader, dir: &str) -> Result<Vec<Resource>> {
         mut resources,
         config,
         vars,
+        warnings: accumulator_warnings,
     } = accumulator;
 
     for resource in &mut resources.resources {
@@ -62,7 +75,10 @@ pub fn build(loader: &Loader, dir: &str) -> Result<Vec<Resource>> {
         &mut resources.resources,
         target.kustomization.sort_options.as_ref(),
     )?;
-    Ok(resources.resources)
+    Ok(Built {
+        resources: resources.resources,
+        warnings: accumulator_warnings,
+    })
 }
 
 fn missing_kustomization(dir: &str) -> Error {
@@ -78,6 +94,7 @@ struct Accumulator {
     resources: ResMap,
     config: TransformerConfig,
     vars: Vec<Var>,
+    warnings: Vec<(String, String)>,
 }
 
 /// A kustomization (or component) directory.
@@ -160,6 +177,10 @@ impl Target {
             )));
         }
         stack.push(self.dir.clone());
+        for message in self.kustomization.deprecations() {
+            acc.warnings
+                .push((self.file.clone(), (*message).to_owned()));
+        }
         let result = self.accumulate_inner(loader, schema, acc, stack);
         stack.pop();
         result
@@ -242,6 +263,7 @@ impl Target {
             let mut sub_acc = Accumulator::default();
             sub.accumulate(loader, schema, &mut sub_acc, stack)?;
             loaded.extend(sub_acc.resources.resources);
+            acc.warnings.append(&mut sub_acc.warnings);
             acc.config.merge(&sub_acc.config);
             for var in sub_acc.vars {
                 if acc.vars.iter().any(|v| v.name == var.name) {

@@ -71,6 +71,8 @@ pub struct Kustomization {
     pub transformers: Vec<String>,
     pub validators: Option<Value>,
     pub build_metadata: Option<Value>,
+    #[serde(skip)]
+    deprecated: Vec<&'static str>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -250,6 +252,37 @@ impl Kustomization {
             }
         })?;
         kustomization.reject_unsupported(path, text)?;
+        let deprecated = [
+            (
+                !kustomization.bases.is_empty(),
+                "'bases' is deprecated. Please use 'resources' instead.",
+            ),
+            (
+                !kustomization.common_labels.is_empty(),
+                "'commonLabels' is deprecated. Please use 'labels' instead.",
+            ),
+            (
+                !kustomization.image_tags.is_empty(),
+                "'imageTags' is deprecated. Please use 'images' instead.",
+            ),
+            (
+                !kustomization.patches_json6902.is_empty(),
+                "'patchesJson6902' is deprecated. Please use 'patches' instead.",
+            ),
+            (
+                !kustomization.patches_strategic_merge.is_empty(),
+                "'patchesStrategicMerge' is deprecated. Please use 'patches' instead.",
+            ),
+            (
+                !kustomization.vars.is_empty(),
+                "'vars' is deprecated. Please use 'replacements' instead.",
+            ),
+        ];
+        kustomization.deprecated = deprecated
+            .into_iter()
+            .filter(|(used, _)| *used)
+            .map(|(_, m)| m)
+            .collect();
         // kustomize's FixKustomization: deprecated spellings join their replacements.
         kustomization.resources.append(&mut kustomization.bases);
         kustomization.images.append(&mut kustomization.image_tags);
@@ -263,6 +296,12 @@ impl Kustomization {
             }
         }
         Ok(kustomization)
+    }
+
+    /// kustomize's deprecation warnings for this file (it prints them to stderr; here they become the
+    /// render's warnings). Call before `parse` merges the deprecated fields away — `parse` keeps them.
+    pub fn deprecations(&self) -> &[&'static str] {
+        &self.deprecated
     }
 
     pub fn is_component(&self) -> bool {

@@ -26,7 +26,9 @@ pub mod vars;
 pub mod yaml11;
 
 use loader::{LoadRestrictor, Loader};
-use tether_plugin_sdk::{Location, Object, PluginError, RenderOutput, RenderRequest, Renderer};
+use tether_plugin_sdk::{
+    Diagnostic, Location, Object, PluginError, RenderOutput, RenderRequest, Renderer,
+};
 
 const SETTINGS: [&str; 2] = ["dir", "load_restrictor"];
 const DEFAULT_DIR: &str = ".";
@@ -52,11 +54,24 @@ impl Renderer for Kustomize {
         };
         let loader = Loader::new(&request.context.source_dir, restrictor);
         let dir = request.settings.get("dir").unwrap_or(DEFAULT_DIR);
-        let dir = loader
-            .join("", dir)
-            .map_err(|e| PluginError::invalid_setting(format!("setting `dir`: {}", e.message)))?;
-        let resources = build::build(&loader, &dir).map_err(error::Error::into_plugin_error)?;
-        let objects = resources
+        // A `dir` outside the source tree is `denied`, like any other path that leaves it.
+        let dir = loader.join("", dir).map_err(|e| match e.kind {
+            error::ErrorKind::Denied => {
+                PluginError::denied(format!("setting `dir`: {}", e.message))
+            }
+            error::ErrorKind::InvalidInput => {
+                PluginError::invalid_setting(format!("setting `dir`: {}", e.message))
+            }
+        })?;
+        let built =
+            build::build_with_warnings(&loader, &dir).map_err(error::Error::into_plugin_error)?;
+        let warnings = built
+            .warnings
+            .into_iter()
+            .map(|(file, message)| Diagnostic::new(message, Some(Location::file(file))))
+            .collect();
+        let objects = built
+            .resources
             .into_iter()
             .map(|resource| {
                 let origin = resource.file.as_ref().map(|file| match resource.line {
@@ -69,7 +84,7 @@ impl Renderer for Kustomize {
                 }
             })
             .collect();
-        Ok(RenderOutput::objects(objects))
+        Ok(RenderOutput { objects, warnings })
     }
 }
 

@@ -10,8 +10,24 @@ pub fn is_cluster_scoped(group: &str, kind: &str) -> bool {
             | ("", "Namespace")
             | ("", "Node")
             | ("", "PersistentVolume")
+            | (
+                "admissionregistration.k8s.io",
+                "MutatingWebhookConfiguration"
+            )
+            | (
+                "admissionregistration.k8s.io",
+                "ValidatingWebhookConfiguration"
+            )
             | ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy")
+            | (
+                "admissionregistration.k8s.io",
+                "ValidatingAdmissionPolicyBinding"
+            )
             | ("admissionregistration.k8s.io", "MutatingAdmissionPolicy")
+            | (
+                "admissionregistration.k8s.io",
+                "MutatingAdmissionPolicyBinding"
+            )
             | ("apiextensions.k8s.io", "CustomResourceDefinition")
             | ("apiregistration.k8s.io", "APIService")
             | ("authentication.k8s.io", "SelfSubjectReview")
@@ -41,4 +57,25 @@ pub fn is_cluster_scoped(group: &str, kind: &str) -> bool {
             | ("storage.k8s.io", "VolumeAttributesClass")
             | ("storagemigration.k8s.io", "StorageVersionMigration")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_cluster_scoped;
+
+    #[test]
+    fn cluster_scoped_kinds_by_group() {
+        assert!(is_cluster_scoped(
+            "admissionregistration.k8s.io",
+            "ValidatingWebhookConfiguration"
+        ));
+        assert!(is_cluster_scoped(
+            "rbac.authorization.k8s.io",
+            "ClusterRole"
+        ));
+        assert!(is_cluster_scoped("", "Namespace"));
+        assert!(!is_cluster_scoped("rbac.authorization.k8s.io", "Role"));
+        // A custom kind of the same name in another group is namespaced, as in kustomize.
+        assert!(!is_cluster_scoped("example.com", "Namespace"));
+    }
 }
