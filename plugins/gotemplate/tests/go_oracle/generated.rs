@@ -162,8 +162,19 @@ fn random_templates_agree_with_go() {
         "s": "str", "n": 3, "f": 2.5, "z": 0, "e": "", "nil": null,
         "l": [1, "two", 3.5], "l2": [], "m": {"k": "v", "a": 1, "inner": {"deep": [true]}}
     });
-    let mut g = Gen(0x9E37_79B9_7F4A_7C15);
-    let cases = (0..1500)
+    // More cases, or another seed, on demand: GOTEMPLATE_RANDOM_CASES=20000 GOTEMPLATE_SEED=7.
+    let count = std::env::var("GOTEMPLATE_RANDOM_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1500);
+    let seed = std::env::var("GOTEMPLATE_SEED")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+        .map_or(0x9E37_79B9_7F4A_7C15, |n| {
+            n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
+        });
+    let mut g = Gen(seed);
+    let cases = (0..count)
         .map(|_| {
             let mk = g.pick(&["default", "zero"]);
             let src = format!("{{{{ $x := 0 }}}}{}", g.body(0));
