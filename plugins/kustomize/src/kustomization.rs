@@ -242,6 +242,7 @@ impl Kustomization {
         } else {
             value
         };
+        check_not_empty(path, &value)?;
         let mut kustomization: Kustomization = serde_json::from_value(value).map_err(|e| {
             let message = e.to_string();
             let line = field_line(text, &message);
@@ -252,6 +253,7 @@ impl Kustomization {
             }
         })?;
         kustomization.reject_unsupported(path, text)?;
+        kustomization.enforce_type(path)?;
         let deprecated = [
             (
                 !kustomization.bases.is_empty(),
@@ -308,6 +310,32 @@ impl Kustomization {
         self.kind.as_deref() == Some("Component")
     }
 
+    /// kustomize's `EnforceFields`: the kind and its API version.
+    fn enforce_type(&self, path: &str) -> Result<()> {
+        let kind = self.kind.as_deref().unwrap_or("");
+        if !matches!(kind, "" | "Kustomization" | "Component") {
+            return Err(Error::input("kind should be Kustomization or Component").in_file(path));
+        }
+        let required = if kind == "Component" {
+            "kustomize.config.k8s.io/v1alpha1"
+        } else {
+            "kustomize.config.k8s.io/v1beta1"
+        };
+        match self.api_version.as_deref() {
+            None | Some("") => Ok(()),
+            Some(version) if version == required => Ok(()),
+            Some(_) => Err(Error::input(format!(
+                "apiVersion for {} should be {required}",
+                if kind.is_empty() {
+                    "Kustomization"
+                } else {
+                    kind
+                }
+            ))
+            .in_file(path)),
+        }
+    }
+
     /// Fields kustomize knows but this renderer doesn't implement: an error naming the field and file.
     fn reject_unsupported(&self, path: &str, text: &str) -> Result<()> {
         let unsupported = [
@@ -335,6 +363,24 @@ impl Kustomization {
             }
         }
         Ok(())
+    }
+}
+
+/// kustomize's `CheckEmpty`: a kustomization with nothing but its type is an error. Like Go's
+/// `reflect.DeepEqual` on the decoded struct, an empty list (`resources: []`) counts as something.
+fn check_not_empty(path: &str, value: &Value) -> Result<()> {
+    let has_content = value.as_object().is_some_and(|map| {
+        map.iter().any(|(key, v)| {
+            key != "apiVersion"
+                && key != "kind"
+                && !matches!(v, Value::Null | Value::Bool(false))
+                && v.as_str() != Some("")
+        })
+    });
+    if has_content {
+        Ok(())
+    } else {
+        Err(Error::input(format!("{} is empty", crate::loader::base_name(path))).in_file(path))
     }
 }
 
@@ -400,6 +446,15 @@ mod tests {
         let err = Kustomization::parse("k.yaml", "resources: []\nnamePrefx: a-\n").unwrap_err();
         assert!(err.message.contains("namePrefx"), "{}", err.message);
         assert_eq!(err.line, Some(2));
+    }
+
+    #[test]
+    fn empty_and_mistyped_kustomizations_are_errors() {
+        assert!(Kustomization::parse("k.yaml", "").is_err());
+        assert!(Kustomization::parse("k.yaml", "kind: Component\n").is_err());
+        assert!(Kustomization::parse("k.yaml", "resources: []\n").is_ok());
+        assert!(Kustomization::parse("k.yaml", "kind: Foo\nresources: []\n").is_err());
+        assert!(Kustomization::parse("k.yaml", "apiVersion: v1\nresources: []\n").is_err());
     }
 
     #[test]
