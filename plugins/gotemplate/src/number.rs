@@ -51,7 +51,8 @@ fn parse_go_int(text: &str) -> Option<i64> {
         return None;
     }
     let digits: String = digits.chars().filter(|c| *c != '_').collect();
-    if digits.is_empty() {
+    // from_str_radix would take a second sign ("0-1").
+    if digits.is_empty() || digits.starts_with(['+', '-']) {
         return None;
     }
     let v = i128::from_str_radix(&digits, radix).ok()?;
@@ -94,6 +95,7 @@ mod tests {
         assert_eq!(n.int, Some(1000));
         assert!(n.float_syntax);
         assert_eq!(parse_number("017").unwrap().int, Some(15));
+        assert!(parse_number("0-1").is_none());
         assert_eq!(parse_number("1.5").unwrap().int, None);
         assert_eq!(parse_number("0x1p-2").unwrap().float, Some(0.25));
     }

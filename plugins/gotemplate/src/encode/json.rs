@@ -117,6 +117,44 @@ pub fn to_json(v: &Value, escape_html: bool, indent: Option<&str>) -> String {
     }
 }
 
+/// A serde_json parse error worded as Go's encoding/json words it (charts print `.Error`).
+pub fn go_json_error(input: &str, e: &serde_json::Error) -> String {
+    if e.is_eof() {
+        return "unexpected end of JSON input".into();
+    }
+    // The offending character, found from serde's 1-based line and column.
+    let offending = input
+        .lines()
+        .nth(e.line().saturating_sub(1))
+        .and_then(|l| l.chars().nth(e.column().saturating_sub(1)));
+    let Some(c) = offending else {
+        return e.to_string();
+    };
+    let quoted = match c {
+        '\'' => "'\\''".to_string(),
+        c if (c as u32) < 0x20 => format!("'\\x{:02x}'", c as u32),
+        c => format!("'{c}'"),
+    };
+    let message = e.to_string();
+    let context = if message.starts_with("expected value") || message.starts_with("expected ident")
+    {
+        "looking for beginning of value"
+    } else if message.starts_with("expected `:`") {
+        "after object key"
+    } else if message.starts_with("expected `,` or `}`") {
+        "after object key:value pair"
+    } else if message.starts_with("expected `,` or `]`") {
+        "after array element"
+    } else if message.starts_with("trailing characters") {
+        "after top-level value"
+    } else if message.starts_with("key must be a string") {
+        "looking for beginning of object key string"
+    } else {
+        return message;
+    };
+    format!("invalid character {quoted} {context}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

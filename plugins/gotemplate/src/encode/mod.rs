@@ -5,6 +5,6 @@ mod scalar;
 pub mod toml;
 pub mod yaml;
 
-pub use json::to_json;
+pub use json::{go_json_error, to_json};
 pub use toml::to_toml;
 pub use yaml::{from_yaml, to_yaml, to_yaml_pretty};

@@ -67,13 +67,15 @@ fn toml_table(out: &mut String, m: &crate::value::Map, path: &[String]) {
 }
 
 /// `toToml` in BurntSushi/toml's layout for the common cases (scalars, arrays, tables).
-pub fn to_toml(v: &Value) -> String {
-    match v {
+pub fn to_toml(v: &Value) -> Result<String, String> {
+    Ok(match v {
+        // BurntSushi asks reflect for the type of nil, which panics.
+        Value::Nil => return Err("reflect: call of reflect.Value.Type on zero Value".into()),
         Value::Map(m) => {
             let mut out = String::new();
             toml_table(&mut out, m, &[]);
             out
         }
         other => toml_scalar(other).unwrap_or_default(),
-    }
+    })
 }

@@ -268,8 +268,12 @@ pub fn from_yaml(s: &str) -> Result<Value, String> {
     let Some(document) = serde_yaml::Deserializer::from_str(s).next() else {
         return Ok(Value::Nil);
     };
-    let json = serde_json::Value::deserialize(document)
-        .map_err(|e| format!("error converting YAML to JSON: yaml: {e}"))?;
+    let json = serde_json::Value::deserialize(document).map_err(|e| {
+        // go-yaml words its errors without serde's position suffix.
+        let message = e.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message);
+        format!("error converting YAML to JSON: yaml: {message}")
+    })?;
     Ok(Value::from(json))
 }
 

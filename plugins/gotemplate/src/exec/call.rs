@@ -114,7 +114,11 @@ impl Exec<'_, '_> {
             (ArgKind::Str(_) | ArgKind::Bool(_) | ArgKind::Number(_), 'm') => {
                 format!("can't handle {text} for arg of type map[string]interface {{}}")
             }
-            (ArgKind::Nil, _) => format!("cannot assign nil to {}", funcs::kind_name(kind)),
+            (ArgKind::Number(_), 'f') => return Ok(()),
+            (ArgKind::Str(_) | ArgKind::Bool(_), 'f') => format!("expected float; found {text}"),
+            (ArgKind::Nil, 's' | 'i' | 'b' | 'f') => {
+                format!("cannot assign nil to {}", funcs::kind_name(kind))
+            }
             _ => return Ok(()),
         };
         self.at_arg(arg);
@@ -169,14 +173,19 @@ impl Exec<'_, '_> {
                 self.check_literal(a, k)?;
             }
             let v = match (&a.kind, kind) {
-                // An integral constant such as 3.0 is an int where Go wants one.
+                // An integral constant such as 3.0 is an int where Go wants one, and any
+                // constant a float64 where Go wants that.
                 (ArgKind::Number(n), Some('i')) if n.int.is_some() => {
                     self.at_arg(a);
                     Value::Int(n.int.unwrap_or_default())
                 }
+                (ArgKind::Number(n), Some('f')) if n.float.is_some() => {
+                    self.at_arg(a);
+                    Value::Float(n.float.unwrap_or_default())
+                }
                 _ => match self.eval_arg_slot(dot, a)? {
                     // A present nil is a nil interface{}: no string, int, bool or map to Go.
-                    Some(Value::Nil) if matches!(kind, Some('m' | 's' | 'i' | 'b')) => {
+                    Some(Value::Nil) if matches!(kind, Some('m' | 's' | 'i' | 'b' | 'f')) => {
                         return Err(self.error(format!(
                             "wrong type for value; expected {}; got interface {{}}",
                             funcs::kind_name(kind.unwrap_or('a'))

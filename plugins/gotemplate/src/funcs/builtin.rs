@@ -93,10 +93,20 @@ pub fn println(_: &mut CallContext, args: &[Value]) -> Result<Value, String> {
 }
 
 /// Go's evalArgs: a single string as is, anything else through fmt.Sprint.
+/// Go's evalArgs: a single string as is, else fmt.Sprint with nils shown as `<no value>`.
 fn joined(args: &[Value]) -> String {
     match args {
         [Value::String(s)] => s.to_string(),
-        _ => printf::sprint(args),
+        _ => {
+            let printable: Vec<Value> = args
+                .iter()
+                .map(|a| match a {
+                    Value::Nil => Value::str("<no value>"),
+                    other => other.clone(),
+                })
+                .collect();
+            printf::sprint(&printable)
+        }
     }
 }
 

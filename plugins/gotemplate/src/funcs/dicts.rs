@@ -63,7 +63,8 @@ pub fn unset(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
     let m = map_arg(a, 0)?;
     m.remove(string_arg(a, 1)?);
-    Ok(a[0].clone())
+    // A nil map comes back as an empty (Go: nil) map, which prints as map[].
+    Ok(Value::Map(m))
 }
 
 pub fn has_key(_: &mut CallContext, a: &[Value]) -> R {
@@ -88,7 +89,20 @@ pub fn dig(_: &mut CallContext, a: &[Value]) -> R {
     if a.len() < 3 {
         return Err("dig needs at least three arguments".into());
     }
-    let mut current = map_arg(a, a.len() - 1)?.clone();
+    // Sprig type-asserts the last argument; a failed assertion is a panic, not an arg error.
+    let mut current = match &a[a.len() - 1] {
+        Value::Map(m) => m.clone(),
+        other => {
+            return Err(format!(
+                "interface conversion: interface {{}} is {}, not map[string]interface {{}}",
+                if other.is_nil() {
+                    "nil".to_string()
+                } else {
+                    other.type_name()
+                }
+            ));
+        }
+    };
     let default = &a[a.len() - 2];
     let keys = &a[..a.len() - 2];
     for (i, k) in keys.iter().enumerate() {

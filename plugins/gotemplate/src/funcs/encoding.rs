@@ -27,8 +27,15 @@ pub fn b64dec(_: &mut CallContext, a: &[Value]) -> R {
         match base64::engine::general_purpose::STANDARD.decode(s) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) => {
-                // Go's CorruptInputError names the offending input byte.
+                // Go's CorruptInputError names the first byte outside the alphabet, else the
+                // start of an incomplete final quantum.
+                let alphabet =
+                    |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=';
                 let at = match e {
+                    _ if s.find(|c| !alphabet(c)).is_some() => {
+                        s.find(|c| !alphabet(c)).unwrap_or_default()
+                    }
+                    _ if s.len() % 4 != 0 => s.len() / 4 * 4,
                     base64::DecodeError::InvalidByte(i, _)
                     | base64::DecodeError::InvalidLastSymbol(i, _) => i,
                     base64::DecodeError::InvalidLength(n) => n / 4 * 4,
@@ -167,7 +174,23 @@ pub fn adler32sum(_: &mut CallContext, a: &[Value]) -> R {
 /// Go's url.Parse, reduced to the fields Sprig's urlParse returns.
 pub fn url_parse(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let mut rest = string_arg(a, 0)?;
+    let input = string_arg(a, 0)?;
+    // Go refuses a `%` not followed by two hex digits.
+    let bytes = input.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'%' {
+            let ok = bytes.len() > i + 2
+                && bytes[i + 1].is_ascii_hexdigit()
+                && bytes[i + 2].is_ascii_hexdigit();
+            if !ok {
+                let escape: String = input[i..].chars().take(3).collect();
+                return Err(format!(
+                    "unable to parse url: parse {input:?}: invalid URL escape {escape:?}"
+                ));
+            }
+        }
+    }
+    let mut rest = input;
     let mut fragment = "";
     if let Some((r, f)) = rest.split_once('#') {
         rest = r;
@@ -230,8 +253,10 @@ pub fn url_parse(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn url_join(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let Value::Map(m) = &a[0] else {
-        return Err("urlJoin needs a dict".into());
+    let m = match &a[0] {
+        Value::Map(m) => m.clone(),
+        // Go's nil map: every part empty.
+        _ => crate::value::Map::new(),
     };
     let get = |k: &str| {
         m.get(k)

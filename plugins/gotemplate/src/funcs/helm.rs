@@ -174,7 +174,7 @@ pub fn to_raw_json(_: &mut CallContext, a: &[Value]) -> R {
 fn parse_json(s: &str) -> Result<Value, String> {
     serde_json::from_str::<serde_json::Value>(s)
         .map(Value::from)
-        .map_err(|e| e.to_string())
+        .map_err(|e| encode::go_json_error(s, &e))
 }
 
 pub fn from_json(_: &mut CallContext, a: &[Value]) -> R {
@@ -210,7 +210,7 @@ pub fn from_json_array(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn to_toml(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    Ok(Value::str(encode::to_toml(&a[0])))
+    Ok(Value::str(encode::to_toml(&a[0])?))
 }
 
 pub fn from_toml(_: &mut CallContext, a: &[Value]) -> R {

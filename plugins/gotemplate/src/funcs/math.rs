@@ -157,15 +157,34 @@ fn decimal_op(a: f64, b: f64, op: char) -> f64 {
                 }
                 .to_f64(),
             ),
+            // shopspring divides to 16 decimal places, rounding half away from zero.
+            '/' if y.mantissa != 0 => {
+                const PLACES: u32 = 16;
+                let num = x
+                    .mantissa
+                    .checked_mul(10i128.checked_pow(y.scale + PLACES + 1)?)?;
+                let den = y.mantissa.checked_mul(10i128.checked_pow(x.scale)?)?;
+                let q = num / den;
+                let rounded = (q + q.signum() * 5) / 10;
+                Some(
+                    Decimal {
+                        mantissa: rounded,
+                        scale: PLACES,
+                    }
+                    .to_f64(),
+                )
+            }
             _ => None,
         }
     })();
-    exact.unwrap_or(match op {
+    let result = exact.unwrap_or(match op {
         '+' => a + b,
         '-' => a - b,
         '*' => a * b,
         _ => a / b,
-    })
+    });
+    // A decimal has no negative zero.
+    if result == 0.0 { 0.0 } else { result }
 }
 
 fn fold_f(a: &[Value], start: f64, op: char) -> f64 {
@@ -200,10 +219,10 @@ pub fn divf(_: &mut CallContext, a: &[Value]) -> R {
         if d == 0.0 {
             return Err("decimal division by 0".into());
         }
-        // shopspring divides to 16 decimal places; float64 agrees for ordinary values.
-        acc /= d;
+        acc = decimal_op(acc, d, '/');
     }
-    Ok(Value::Float(acc))
+    // A decimal has no negative zero.
+    Ok(Value::Float(if acc == 0.0 { 0.0 } else { acc }))
 }
 
 pub fn maxf(_: &mut CallContext, a: &[Value]) -> R {
@@ -225,5 +244,7 @@ mod tests {
         assert_eq!(decimal_op(0.1, 0.2, '+'), 0.3);
         assert_eq!(decimal_op(1.1, 3.0, '*'), 3.3);
         assert_eq!(decimal_op(0.3, 0.1, '-'), 0.2);
+        assert_eq!(decimal_op(2.5, 3.0, '/'), 0.8333333333333333);
+        assert_eq!(decimal_op(2.0, 3.0, '/'), 0.6666666666666667);
     }
 }

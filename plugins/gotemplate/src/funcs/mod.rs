@@ -118,7 +118,7 @@ pub(crate) fn bool_arg(args: &[Value], i: usize) -> Result<bool, String> {
 
 /// Go parameter kinds of the functions whose parameters are not all `interface{}`, so the
 /// executor can check each argument right after evaluating it, in Go's order: `s` string,
-/// `i` int, `b` bool, `m` map (nil allowed), `a` anything; a trailing `*` repeats the kind
+/// `i` int, `f` float64, `b` bool, `m` map (nil allowed), `a` anything; a trailing `*` repeats the kind
 /// before it. Functions not listed check their arguments themselves.
 pub(crate) fn signature(name: &str) -> Option<&'static str> {
     Some(match name {
@@ -149,6 +149,7 @@ pub(crate) fn signature(name: &str) -> Option<&'static str> {
         "splitn" => "sis",
         "regexFindAll" | "mustRegexFindAll" | "regexSplit" | "mustRegexSplit" => "ssi",
         "ternary" => "aab",
+        "round" => "aif*",
         "get" | "unset" | "hasKey" => "ms",
         "set" => "msa",
         "pluck" => "sm*",
@@ -201,6 +202,7 @@ pub(crate) fn kind_name(kind: char) -> &'static str {
         'i' => "int",
         'b' => "bool",
         'm' => "map[string]interface {}",
+        'f' => "float64",
         _ => "interface {}",
     }
 }
@@ -216,6 +218,7 @@ pub(crate) fn check_param(kind: char, value: &Value) -> Result<(), String> {
         ('s', Value::String(_))
             | ('i', Value::Int(_))
             | ('b', Value::Bool(_))
+            | ('f', Value::Float(_))
             | ('m', Value::Map(_) | Value::Nil)
     );
     match (ok, value) {

@@ -49,6 +49,11 @@ fn ascii_perl_classes(pattern: &str) -> String {
                 }
                 class_start = false;
             }
+            // RE2 reads a `{` that does not start a repetition `{n}`, `{n,}`, `{n,m}` as a
+            // literal; the regex crate refuses it.
+            '{' if !in_class && !starts_repetition(chars.clone()) => {
+                out.push_str("\\{");
+            }
             '[' if !in_class => {
                 in_class = true;
                 class_start = true;
@@ -78,6 +83,28 @@ fn ascii_perl_classes(pattern: &str) -> String {
 
 fn strings(items: Vec<&str>) -> Value {
     Value::list(items.into_iter().map(Value::str).collect())
+}
+
+/// Whether the text after a `{` is `n}`, `n,}` or `n,m}`.
+fn starts_repetition(mut rest: std::iter::Peekable<std::str::Chars>) -> bool {
+    let mut digits = 0;
+    while rest.peek().is_some_and(|c| c.is_ascii_digit()) {
+        rest.next();
+        digits += 1;
+    }
+    if digits == 0 {
+        return false;
+    }
+    match rest.next() {
+        Some('}') => true,
+        Some(',') => {
+            while rest.peek().is_some_and(|c| c.is_ascii_digit()) {
+                rest.next();
+            }
+            rest.next() == Some('}')
+        }
+        _ => false,
+    }
 }
 
 /// `regexMatch` answers false for an invalid pattern; `mustRegexMatch` is an error then.
@@ -169,5 +196,7 @@ mod tests {
         assert_eq!(ascii_perl_classes(r"[\w-]+\b"), r"[0-9A-Za-z_-]+(?-u:\b)");
         assert_eq!(ascii_perl_classes(r"[]\d]"), r"[]0-9]");
         assert_eq!(ascii_perl_classes(r"\\d"), r"\\d");
+        assert_eq!(ascii_perl_classes("{{ . }}"), r"\{\{ . }}");
+        assert_eq!(ascii_perl_classes("a{2,3}b{1}"), "a{2,3}b{1}");
     }
 }
