@@ -363,18 +363,20 @@ fn fmt_value(v: &Value, verb: char, spec: &Spec, depth: usize) -> String {
         (Value::Nil, 'v') => pad("<nil>".into(), spec, false),
         (Value::Nil, _) if depth > 0 => pad("<nil>".into(), spec, false),
         (Value::Bool(b), 'v' | 't') => pad(b.to_string(), spec, false),
-        (Value::Int(i), 'd' | 'v' | 'x' | 'X' | 'o' | 'O' | 'b') => fmt_int(*i, verb, spec),
-        (Value::Int(i), 'c') => pad(
+        (Value::Int(i) | Value::Int64(i), 'd' | 'v' | 'x' | 'X' | 'o' | 'O' | 'b') => {
+            fmt_int(*i, verb, spec)
+        }
+        (Value::Int(i) | Value::Int64(i), 'c') => pad(
             char::from_u32(*i as u32).unwrap_or('\u{fffd}').to_string(),
             spec,
             false,
         ),
-        (Value::Int(i), 'q') => pad(
+        (Value::Int(i) | Value::Int64(i), 'q') => pad(
             format!("'{}'", char::from_u32(*i as u32).unwrap_or('\u{fffd}')),
             spec,
             false,
         ),
-        (Value::Int(i), 'U') => pad(format!("U+{i:04X}"), spec, false),
+        (Value::Int(i) | Value::Int64(i), 'U') => pad(format!("U+{i:04X}"), spec, false),
         (Value::Float(f), 'x' | 'X') => pad(format_float_hex(*f, verb == 'X'), spec, true),
         (Value::Float(f), 'v' | 'e' | 'E' | 'f' | 'F' | 'g' | 'G') => fmt_float(*f, verb, spec),
         (Value::String(s), 'v' | 's' | 'q' | 'x' | 'X') => fmt_string(s, verb, spec),
@@ -430,7 +432,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             if chars.peek() == Some(&'*') {
                 chars.next();
                 let n = match args.get(*argi) {
-                    Some(Value::Int(i)) => Some(*i as usize),
+                    Some(Value::Int(i) | Value::Int64(i)) => Some(*i as usize),
                     _ => None,
                 };
                 *argi += 1;

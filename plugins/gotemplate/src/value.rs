@@ -13,8 +13,11 @@ pub enum Value {
     #[default]
     Nil,
     Bool(bool),
-    /// Go `int`/`int64`: template literals, `len`, sprig arithmetic.
+    /// Go `int`: template literals, `len`, `atoi`, `int`.
     Int(i64),
+    /// Go `int64`: Sprig's arithmetic and `int64`, Helm's `--set` integers. It prints and
+    /// compares as an integer but is no `int` to functions that take one, as in Go.
+    Int64(i64),
     /// Go `float64`: every number decoded from YAML or JSON values.
     Float(f64),
     String(Arc<str>),
@@ -73,6 +76,14 @@ impl Value {
         Value::Map(Map::default())
     }
 
+    /// The integer of either Go integer kind.
+    pub fn as_integer(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) | Value::Int64(i) => Some(*i),
+            _ => None,
+        }
+    }
+
     pub fn is_nil(&self) -> bool {
         matches!(self, Value::Nil)
     }
@@ -103,7 +114,7 @@ impl Value {
         match self {
             Value::Nil => false,
             Value::Bool(b) => *b,
-            Value::Int(i) => *i != 0,
+            Value::Int(i) | Value::Int64(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::String(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
@@ -118,6 +129,7 @@ impl Value {
             Value::Nil => "<nil>".into(),
             Value::Bool(_) => "bool".into(),
             Value::Int(_) => "int".into(),
+            Value::Int64(_) => "int64".into(),
             Value::Float(_) => "float64".into(),
             Value::String(_) => "string".into(),
             Value::List(_) => "[]interface {}".into(),
@@ -132,6 +144,7 @@ impl Value {
             Value::Nil => "invalid",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
             Value::Float(_) => "float64",
             Value::String(_) => "string",
             Value::List(_) => "slice",
@@ -170,7 +183,7 @@ impl Value {
                 .map_or(serde_json::Value::Null, |v| v.to_json()),
             Value::Nil => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Int(i) | Value::Int64(i) => serde_json::Value::from(*i),
             Value::Float(f) => {
                 // Integral floats are written without a fraction, as Go's encoding/json does.
                 if f.fract() == 0.0 && f.abs() < 1e15 {
@@ -210,7 +223,7 @@ fn write_go(out: &mut String, v: &Value) {
     match v {
         Value::Nil => out.push_str("<nil>"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Int(i) | Value::Int64(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&crate::printf::format_float_g(*f, None, false)),
         Value::String(s) => out.push_str(s),
         Value::List(l) => {
@@ -381,7 +394,7 @@ pub fn deep_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Nil, Value::Nil) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) | (Value::Int64(x), Value::Int64(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::String(x), Value::String(y)) => x == y,
         (Value::List(x), Value::List(y)) => {

@@ -55,7 +55,7 @@ fn json_value(
         },
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(&b.to_string()),
-        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Int(i) | Value::Int64(i) => out.push_str(&i.to_string()),
         Value::Float(f) => match json_float(*f) {
             Some(s) => out.push_str(&s),
             None => return false,

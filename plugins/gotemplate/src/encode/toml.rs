@@ -8,7 +8,7 @@ use crate::value::Value;
 fn toml_scalar(v: &Value) -> Option<String> {
     Some(match v {
         Value::Bool(b) => b.to_string(),
-        Value::Int(i) => i.to_string(),
+        Value::Int(i) | Value::Int64(i) => i.to_string(),
         Value::Float(f) => {
             let s = format_float_g(*f, None, false);
             if s.contains(['.', 'e', 'N', 'I']) {

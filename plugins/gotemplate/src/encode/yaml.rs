@@ -71,7 +71,7 @@ fn scalar(v: &Value, json_roundtrip: bool) -> String {
     match v {
         Value::Nil => "null".into(),
         Value::Bool(b) => b.to_string(),
-        Value::Int(i) => i.to_string(),
+        Value::Int(i) | Value::Int64(i) => i.to_string(),
         Value::Float(f) if json_roundtrip && f.fract() == 0.0 && f.abs() < 9.2e18 => {
             (*f as i64).to_string()
         }

@@ -223,7 +223,7 @@ impl<'a, 's> Exec<'a, 's> {
             Some(Value::Object(o)) if o.entries().is_some() => {
                 items = o.entries().unwrap_or_default();
             }
-            Some(Value::Int(n)) => {
+            Some(Value::Int(n) | Value::Int64(n)) => {
                 if b.pipe.decl.len() > 1 {
                     return Err(self.error(format!(
                         "can't use {n} to iterate over more than one variable"

@@ -26,7 +26,7 @@ pub fn len(_: &mut CallContext, args: &[Value]) -> Result<Value, String> {
 
 fn index_of(len: usize, index: &Value, what: &str) -> Result<usize, String> {
     let i = match index {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::Int64(i) => *i,
         Value::Nil => return Err(format!("cannot index {what} with nil")),
         other => {
             return Err(format!(
@@ -194,7 +194,7 @@ fn kind(v: &Value) -> Kind {
     match v {
         Value::Nil => Kind::Invalid,
         Value::Bool(_) => Kind::Bool,
-        Value::Int(_) => Kind::Int,
+        Value::Int(_) | Value::Int64(_) => Kind::Int,
         Value::Float(_) => Kind::Float,
         Value::String(_) => Kind::String,
         _ => Kind::Other,
@@ -221,7 +221,7 @@ fn equal(a: &Value, b: &Value) -> Result<bool, String> {
     }
     Ok(match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::String(x), Value::String(y)) => x == y,
         (Value::Nil, _) | (_, Value::Nil) => a.is_nil() && b.is_nil(),
@@ -277,7 +277,7 @@ fn less(a: &Value, b: &Value) -> Result<bool, String> {
         return Err(incompatible(a, b));
     }
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Ok(x < y),
+        (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => Ok(x < y),
         (Value::Float(x), Value::Float(y)) => Ok(x < y),
         (Value::String(x), Value::String(y)) => Ok(x < y),
         _ => Err(BAD_TYPE.into()),

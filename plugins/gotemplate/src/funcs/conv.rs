@@ -28,7 +28,7 @@ pub fn go_f64_to_i64(f: f64) -> i64 {
 /// cast.ToInt64: floats truncate, strings parse (`"3.0"` too), anything else is 0.
 pub fn to_i64(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::Int64(i) => *i,
         Value::Float(f) => go_f64_to_i64(*f),
         Value::Bool(b) => *b as i64,
         Value::String(s) => {
@@ -47,7 +47,7 @@ pub fn to_i64(v: &Value) -> i64 {
 /// cast.ToFloat64.
 pub fn to_f64(v: &Value) -> f64 {
     match v {
-        Value::Int(i) => *i as f64,
+        Value::Int(i) | Value::Int64(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => *b as i64 as f64,
         Value::String(s) => s.parse().unwrap_or(0.0),
@@ -81,7 +81,7 @@ pub fn to_int(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn to_int64(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    Ok(Value::Int(to_i64(&a[0])))
+    Ok(Value::Int64(to_i64(&a[0])))
 }
 
 pub fn to_float64(_: &mut CallContext, a: &[Value]) -> R {
@@ -92,7 +92,7 @@ pub fn to_float64(_: &mut CallContext, a: &[Value]) -> R {
 /// Sprig's toDecimal: the value's text read as octal.
 pub fn to_decimal(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    Ok(Value::Int(
+    Ok(Value::Int64(
         i64::from_str_radix(&strval(&a[0]), 8).unwrap_or(0),
     ))
 }

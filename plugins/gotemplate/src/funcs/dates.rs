@@ -232,7 +232,7 @@ impl Object for Time {
 /// The time a date argument names, or now (recorded) for anything else, as Sprig does.
 fn time_of(ctx: &mut CallContext, v: &Value) -> Time {
     match v {
-        Value::Int(i) => Time { secs: *i, nanos: 0 },
+        Value::Int(i) | Value::Int64(i) => Time { secs: *i, nanos: 0 },
         Value::Object(o) if o.type_name() == "time.Time" => {
             let secs = o
                 .call("Unix", &[])
@@ -396,7 +396,8 @@ pub fn duration(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     let secs = match &a[0] {
         Value::String(s) => s.parse::<i64>().unwrap_or(0),
-        Value::Int(i) => *i,
+        // Sprig takes int64 only: a template's int literal is 0 seconds.
+        Value::Int64(i) => *i,
         _ => 0,
     };
     Ok(Value::str(duration_string(
@@ -408,7 +409,7 @@ pub fn duration_round(ctx: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     let d: i64 = match &a[0] {
         Value::String(s) => parse_duration(s).unwrap_or(0),
-        Value::Int(i) => *i,
+        Value::Int64(i) => *i,
         Value::Object(_) => {
             let t = time_of(ctx, &a[0]);
             record(ctx, "durationRound");

@@ -8,24 +8,24 @@ use crate::value::Value;
 type R = Result<Value, String>;
 
 pub fn add(_: &mut CallContext, a: &[Value]) -> R {
-    Ok(Value::Int(
+    Ok(Value::Int64(
         a.iter().map(to_i64).fold(0i64, i64::wrapping_add),
     ))
 }
 
 pub fn add1(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    Ok(Value::Int(to_i64(&a[0]).wrapping_add(1)))
+    Ok(Value::Int64(to_i64(&a[0]).wrapping_add(1)))
 }
 
 pub fn sub(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 2)?;
-    Ok(Value::Int(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))))
+    Ok(Value::Int64(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))))
 }
 
 pub fn mul(_: &mut CallContext, a: &[Value]) -> R {
     at_least(a, 1)?;
-    Ok(Value::Int(
+    Ok(Value::Int64(
         a.iter().map(to_i64).fold(1i64, i64::wrapping_mul),
     ))
 }
@@ -36,7 +36,7 @@ pub fn div(_: &mut CallContext, a: &[Value]) -> R {
     if d == 0 {
         return Err("runtime error: integer divide by zero".into());
     }
-    Ok(Value::Int(to_i64(&a[0]).wrapping_div(d)))
+    Ok(Value::Int64(to_i64(&a[0]).wrapping_div(d)))
 }
 
 pub fn modulo(_: &mut CallContext, a: &[Value]) -> R {
@@ -45,17 +45,17 @@ pub fn modulo(_: &mut CallContext, a: &[Value]) -> R {
     if d == 0 {
         return Err("runtime error: integer divide by zero".into());
     }
-    Ok(Value::Int(to_i64(&a[0]).wrapping_rem(d)))
+    Ok(Value::Int64(to_i64(&a[0]).wrapping_rem(d)))
 }
 
 pub fn max(_: &mut CallContext, a: &[Value]) -> R {
     at_least(a, 1)?;
-    Ok(Value::Int(a.iter().map(to_i64).max().unwrap_or(0)))
+    Ok(Value::Int64(a.iter().map(to_i64).max().unwrap_or(0)))
 }
 
 pub fn min(_: &mut CallContext, a: &[Value]) -> R {
     at_least(a, 1)?;
-    Ok(Value::Int(a.iter().map(to_i64).min().unwrap_or(0)))
+    Ok(Value::Int64(a.iter().map(to_i64).min().unwrap_or(0)))
 }
 
 pub fn floor(_: &mut CallContext, a: &[Value]) -> R {

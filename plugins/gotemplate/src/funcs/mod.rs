@@ -14,6 +14,7 @@ mod nondeterministic;
 mod paths;
 mod regex;
 mod semver;
+mod signatures;
 mod strings;
 mod wordcase;
 
@@ -36,6 +37,7 @@ pub(crate) fn record(ctx: &mut CallContext, name: &'static str) {
 pub(crate) type NativeFn = fn(&mut CallContext, &[Value]) -> Result<Value, String>;
 
 pub(crate) use conv::parse_int_base0;
+pub(crate) use signatures::signature;
 
 pub(crate) fn exists(name: &str) -> bool {
     lookup(name).is_some()
@@ -116,59 +118,6 @@ pub(crate) fn bool_arg(args: &[Value], i: usize) -> Result<bool, String> {
     }
 }
 
-/// Go parameter kinds of the functions whose parameters are not all `interface{}`, so the
-/// executor can check each argument right after evaluating it, in Go's order: `s` string,
-/// `i` int, `f` float64, `b` bool, `m` map (nil allowed), `a` anything; a trailing `*` repeats the kind
-/// before it. Functions not listed check their arguments themselves.
-pub(crate) fn signature(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "printf" => "sa*",
-        "include" | "required" | "typeIs" | "typeIsLike" | "kindIs" | "join" | "date"
-        | "dateModify" => "sa",
-        "tpl" => "sa",
-        "fail" | "fromYaml" | "fromYamlArray" | "fromJson" | "fromJsonArray" | "mustFromJson"
-        | "fromToml" | "trim" | "upper" | "lower" | "title" | "untitle" | "nospace"
-        | "initials" | "snakecase" | "camelcase" | "kebabcase" | "swapcase" | "shuffle"
-        | "regexQuoteMeta" | "atoi" | "b64enc" | "b64dec" | "b32enc" | "b32dec" | "sha1sum"
-        | "sha256sum" | "sha512sum" | "adler32sum" | "semver" | "base" | "dir" | "ext"
-        | "clean" | "isAbs" | "osBase" | "osDir" | "osExt" | "osClean" | "osIsAbs" | "urlParse"
-        | "getHostByName" => "s",
-        "lookup" => "ssss",
-        "trimAll" | "trimall" | "trimPrefix" | "trimSuffix" | "contains" | "hasPrefix"
-        | "hasSuffix" | "split" | "splitList" | "regexMatch" | "mustRegexMatch" | "regexFind"
-        | "mustRegexFind" | "semverCompare" | "toDate" | "mustToDate" => "ss",
-        "repeat" | "trunc" | "abbrev" | "wrap" | "indent" | "nindent" => "is",
-        "substr" | "abbrevboth" => "iis",
-        "wrapWith" => "iss",
-        "replace"
-        | "regexReplaceAll"
-        | "mustRegexReplaceAll"
-        | "regexReplaceAllLiteral"
-        | "mustRegexReplaceAllLiteral" => "sss",
-        "plural" => "ssi",
-        "splitn" => "sis",
-        "regexFindAll" | "mustRegexFindAll" | "regexSplit" | "mustRegexSplit" => "ssi",
-        "ternary" => "aab",
-        "round" => "aif*",
-        "get" | "unset" | "hasKey" => "ms",
-        "set" => "msa",
-        "pluck" => "sm*",
-        "merge" | "mustMerge" | "mergeOverwrite" | "mustMergeOverwrite" => "mm*",
-        "keys" => "m*",
-        "pick" | "omit" => "ms*",
-        "values" | "urlJoin" => "m",
-        "until" | "randAlphaNum" | "randAlpha" | "randAscii" | "randNumeric" | "randBytes" => "i",
-        "untilStep" => "iii",
-        "randInt" => "ii",
-        "seq" => "i*",
-        "chunk" | "mustChunk" => "ia",
-        "dateInZone" | "date_in_zone" => "sas",
-        "htmlDateInZone" => "as",
-        "uuidv4" | "hello" | "now" => "",
-        _ => return None,
-    })
-}
-
 /// The kind of parameter `i` under `signature`, `None` past the end of a fixed signature.
 pub(crate) fn param_kind(signature: &str, i: usize) -> Option<char> {
     let kinds: Vec<char> = signature.chars().collect();
@@ -234,14 +183,26 @@ pub(crate) fn check_param(kind: char, value: &Value) -> Result<(), String> {
 macro_rules! table {
     ($name:expr; $($key:literal => $f:expr,)*) => {
         match $name {
-            $($key => Some($f as NativeFn),)*
-            _ => None,
+            // The function names, for tests that check every function.
+            None => { static NAMES: &[&str] = &[$($key,)*]; return (None, NAMES); }
+            $(Some($key) => Some($f as NativeFn),)*
+            Some(_) => None,
         }
     };
 }
 
+/// Every built-in function name (not `and`/`or`, which the executor implements).
+#[cfg(test)]
+pub(crate) fn names() -> &'static [&'static str] {
+    table_lookup(None).1
+}
+
 pub(crate) fn lookup(name: &str) -> Option<NativeFn> {
-    table! { name;
+    table_lookup(Some(name)).0
+}
+
+fn table_lookup(name: Option<&str>) -> (Option<NativeFn>, &'static [&'static str]) {
+    let f = table! { name;
         // Go text/template builtins.
         "not" => builtin::not,
         "len" => builtin::len,
@@ -492,5 +453,6 @@ pub(crate) fn lookup(name: &str) -> Option<NativeFn> {
         "htpasswd" => nondeterministic::unsupported,
         "bcrypt" => nondeterministic::unsupported,
         "getHostByName" => nondeterministic::get_host_by_name,
-    }
+    };
+    (f, &[])
 }

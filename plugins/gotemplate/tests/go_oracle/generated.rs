@@ -390,12 +390,27 @@ fn random_calls_agree_with_go() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(3000);
-    let mut g = Gen(0x51A5_E7E5_C0FF_EE11);
+    let seed = std::env::var("GOTEMPLATE_SEED")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+        .map_or(0x51A5_E7E5_C0FF_EE11, |n| {
+            n.wrapping_mul(0x51A5_E7E5_C0FF_EE11) | 1
+        });
+    let mut g = Gen(seed);
+    // An operand, sometimes itself a call (two levels at most).
+    fn operand(g: &mut Gen, depth: usize) -> String {
+        if depth < 2 && g.chance(15) {
+            let f = g.pick(FUNCTIONS);
+            let args: Vec<String> = (0..g.next() % 3).map(|_| operand(g, depth + 1)).collect();
+            return format!("({f} {})", args.join(" "));
+        }
+        g.pick(OPERANDS).to_string()
+    }
     let cases = (0..count)
         .map(|_| {
             let f = g.pick(FUNCTIONS);
             let n = g.next() % 4;
-            let args: Vec<&str> = (0..n).map(|_| g.pick(OPERANDS)).collect();
+            let args: Vec<String> = (0..n).map(|_| operand(&mut g, 0)).collect();
             let call = if g.chance(20) && !args.is_empty() {
                 let (last, rest) = args.split_last().expect("not empty");
                 format!("{last} | {f} {}", rest.join(" "))

@@ -100,9 +100,9 @@ fn sprig_math_encoding_semver_paths() {
         "{{ div 1 0 }}",
         "{{ max 1 5 3 }} {{ min 4 .f 9 }} {{ biggest 1 2 }} {{ floor 2.7 }} {{ ceil 2.1 }} {{ round 2.555 2 }} {{ round 2.5 0 }} {{ round 2.4 0 0.4 }}",
         "{{ addf 0.1 0.2 }} {{ add1f 1.5 }} {{ subf 1 0.9 }} {{ mulf 1.1 3 }} {{ divf 10 4 }} {{ maxf 1 2.5 }} {{ minf 1 2.5 -1 }}",
-        // Sprig's integer results are int64 in Go and print as such under typeOf; this engine has
-        // one integer kind, so only `int` results are compared.
-        "{{ len (list 1) | typeOf }} {{ 3 | typeOf }} {{ floor 2 | typeOf }}",
+        "{{ add 1 2 | typeOf }} {{ len (list 1) | typeOf }} {{ 3 | typeOf }} {{ floor 2 | typeOf }} {{ int64 3 | kindOf }}",
+        "{{ repeat (add 1 1) \"x\" }}",
+        "{{ deepEqual (add 1 1) 2 }} {{ eq (add 1 1) 2 }} {{ has (add 1 1) (list 2) }} {{ lt (int64 1) 2 }}",
         "{{ b64enc \"hello\" }} {{ b64dec \"aGVsbG8=\" }} {{ b64dec \"!!\" }} {{ b32enc \"hello\" }} {{ b32dec \"NBSWY3DP\" }}",
         "{{ sha1sum \"abc\" }} {{ sha256sum \"abc\" }} {{ adler32sum \"abc\" }}",
         "{{ sha512sum \"abc\" }}",
@@ -116,8 +116,7 @@ fn sprig_math_encoding_semver_paths() {
         "{{ urlJoin (dict \"scheme\" \"https\" \"host\" \"h\" \"path\" \"/p\" \"query\" \"a=b\") }}",
         "{{ date \"2006-01-02 15:04:05\" 0 }} {{ htmlDate 86400 }} {{ unixEpoch (toDate \"2006-01-02\" \"2024-02-29\") }}",
         "{{ dateInZone \"Jan 2, 2006 3:04pm MST\" 1700000000 \"UTC\" }} {{ (toDate \"2006-01-02\" \"2024-02-29\").Year }}",
-        // Sprig's duration takes int64 or string; a Go int literal gives "0s". Strings agree.
-        "{{ duration \"95\" }} {{ duration \"3600\" }} {{ durationRound \"2h10m\" }} {{ durationRound \"50s\" }}",
+        "{{ duration 95 }} {{ duration (int64 95) }} {{ duration \"95\" }} {{ duration \"3600\" }} {{ durationRound \"2h10m\" }} {{ durationRound \"50s\" }}",
     ] {
         cases.push(case(src, d.clone()));
     }
