@@ -110,7 +110,6 @@ fn bench(c: &mut Criterion) {
             .expect("the plugin renders");
         let expected = parse_stream(&expected).expect("kustomize prints YAML");
         compare_ordered(&expected, &objects_of(&output)).expect("plugin and kustomize agree");
-        eprintln!("{}: {} objects", subject.name, expected.len());
 
         let mut group = c.benchmark_group(format!("kustomize/{}", subject.name));
         group

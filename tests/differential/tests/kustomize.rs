@@ -68,8 +68,8 @@ fn check_all(builds: Vec<Build>) {
                 "=== {}\nnow equals kustomize: remove its `known-difference` file",
                 build.name
             )),
-            (Err(why), true) => eprintln!("known difference in {}: {why}", build.name),
-            (Ok(()), false) => {}
+            // Documented by its marker file; reported here only once it goes away.
+            (Err(_), true) | (Ok(()), false) => {}
         }
     }
     assert!(
