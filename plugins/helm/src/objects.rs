@@ -75,8 +75,9 @@ pub fn to_template(value: &Json) -> Value {
     match value {
         Json::Null => Value::Nil,
         Json::Bool(b) => Value::Bool(*b),
+        // Only `--set` makes integers here (YAML numbers are floats): Go's int64.
         Json::Number(n) => match n.as_i64() {
-            Some(i) if !n.is_f64() => Value::Int(i),
+            Some(i) if !n.is_f64() => Value::Int64(i),
             _ => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
         Json::String(s) => Value::str(s.as_str()),
@@ -232,16 +233,10 @@ impl Capabilities {
         } else {
             api_versions.to_vec()
         };
-        let mut helm = BTreeMap::new();
-        helm.insert("Version".into(), text("v4.2"));
-        helm.insert("GitCommit".into(), text(""));
-        helm.insert("GitTreeState".into(), text(""));
-        helm.insert("GoVersion".into(), text("go1.26.8"));
-        helm.insert("KubeClientVersion".into(), text("v1.36"));
         Capabilities {
             kube_version: Value::Object(Arc::new(KubeVersion::parse(&version))),
             api_versions: Value::Object(Arc::new(ApiVersions(versions))),
-            helm_version: Value::map(helm),
+            helm_version: Value::Object(Arc::new(HelmVersion)),
         }
     }
 }
@@ -262,6 +257,51 @@ impl Object for Capabilities {
 
     fn type_name(&self) -> String {
         "*common.Capabilities".into()
+    }
+
+    fn to_value(&self) -> Option<Value> {
+        let encode = |v: &Value| match v {
+            Value::Object(o) => o.to_value().unwrap_or(Value::Nil),
+            other => other.clone(),
+        };
+        let mut map = BTreeMap::new();
+        map.insert("KubeVersion".into(), encode(&self.kube_version));
+        map.insert("APIVersions".into(), encode(&self.api_versions));
+        map.insert("HelmVersion".into(), encode(&self.helm_version));
+        Some(Value::map(map))
+    }
+}
+
+/// `.Capabilities.HelmVersion`: the helm this renderer matches.
+#[derive(Debug)]
+struct HelmVersion;
+
+impl Object for HelmVersion {
+    fn field(&self, name: &str) -> Option<Value> {
+        match name {
+            "Version" => Some(text("v4.2")),
+            "GitCommit" | "GitTreeState" => Some(text("")),
+            "GoVersion" => Some(text("go1.26.8")),
+            "KubeClientVersion" => Some(text("v1.36")),
+            _ => None,
+        }
+    }
+
+    fn call(&self, _method: &str, _args: &[Value]) -> Option<Result<Value, String>> {
+        None
+    }
+
+    fn type_name(&self) -> String {
+        "version.BuildInfo".into()
+    }
+
+    /// Go marshals it with its JSON tags (empty commit fields omitted).
+    fn to_value(&self) -> Option<Value> {
+        let mut map = BTreeMap::new();
+        map.insert("version".into(), text("v4.2"));
+        map.insert("go_version".into(), text("go1.26.8"));
+        map.insert("kube_client_version".into(), text("v1.36"));
+        Some(Value::map(map))
     }
 }
 
@@ -309,6 +349,14 @@ impl Object for KubeVersion {
     fn display(&self) -> String {
         format!("{{{0} {0} {1} {2}}}", self.version, self.major, self.minor)
     }
+
+    fn to_value(&self) -> Option<Value> {
+        let mut map = BTreeMap::new();
+        map.insert("Version".into(), text(&self.version));
+        map.insert("Major".into(), text(&self.major));
+        map.insert("Minor".into(), text(&self.minor));
+        Some(Value::map(map))
+    }
 }
 
 /// `.Capabilities.APIVersions` with its `Has` method.
@@ -340,6 +388,20 @@ impl Object for ApiVersions {
 
     fn display(&self) -> String {
         format!("[{}]", self.0.join(" "))
+    }
+
+    fn entries(&self) -> Option<Vec<(Value, Value)>> {
+        Some(
+            self.0
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Value::Int(i64::try_from(i).unwrap_or(i64::MAX)), text(v)))
+                .collect(),
+        )
+    }
+
+    fn to_value(&self) -> Option<Value> {
+        Some(Value::list(self.0.iter().map(|v| text(v)).collect()))
     }
 }
 
@@ -424,7 +486,7 @@ impl Object for Files {
                 let matched: Vec<ChartFile> = self
                     .0
                     .iter()
-                    .filter(|f| glob_match::glob_match(&pattern, &f.name))
+                    .filter(|f| glob(pattern.as_bytes(), f.name.as_bytes()))
                     .cloned()
                     .collect();
                 Value::Object(Arc::new(Files(Arc::new(matched))))
@@ -451,6 +513,91 @@ impl Object for Files {
 
     fn truthy(&self) -> bool {
         !self.0.is_empty()
+    }
+
+    /// `range $path, $content := .Files.Glob …`: Go's `[]byte` content; the engine has no byte
+    /// slices, so it is the text, which `toString` and printing with `Files.Get` treat alike.
+    fn entries(&self) -> Option<Vec<(Value, Value)>> {
+        // Files are kept sorted by path, the order Go ranges over a map in.
+        Some(
+            self.0
+                .iter()
+                .map(|f| (text(&f.name), text(&Files::as_text(f))))
+                .collect(),
+        )
+    }
+
+    /// Go marshals `map[string][]byte` with base64 values.
+    fn to_value(&self) -> Option<Value> {
+        Some(Value::map(
+            self.0
+                .iter()
+                .map(|f| (f.name.clone(), text(&base64(&f.data))))
+                .collect(),
+        ))
+    }
+}
+
+/// gobwas/glob with `/` as separator, as helm's `Files.Glob`: `*` and `?` stay within a path segment,
+/// `**` crosses segments (`**.yaml` matches `a/b.yaml`), `[a-z]`/`[!a]` classes, `{a,b}` alternatives.
+fn glob(pattern: &[u8], name: &[u8]) -> bool {
+    match pattern.first() {
+        None => name.is_empty(),
+        Some(b'*') if pattern.get(1) == Some(&b'*') => {
+            let rest = &pattern[2..];
+            (0..=name.len()).any(|i| glob(rest, &name[i..]))
+        }
+        Some(b'*') => {
+            let rest = &pattern[1..];
+            let segment = name.iter().position(|&c| c == b'/').unwrap_or(name.len());
+            (0..=segment).any(|i| glob(rest, &name[i..]))
+        }
+        Some(b'?') => name.first().is_some_and(|&c| c != b'/') && glob(&pattern[1..], &name[1..]),
+        Some(b'[') => {
+            let Some(close) = pattern
+                .iter()
+                .skip(1)
+                .position(|&c| c == b']')
+                .map(|p| p + 1)
+            else {
+                return name.first() == Some(&b'[') && glob(&pattern[1..], &name[1..]);
+            };
+            let Some(&c) = name.first() else {
+                return false;
+            };
+            let class = &pattern[1..close];
+            let (negated, class) = match class.first() {
+                Some(b'!') => (true, &class[1..]),
+                _ => (false, class),
+            };
+            let mut matched = false;
+            let mut i = 0;
+            while i < class.len() {
+                if i + 2 < class.len() && class[i + 1] == b'-' {
+                    matched |= class[i] <= c && c <= class[i + 2];
+                    i += 3;
+                } else {
+                    matched |= class[i] == c;
+                    i += 1;
+                }
+            }
+            matched != negated && c != b'/' && glob(&pattern[close + 1..], &name[1..])
+        }
+        Some(b'{') => {
+            let Some(close) = pattern.iter().position(|&c| c == b'}') else {
+                return name.first() == Some(&b'{') && glob(&pattern[1..], &name[1..]);
+            };
+            let rest = &pattern[close + 1..];
+            pattern[1..close].split(|&c| c == b',').any(|alternative| {
+                let mut candidate = alternative.to_vec();
+                candidate.extend_from_slice(rest);
+                glob(&candidate, name)
+            })
+        }
+        Some(b'\\') if pattern.len() > 1 => {
+            name.first() == Some(&pattern[1]) && glob(&pattern[2..], &name[1..])
+        }
+        Some(&c) => name.first() == Some(&c) && glob(&pattern[1..], &name[1..]),
     }
 }
 
@@ -520,6 +667,19 @@ mod tests {
         assert_eq!(parsed["b.txt"], "x");
         let secrets = glob.call("AsSecrets", &[]).unwrap().unwrap();
         assert!(secrets.as_str().unwrap().contains("b.txt: eA=="));
+    }
+
+    #[test]
+    fn glob_like_gobwas_with_slash_separator() {
+        let g = |p: &str, n: &str| glob(p.as_bytes(), n.as_bytes());
+        assert!(g("**.yaml", "config/logging.yaml"));
+        assert!(g("config/*", "config/a.txt"));
+        assert!(!g("config/*", "config/sub/a.txt"));
+        assert!(!g("*.yaml", "config/logging.yaml"));
+        assert!(g("scripts/**", "scripts/run.sh"));
+        assert!(g("files/{a,b}.txt", "files/b.txt"));
+        assert!(g("f?le[0-9].txt", "file7.txt"));
+        assert!(!g("f[!i]le.txt", "file.txt"));
     }
 
     #[test]
