@@ -134,12 +134,21 @@ impl ListMerge<'_, '_> {
                 &valid_keys,
             );
             let in_dest = find_element(&dest, &match_keys, &match_values);
-            let in_patch = find_element(self.patch, &match_keys, &match_values);
+            // When the base list is the patch list, what merging removes from one is gone from
+            // the other too.
+            let (in_patch, patch_list) = if self.aliased {
+                (in_dest, &dest[..])
+            } else {
+                (
+                    find_element(self.patch, &match_keys, &match_values),
+                    self.patch,
+                )
+            };
             let index = in_patch.or(in_dest).unwrap_or_default();
             let walked = self.merger.walk(
                 Sources {
                     base: in_dest.map(|i| dest[i].clone()),
-                    patch: in_patch.map(|i| self.patch[i].clone()),
+                    patch: in_patch.map(|i| patch_list[i].clone()),
                     shape: self.element_shape,
                     aliased: self.aliased,
                 },

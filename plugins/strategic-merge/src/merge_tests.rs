@@ -294,3 +294,15 @@ fn with_openapi_gives_custom_resources_merge_keys() {
         json!([{"id": "a", "n": 2}, {"id": "b"}])
     );
 }
+
+#[test]
+fn a_new_list_whose_empty_element_matches_nothing_loses_its_elements() {
+    // kyaml merges a new list with itself; removing the unmatched `{}` removes every element with
+    // a name from that one list, so nothing is left to add.
+    let base = deployment(json!({"template": {"spec": {}}}));
+    let patch = deployment(json!({"template": {"spec": {"initContainers": [{}, {"name": "c"}]}}}));
+    assert_eq!(
+        merge(base, patch)["spec"]["template"]["spec"]["initContainers"],
+        json!([])
+    );
+}
