@@ -33,8 +33,7 @@
 //! Known differences from Go, each kept out of the differential suite on purpose:
 //! - one list type: Sprig's `[]string` results (`splitList`, `toStrings`, `sortAlpha`…) are
 //!   `[]interface {}` under `typeOf`, and `index` of a string gives an `int` (Go: `uint8`);
-//! - `fromYaml` reads YAML 1.2 (`yes`, `on`, `0755` stay strings; go-yaml v2 reads YAML 1.1),
-//!   and words its syntax errors its own way, as do regular-expression syntax errors;
+//! - `fromYaml` words YAML syntax errors its own way, as do regular-expression syntax errors;
 //! - `keys`/`values` return map order sorted (Go's is random);
 //! - dates are UTC only; `fromToml` is not supported;
 //! - template and include nesting stops at 100 levels (Go: 100000), parser nesting at 100.

@@ -48,7 +48,28 @@ pub fn format_float_g(v: f64, prec: Option<usize>, upper: bool) -> String {
         return format!("{sign}0");
     }
     let prec = prec.map(|p| p.max(1));
-    let (mut d, dp) = digits(v, prec);
+    let (d, dp) = digits(v, prec);
+    g_from_digits(sign, d, dp, prec, upper)
+}
+
+/// strconv.FormatFloat(v, 'g', -1, 32): the shortest digits that round-trip a float32.
+pub fn format_float_g32(v: f32) -> String {
+    if !v.is_finite() {
+        return format_float_g(v as f64, None, false);
+    }
+    let sign = if v.is_sign_negative() { "-" } else { "" };
+    if v == 0.0 {
+        return format!("{sign}0");
+    }
+    let s = format!("{:e}", v.abs());
+    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let d: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    g_from_digits(sign, d, exp + 1, None, false)
+}
+
+/// %g layout of the decimal digits `0.d1d2… × 10^dp`.
+fn g_from_digits(sign: &str, mut d: String, dp: i32, prec: Option<usize>, upper: bool) -> String {
     // Go drops trailing zeros of %g digits.
     while d.len() > 1 && d.ends_with('0') {
         d.pop();
@@ -334,7 +355,7 @@ fn fmt_string(s: &str, verb: char, spec: &Spec) -> String {
 }
 
 /// Go's `%#v` syntax for template data.
-fn go_syntax(v: &Value, nested: bool) -> String {
+pub fn go_syntax(v: &Value, nested: bool) -> String {
     match v {
         Value::Nil if nested => "interface {}(nil)".into(),
         Value::Nil => "<nil>".into(),

@@ -258,25 +258,6 @@ pub fn to_yaml_pretty(v: &Value) -> String {
     e.out
 }
 
-/// YAML text to a value the way sigs.k8s.io/yaml.Unmarshal does it (numbers become float64).
-///
-/// Known difference: go-yaml v2 resolves plain scalars by YAML 1.1 (`yes`, `on`, `y` are
-/// booleans, `0755` is octal, `1_000` is a number); this parser follows YAML 1.2, where they
-/// are strings. Like go-yaml, only the first document is read.
-pub fn from_yaml(s: &str) -> Result<Value, String> {
-    use serde::Deserialize;
-    let Some(document) = serde_yaml::Deserializer::from_str(s).next() else {
-        return Ok(Value::Nil);
-    };
-    let json = serde_json::Value::deserialize(document).map_err(|e| {
-        // go-yaml words its errors without serde's position suffix.
-        let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message);
-        format!("error converting YAML to JSON: yaml: {message}")
-    })?;
-    Ok(Value::from(json))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

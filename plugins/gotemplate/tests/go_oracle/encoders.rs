@@ -51,9 +51,7 @@ fn encoders_yaml_json() {
 
 #[test]
 fn from_yaml_reads_yaml_1_1_like_go_yaml_v2() {
-    // Known difference, not compared: go-yaml v2 reads plain `yes`/`on`/`y`/`n` as booleans,
-    // `0755` as octal and `1_000` as a number (YAML 1.1); this engine reads YAML 1.2.
-    let doc = "c: 1e3\nd: ~\ne: 2024-01-01\nh: 0x1F\ni: .5\nj: +12\nk: 12:30\nl: 'quoted'\nm: [1, two, 3.0]\nnn: {x: null}\no: |\n  block\np: >-\n  folded\n  text\nq: 1.0\nr: -0\ns: 9007199254740993\nt: true\nu: null\n";
+    let doc = "a: yes\nb: 0755\nc: 1e3\nd: ~\ne: 2024-01-01\nf: 1_000\ng: on\nh: 0x1F\ni: .5\nj: +12\nk: 12:30\nl: 'quoted'\nm: [1, two, 3.0, no, 'no', \"Off\"]\nn: {x: null}\no: |\n  block\np: >-\n  folded\n  text\nq: 1.0\nr: -0\ns: 9007199254740993\nt: true\nu: null\nY: 1\n123456789: big\n1.5: f\n0b101: bin\nv: 0b101\nw: -0b11\nx: 0o17\nyy: 1_0.5\n";
     let d = json!({"doc": doc});
     compare(vec![
         case("{{ fromYaml .doc | toJson }}", d.clone()),
@@ -218,4 +216,69 @@ fn toml_like_burntsushi() {
         ),
         case("{{ toToml 3 }}", json!({})),
     ]);
+}
+
+/// YAML scalars written plain by hand (`k: <text>`) and round-tripped through toYaml, read back
+/// with fromYaml: YAML 1.1 resolution of plain scalars, quoting, keys.
+#[test]
+fn random_scalars_read_like_go() {
+    const PIECES: &[&str] = &[
+        "yes",
+        "no",
+        "on",
+        "Off",
+        "y",
+        "N",
+        "true",
+        "null",
+        "~",
+        "0",
+        "0755",
+        "1_000",
+        "0x1F",
+        "0b101",
+        "1e3",
+        ".5",
+        "+1",
+        "-2",
+        "1.5",
+        "12:30",
+        "2024-01-02",
+        "a",
+        "b c",
+        "'q'",
+        "\"d\"",
+        " ",
+        "-",
+        ":",
+        "#",
+        ".inf",
+        "-.Inf",
+        ".NaN",
+        "<<",
+        "0o17",
+        "+.5",
+        "1_0.5",
+    ];
+    let mut state = 0x7E57_AB1E_5CA1_AB1Eu64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut cases = Vec::new();
+    for i in 0..600 {
+        let len = 1 + next() % 3;
+        let s: String = (0..len)
+            .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+            .collect();
+        let src = if i % 2 == 0 {
+            "{{ fromYaml (printf \"k: %s\\n%s: v\" .s .s) | toJson }}"
+        } else {
+            "{{ dict \"k\" .s .s \"v\" | toYaml | fromYaml | toJson }}"
+        };
+        cases.push(case(src, json!({"s": s})));
+    }
+    compare(cases);
 }
