@@ -205,6 +205,14 @@ impl Value {
         }
     }
 
+    /// YAML text read the way Helm reads values files and `fromYaml` (sigs.k8s.io/yaml over
+    /// go-yaml v2): YAML 1.1 plain scalars (`yes` is true, `0755` is 493), `<<` merge keys,
+    /// numbers as float64, keys as strings; only the first document. The error is
+    /// sigs.k8s.io/yaml's message.
+    pub fn from_yaml(text: &str) -> Result<Value, String> {
+        crate::encode::from_yaml(text)
+    }
+
     /// The text Helm's `toYaml` gives (sigs.k8s.io/yaml), without its trailing newline
     /// trimmed: keys in go-yaml order, integral floats as integers, long strings folded.
     pub fn to_yaml(&self) -> String {
