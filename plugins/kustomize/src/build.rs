@@ -489,7 +489,8 @@ fn absorb(resources: &mut ResMap, mut generated: Resource) -> Result<()> {
             generated.prev_ids = old.prev_ids.clone();
             generated.prefixes = old.prefixes.clone();
             generated.suffixes = old.suffixes.clone();
-            generated.needs_hash = old.needs_hash;
+            // Either side turning the hash off keeps it off (kustomize v5.8.1's behavior).
+            generated.needs_hash = old.needs_hash && generated.needs_hash;
             resources.resources[*index] = generated;
             Ok(())
         }
