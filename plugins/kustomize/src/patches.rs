@@ -272,3 +272,73 @@ fn merge_into(
     resource.set_namespace(&namespace);
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::LoadRestrictor;
+    use serde_json::json;
+
+    fn map_of(values: Vec<Value>) -> ResMap {
+        ResMap {
+            resources: values
+                .into_iter()
+                .map(|v| Resource::new(v.as_object().cloned().expect("object"), None, None))
+                .collect(),
+        }
+    }
+
+    fn context(loader: &Loader) -> PatchContext<'_> {
+        PatchContext {
+            loader,
+            schema: Schema::kubernetes(),
+            dir: "",
+            kustomization_file: "kustomization.yaml",
+        }
+    }
+
+    #[test]
+    fn inline_patches_apply_by_id_and_delete() {
+        let loader = Loader::new("/nonexistent", LoadRestrictor::RootOnly);
+        let mut map = map_of(vec![
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}, "spec": {"type": "ClusterIP"}}),
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "b"}}),
+        ]);
+        let entry =
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec:\n  type: NodePort\n";
+        apply_strategic_merge_entry(&context(&loader), &mut map, entry).unwrap();
+        assert_eq!(map.resources[0].object["spec"]["type"], "NodePort");
+        let delete = "$patch: delete\napiVersion: v1\nkind: Service\nmetadata:\n  name: b\n";
+        apply_strategic_merge_entry(&context(&loader), &mut map, delete).unwrap();
+        assert_eq!(map.len(), 1);
+    }
+
+    #[test]
+    fn a_patch_for_a_missing_object_is_an_error() {
+        let loader = Loader::new("/nonexistent", LoadRestrictor::RootOnly);
+        let mut map = map_of(vec![
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}}),
+        ]);
+        let entry = "apiVersion: v1\nkind: Service\nmetadata:\n  name: nope\n";
+        let err = apply_strategic_merge_entry(&context(&loader), &mut map, entry).unwrap_err();
+        assert!(
+            err.message.contains("no resource matches"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn json_patches_need_a_target() {
+        let loader = Loader::new("/nonexistent", LoadRestrictor::RootOnly);
+        let mut map = map_of(vec![
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}}),
+        ]);
+        let patch = Patch {
+            patch: Some("- op: add\n  path: /spec\n  value: {}\n".into()),
+            ..Default::default()
+        };
+        let err = apply_patch(&context(&loader), &mut map, &patch, false).unwrap_err();
+        assert!(err.message.contains("target"), "{}", err.message);
+    }
+}
