@@ -250,6 +250,14 @@ impl<'de> Visitor<'de> for Node<'_> {
                 }
                 continue;
             }
+            if matches!(key, Value::Map(_) | Value::List(_)) {
+                // go-yaml cannot hash a mapping or sequence used as a key.
+                let shown = crate::printf::go_syntax(&key, true)
+                    .replace("map[string]interface {}", "map[interface {}]interface {}");
+                return Err(de::Error::custom(format!(
+                    "{CONVERSION}yaml: invalid map key: {shown}"
+                )));
+            }
             if key.is_nil() {
                 return Err(de::Error::custom(format!(
                     "{CONVERSION}unsupported map key of type: %!s(<nil>), key: <nil>, value: {}",
