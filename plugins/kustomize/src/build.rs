@@ -7,9 +7,9 @@ use crate::fieldspec::TransformerConfig;
 use crate::generators::{GeneratedKind, GeneratorContext};
 use crate::kustomization::{Kustomization, Var};
 use crate::loader::{Loader, display_dir};
-use crate::resource::{Behavior, ResMap, Resource};
+use crate::resource::{ResMap, Resource};
 use crate::transformers::{images, labels, namespace, prefix_suffix, replicas};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::borrow::Cow;
 use tether_strategic_merge::Schema;
 
@@ -282,7 +282,7 @@ impl Target {
             )));
         }
         loader.check_restriction(&self.dir, &path)?;
-        loaded.extend(load_objects(loader, &path)?);
+        loaded.extend(crate::objects::load(loader, &path)?);
         Ok(())
     }
 
@@ -327,7 +327,8 @@ impl Target {
             );
         for (kind, index, args) in all {
             let generated = crate::generators::generate(&context, kind, index, args)?;
-            absorb(&mut acc.resources, generated).map_err(|e| e.in_file(&self.file))?;
+            crate::generators::absorb(&mut acc.resources, generated)
+                .map_err(|e| e.in_file(&self.file))?;
         }
         Ok(())
     }
@@ -400,125 +401,5 @@ impl Target {
                 .map_err(|e| self.field_error("transformers", e))?;
         }
         Ok(())
-    }
-}
-
-/// The objects of a resource file, `List`s expanded.
-pub fn load_objects(loader: &Loader, path: &str) -> Result<Vec<Resource>> {
-    let text = loader.read_text(path)?;
-    let mut out = Vec::new();
-    for document in crate::loader::documents(path, &text)? {
-        expand(path, document.line, document.value, &mut out)?;
-    }
-    Ok(out)
-}
-
-fn expand(path: &str, line: usize, value: Value, out: &mut Vec<Resource>) -> Result<()> {
-    let at = |message: String| Error::input(message).in_file(path).at_line(line);
-    let Value::Object(map) = value else {
-        return Err(at("expected a Kubernetes object (a mapping)".into()));
-    };
-    let kind = map
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    if kind.is_empty() {
-        return Err(at(
-            "missing Resource metadata: the object has no `kind`".into()
-        ));
-    }
-    if kind == "List" || (kind.ends_with("List") && map.get("items").is_some_and(Value::is_array)) {
-        let Some(Value::Array(items)) = map.get("items") else {
-            return Ok(());
-        };
-        for item in items.clone() {
-            expand(path, line, item, out)?;
-        }
-        return Ok(());
-    }
-    let named = map
-        .get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .is_some_and(|n| !n.is_empty());
-    if !named {
-        return Err(at(format!("missing metadata.name in object {kind}")));
-    }
-    out.push(Resource::new(map, Some(path.to_owned()), Some(line)));
-    Ok(())
-}
-
-/// Join a generated object into the map by its behavior (kustomize's `appendReplaceOrMerge`).
-fn absorb(resources: &mut ResMap, mut generated: Resource) -> Result<()> {
-    let id = generated.cur_id();
-    let matches = resources.matching_any_id(&id);
-    match (matches.as_slice(), generated.behavior) {
-        ([], Behavior::Create) => resources.append(generated),
-        ([], _) => Err(Error::input(format!(
-            "id {id} does not exist; cannot merge or replace"
-        ))),
-        ([_], Behavior::Create) => Err(Error::input(format!(
-            "id {id} exists; behavior must be merge or replace"
-        ))),
-        ([index], behavior) => {
-            let old = &resources.resources[*index];
-            merge_string_map(&mut generated, old, "labels");
-            merge_string_map(&mut generated, old, "annotations");
-            generated.set_name(old.name());
-            let namespace = old.namespace().to_owned();
-            generated.set_namespace(&namespace);
-            if behavior == Behavior::Merge {
-                for field in ["data", "binaryData"] {
-                    let mut merged: Map<String, Value> = old
-                        .object
-                        .get(field)
-                        .and_then(Value::as_object)
-                        .cloned()
-                        .unwrap_or_default();
-                    if let Some(new) = generated.object.get(field).and_then(Value::as_object) {
-                        merged.extend(new.clone());
-                    }
-                    if !merged.is_empty() {
-                        generated.object.insert(field.into(), Value::Object(merged));
-                    }
-                }
-            }
-            // The history kustomize keeps in build annotations comes from the old object.
-            generated.org_id = old.org_id.clone();
-            generated.prev_ids = old.prev_ids.clone();
-            generated.prefixes = old.prefixes.clone();
-            generated.suffixes = old.suffixes.clone();
-            // Either side turning the hash off keeps it off (kustomize v5.8.1's behavior).
-            generated.needs_hash = old.needs_hash && generated.needs_hash;
-            resources.resources[*index] = generated;
-            Ok(())
-        }
-        _ => Err(Error::input(format!(
-            "found multiple objects that could accept merge of {id}"
-        ))),
-    }
-}
-
-/// `metadata.<key>` of `into` becomes the old map overridden by its own.
-fn merge_string_map(into: &mut Resource, old: &Resource, key: &str) {
-    let mut merged: Map<String, Value> = old
-        .object
-        .get("metadata")
-        .and_then(|m| m.get(key))
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    if let Some(own) = into
-        .object
-        .get("metadata")
-        .and_then(|m| m.get(key))
-        .and_then(Value::as_object)
-    {
-        merged.extend(own.clone());
-    }
-    if !merged.is_empty() {
-        into.metadata_mut()
-            .insert(key.into(), Value::Object(merged));
     }
 }

@@ -1,11 +1,12 @@
 //! `configMapGenerator:` and `secretGenerator:` — objects made from literals, files and env files, with
 //! kustomize's options and behaviors. The content-hash suffix is added later, at the top of the build
-//! (see `hash`), because later transformers still change the name.
+//! (see `hash`), because later transformers still change the name. `absorb` joins a generated object
+//! to one of the same id by its behavior (merge or replace), as kustomize's `appendReplaceOrMerge`.
 
 use crate::error::{Error, Result};
 use crate::kustomization::{GeneratorArgs, GeneratorOptions};
 use crate::loader::{Loader, base_name};
-use crate::resource::{Behavior, Resource};
+use crate::resource::{Behavior, ResMap, Resource};
 use base64::Engine;
 use serde_json::{Map, Value};
 
@@ -289,6 +290,80 @@ fn is_config_map_key(key: &str) -> bool {
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Join a generated object into the map by its behavior (kustomize's `appendReplaceOrMerge`).
+pub fn absorb(resources: &mut ResMap, mut generated: Resource) -> Result<()> {
+    let id = generated.cur_id();
+    let matches = resources.matching_any_id(&id);
+    match (matches.as_slice(), generated.behavior) {
+        ([], Behavior::Create) => resources.append(generated),
+        ([], _) => Err(Error::input(format!(
+            "id {id} does not exist; cannot merge or replace"
+        ))),
+        ([_], Behavior::Create) => Err(Error::input(format!(
+            "id {id} exists; behavior must be merge or replace"
+        ))),
+        ([index], behavior) => {
+            let old = &resources.resources[*index];
+            merge_string_map(&mut generated, old, "labels");
+            merge_string_map(&mut generated, old, "annotations");
+            generated.set_name(old.name());
+            let namespace = old.namespace().to_owned();
+            generated.set_namespace(&namespace);
+            if behavior == Behavior::Merge {
+                for field in ["data", "binaryData"] {
+                    let mut merged: Map<String, Value> = old
+                        .object
+                        .get(field)
+                        .and_then(Value::as_object)
+                        .cloned()
+                        .unwrap_or_default();
+                    if let Some(new) = generated.object.get(field).and_then(Value::as_object) {
+                        merged.extend(new.clone());
+                    }
+                    if !merged.is_empty() {
+                        generated.object.insert(field.into(), Value::Object(merged));
+                    }
+                }
+            }
+            // The history kustomize keeps in build annotations comes from the old object.
+            generated.org_id = old.org_id.clone();
+            generated.prev_ids = old.prev_ids.clone();
+            generated.prefixes = old.prefixes.clone();
+            generated.suffixes = old.suffixes.clone();
+            // Either side turning the hash off keeps it off (kustomize v5.8.1's behavior).
+            generated.needs_hash = old.needs_hash && generated.needs_hash;
+            resources.resources[*index] = generated;
+            Ok(())
+        }
+        _ => Err(Error::input(format!(
+            "found multiple objects that could accept merge of {id}"
+        ))),
+    }
+}
+
+/// `metadata.<key>` of `into` becomes the old map overridden by its own.
+fn merge_string_map(into: &mut Resource, old: &Resource, key: &str) {
+    let mut merged: Map<String, Value> = old
+        .object
+        .get("metadata")
+        .and_then(|m| m.get(key))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(own) = into
+        .object
+        .get("metadata")
+        .and_then(|m| m.get(key))
+        .and_then(Value::as_object)
+    {
+        merged.extend(own.clone());
+    }
+    if !merged.is_empty() {
+        into.metadata_mut()
+            .insert(key.into(), Value::Object(merged));
+    }
 }
 
 #[cfg(test)]

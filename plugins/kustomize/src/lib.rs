@@ -15,6 +15,7 @@ pub mod hash;
 pub mod kustomization;
 pub mod loader;
 pub mod namereference;
+pub mod objects;
 pub mod order;
 pub mod patches;
 pub mod replacements;
