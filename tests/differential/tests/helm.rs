@@ -275,8 +275,8 @@ fn run(cases: Vec<Case>, minimum: usize) {
 
 #[test]
 fn own_charts_render_like_helm_template() {
-    // 15 charts, each with defaults and overrides.
-    run(own_cases(), 30);
+    // 18 charts, each with defaults and overrides.
+    run(own_cases(), 36);
 }
 
 #[test]
