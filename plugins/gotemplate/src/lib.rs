@@ -36,7 +36,8 @@
 //! - `fromYaml` words YAML syntax errors its own way, as do regular-expression syntax errors;
 //! - `keys`/`values` return map order sorted (Go's is random);
 //! - dates are UTC only; `fromToml` is not supported;
-//! - template and include nesting stops at 100 levels (Go: 100000), parser nesting at 100.
+//! - template and include nesting stops at 64 levels (Go: 100000), parser nesting at 100, so a
+//!   runaway recursion is an error rather than a stack overflow in the wasm instance.
 
 mod context;
 mod encode;
@@ -321,7 +322,7 @@ impl Templates {
             v => Some(v.clone()),
         };
         let mut exec = exec::Exec::new(self, tree, dot.clone(), depth, state);
-        exec.run(&dot)?;
+        exec.run(&dot).map_err(|e| *e)?;
         Ok(exec.out)
     }
 

@@ -13,8 +13,11 @@ use crate::parse::{Arg, ArgKind, Branch, Command, List, Node, Pipe, Tree};
 use crate::value::Value;
 use crate::{ErrorKind, RunState, TemplateError, Templates};
 
-/// Nested `template`/`include` calls allowed; Go allows 100000 but a wasm stack is small.
-pub const MAX_DEPTH: usize = 100;
+/// Nested `template`/`include`/`tpl` calls allowed. Go allows 100000 (and Helm 1000 includes of
+/// one name), but each level costs a few KiB of native stack and wasmtime gives a guest 512 KiB
+/// by default: 64 levels leave room for the control structures inside them, and charts nest
+/// includes a dozen deep at most.
+pub const MAX_DEPTH: usize = 64;
 
 /// How a list walk ended: normally, or by `{{break}}`/`{{continue}}` unwinding to its `range`.
 enum Flow {
@@ -44,7 +47,10 @@ pub(crate) struct Exec<'a, 's> {
     context: Option<String>,
 }
 
-pub(crate) type Result<T> = std::result::Result<T, TemplateError>;
+/// Errors are boxed inside the executor: every frame of the recursive walk returns a `Result`,
+/// and a large error type inline would multiply the stack each nesting level needs (the wasm
+/// stack is small).
+pub(crate) type Result<T> = std::result::Result<T, Box<TemplateError>>;
 
 impl<'a, 's> Exec<'a, 's> {
     pub fn new(
@@ -72,7 +78,7 @@ impl<'a, 's> Exec<'a, 's> {
         self.walk_list(dot, &tree.root).map(|_| ())
     }
 
-    fn error(&self, message: impl Into<String>) -> TemplateError {
+    fn error(&self, message: impl Into<String>) -> Box<TemplateError> {
         let (line, col) = self.tree.position(self.at.0);
         let end = self.at.2.max(self.at.1).min(self.tree.source.len());
         let context = match &self.context {
@@ -85,7 +91,7 @@ impl<'a, 's> Exec<'a, 's> {
                     .to_string()
             }),
         };
-        TemplateError {
+        Box::new(TemplateError {
             kind: ErrorKind::Exec,
             name: self.tree.name.clone(),
             parse_name: self.tree.parse_name.clone(),
@@ -93,7 +99,7 @@ impl<'a, 's> Exec<'a, 's> {
             col,
             context: Some(context),
             message: message.into(),
-        }
+        })
     }
 
     fn at_arg(&mut self, arg: &Arg) {
