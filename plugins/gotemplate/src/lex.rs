@@ -68,6 +68,9 @@ struct Lexer<'a> {
     /// Set by a `-}}`: the next text starts after its leading whitespace.
     trim_next_text: bool,
     paren_depth: usize,
+    /// The line of `line_mark`: tokens come in source order, so lines are counted forward
+    /// from the last one rather than from the start (which made lexing quadratic).
+    line_mark: std::cell::Cell<(usize, usize)>,
 }
 
 /// The tokens of `src`; a lexing error becomes a final [`Tok::Error`] token, so the parser
@@ -79,6 +82,7 @@ pub fn lex(src: &str) -> Vec<Token> {
         tokens: Vec::new(),
         trim_next_text: false,
         paren_depth: 0,
+        line_mark: std::cell::Cell::new((0, 1)),
     };
     if let Err(e) = lexer.run() {
         let pos = lexer.pos.min(src.len());
@@ -94,7 +98,15 @@ pub fn lex(src: &str) -> Vec<Token> {
 
 impl<'a> Lexer<'a> {
     fn line_at(&self, pos: usize) -> usize {
-        1 + self.src[..pos.min(self.src.len())].matches('\n').count()
+        let pos = pos.min(self.src.len());
+        let (mark, line) = self.line_mark.get();
+        let line = if pos >= mark {
+            line + self.src[mark..pos].matches('\n').count()
+        } else {
+            1 + self.src[..pos].matches('\n').count()
+        };
+        self.line_mark.set((pos, line));
+        line
     }
 
     fn emit(&mut self, tok: Tok, pos: usize) {

@@ -400,3 +400,26 @@ fn host_objects_print_and_encode_as_go_structs() {
         "v1.29.0 29 {\"Minor\":\"29\",\"Version\":\"v1.29.0\"} v:\n  Minor: \"29\"\n  Version: v1.29.0"
     );
 }
+
+#[test]
+fn long_templates_report_the_right_line() {
+    let mut src = "{{ .a }}\n".repeat(2999);
+    src.push_str("{{ nosuch }}");
+    let err = render(&src, serde_json::json!({})).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "template: t:3000: function \"nosuch\" not defined"
+    );
+    let mut src = "x\n".repeat(500);
+    src.push_str("{{ .a.b }}");
+    let mut t = Templates::new();
+    t.set_options(Options {
+        missing_key: MissingKey::Zero,
+        lint_mode: false,
+    });
+    t.parse("t", &src).unwrap();
+    let err = t
+        .execute("t", &Value::from(serde_json::json!({"a": null})))
+        .unwrap_err();
+    assert_eq!((err.line, err.col), (501, 2));
+}
