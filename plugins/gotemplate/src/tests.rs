@@ -421,5 +421,5 @@ fn long_templates_report_the_right_line() {
     let err = t
         .execute("t", &Value::from(serde_json::json!({"a": null})))
         .unwrap_err();
-    assert_eq!((err.line, err.col), (501, 2));
+    assert_eq!((err.line, err.col), (501, 5));
 }
