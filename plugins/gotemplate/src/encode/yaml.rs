@@ -10,9 +10,7 @@ use crate::printf::format_float_g;
 use crate::value::Value;
 
 /// go-yaml's key order: runs of digits compare as numbers, letters before digits.
-fn key_less(a: &str, b: &str) -> Ordering {
-    let ar: Vec<char> = a.chars().collect();
-    let br: Vec<char> = b.chars().collect();
+fn key_less(ar: &[char], br: &[char]) -> Ordering {
     let mut digits = false;
     let n = ar.len().min(br.len());
     for i in 0..n {
@@ -106,9 +104,14 @@ struct Emitter {
 
 impl Emitter {
     fn sorted(&self, m: &crate::value::Map) -> Vec<(String, Value)> {
-        let mut entries = m.entries();
+        // The comparison walks characters by index: split each key once, not per comparison.
+        let mut entries: Vec<(Vec<char>, (String, Value))> = m
+            .entries()
+            .into_iter()
+            .map(|e| (e.0.chars().collect(), e))
+            .collect();
         entries.sort_by(|a, b| key_less(&a.0, &b.0));
-        entries
+        entries.into_iter().map(|(_, e)| e).collect()
     }
 
     /// Write `v` after something on the current line (`key:` or `-`), at block indent `indent`.
@@ -305,7 +308,8 @@ mod tests {
 
     #[test]
     fn yaml_keys_in_natural_order() {
-        assert_eq!(key_less("a2", "a10"), Ordering::Less);
-        assert_eq!(key_less("b", "a"), Ordering::Greater);
+        let chars = |s: &str| s.chars().collect::<Vec<_>>();
+        assert_eq!(key_less(&chars("a2"), &chars("a10")), Ordering::Less);
+        assert_eq!(key_less(&chars("b"), &chars("a")), Ordering::Greater);
     }
 }
