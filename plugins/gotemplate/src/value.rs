@@ -153,14 +153,14 @@ impl Value {
         }
     }
 
-    /// Convert JSON, keeping integral numbers as `Int` when `ints` is set (JSON numbers are
-    /// float64 in Helm's values, which is the default `From` conversion).
+    /// Convert JSON. Numbers become float64, as in Helm's values from YAML; with `ints`,
+    /// integral numbers become Go `int64` instead, as Helm's `--set` parses them.
     pub fn from_json(json: serde_json::Value, ints: bool) -> Value {
         match json {
             serde_json::Value::Null => Value::Nil,
             serde_json::Value::Bool(b) => Value::Bool(b),
             serde_json::Value::Number(n) => match n.as_i64() {
-                Some(i) if ints => Value::Int(i),
+                Some(i) if ints => Value::Int64(i),
                 _ => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
             serde_json::Value::String(s) => Value::str(s),
@@ -434,7 +434,10 @@ mod tests {
             Some(Value::Float(_))
         ));
         let v = Value::from_json(j, true);
-        assert!(matches!(v.as_map().unwrap().get("a"), Some(Value::Int(3))));
+        assert!(matches!(
+            v.as_map().unwrap().get("a"),
+            Some(Value::Int64(3))
+        ));
     }
 
     #[test]
