@@ -247,6 +247,17 @@ data:
             cases.push(chart(main, data(o.clone(), release)));
         }
     }
+    // Helm's strict mode (missingkey=error) on the same charts: a value the defaults lack fails.
+    let strict: Vec<Case> = overrides
+        .iter()
+        .flat_map(|o| {
+            [DEPLOYMENT, INGRESS, CONFIGMAP].map(|main| Case {
+                missing_key: "error",
+                ..chart(main, data(o.clone(), "strict"))
+            })
+        })
+        .collect();
+    compare(strict);
     // Everything renders except the ingress, which only one override enables.
     let rendered = cases
         .iter()
