@@ -9,6 +9,29 @@ use crate::value::{Map, Value};
 
 type R = Result<Value, String>;
 
+/// Decoded bytes as text. Go keeps invalid UTF-8 in its strings and shows each bad byte as
+/// U+FFFD when printing them as text; a Rust string cannot hold them, so each is replaced here
+/// (one U+FFFD per byte, where `from_utf8_lossy` would merge a broken sequence into one).
+fn go_lossy(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                out.push_str(valid);
+                break;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push('\u{fffd}');
+                rest = &after[1..];
+            }
+        }
+    }
+    out
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -25,7 +48,7 @@ pub fn b64dec(_: &mut CallContext, a: &[Value]) -> R {
     let s = string_arg(a, 0)?;
     Ok(Value::str(
         match base64::engine::general_purpose::STANDARD.decode(s) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(bytes) => go_lossy(&bytes),
             Err(e) => {
                 // Go's CorruptInputError names the first byte outside the alphabet, else the
                 // start of an incomplete final quantum.
@@ -90,7 +113,7 @@ pub fn b32dec(_: &mut CallContext, a: &[Value]) -> R {
             bits &= (1 << nbits) - 1;
         }
     }
-    Ok(Value::str(String::from_utf8_lossy(&out).into_owned()))
+    Ok(Value::str(go_lossy(&out)))
 }
 
 /// SHA-1 (FIPS 180-4); small enough to carry instead of another crate.
