@@ -31,8 +31,7 @@
 //! ```
 //!
 //! Known differences from Go, each kept out of the differential suite on purpose:
-//! - one list type: Sprig's `[]string` results (`splitList`, `toStrings`, `sortAlpha`…) are
-//!   `[]interface {}` under `typeOf`, and `index` of a string gives an `int` (Go: `uint8`);
+//! - `index` of a string gives an `int` (Go: a `uint8`);
 //! - `fromYaml` words YAML syntax errors its own way, as do regular-expression syntax errors;
 //! - `keys`/`values` return map order sorted (Go's is random);
 //! - dates are UTC only; `fromToml` is not supported;
@@ -53,7 +52,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-pub use value::{Map, Object, Value, deep_equal};
+pub use value::{Elem, List, Map, Object, Value, deep_equal};
 
 use parse::Tree;
 

@@ -21,7 +21,9 @@ pub enum Value {
     /// Go `float64`: every number decoded from YAML or JSON values.
     Float(f64),
     String(Arc<str>),
-    List(Arc<Vec<Value>>),
+    /// A Go slice: `[]interface {}`, or `[]string`/`[]int` from the Sprig functions that
+    /// return those (`splitList`, `keys`, `until`…), whose elements are not boxed.
+    List(List),
     /// Shared and mutable like a Go map: `set`, `unset` and `merge` change it for every holder.
     Map(Map),
     /// A host object with fields and methods (`.Files`, `.Capabilities`, `.Chart`).
@@ -65,7 +67,7 @@ impl Value {
     }
 
     pub fn list(items: Vec<Value>) -> Value {
-        Value::List(Arc::new(items))
+        Value::List(List::new(items))
     }
 
     pub fn map(entries: BTreeMap<String, Value>) -> Value {
@@ -104,7 +106,7 @@ impl Value {
 
     pub fn as_list(&self) -> Option<&[Value]> {
         match self {
-            Value::List(l) => Some(l),
+            Value::List(l) => Some(l.as_slice()),
             _ => None,
         }
     }
@@ -132,7 +134,7 @@ impl Value {
             Value::Int64(_) => "int64".into(),
             Value::Float(_) => "float64".into(),
             Value::String(_) => "string".into(),
-            Value::List(_) => "[]interface {}".into(),
+            Value::List(l) => format!("[]{}", l.elem().go_name()),
             Value::Map(_) => "map[string]interface {}".into(),
             Value::Object(o) => o.type_name(),
         }
@@ -257,6 +259,91 @@ fn write_go(out: &mut String, v: &Value) {
             out.push(']');
         }
         Value::Object(o) => out.push_str(&o.display()),
+    }
+}
+
+/// The element type of a Go slice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Elem {
+    /// `[]interface {}`: what templates build and Helm's values hold.
+    #[default]
+    Any,
+    String,
+    Int,
+}
+
+impl Elem {
+    pub fn go_name(self) -> &'static str {
+        match self {
+            Elem::Any => "interface {}",
+            Elem::String => "string",
+            Elem::Int => "int",
+        }
+    }
+}
+
+/// A Go slice: shared, immutable items (Sprig copies lists; nothing changes one in place) and
+/// an element type.
+#[derive(Clone, Default)]
+pub struct List {
+    items: Arc<Vec<Value>>,
+    elem: Elem,
+    /// A Go nil slice: empty, but `null` to the JSON and YAML encoders.
+    nil: bool,
+}
+
+impl List {
+    pub fn new(items: Vec<Value>) -> List {
+        List::typed(items, Elem::Any)
+    }
+
+    /// A `[]string` or `[]int`; the items must be of that kind.
+    pub fn typed(items: Vec<Value>, elem: Elem) -> List {
+        List {
+            items: Arc::new(items),
+            elem,
+            nil: false,
+        }
+    }
+
+    /// A nil `[]interface {}`, as some Sprig functions return for nothing.
+    pub fn nil() -> List {
+        List {
+            nil: true,
+            ..List::default()
+        }
+    }
+
+    /// Whether this is a nil slice (encoded as `null`).
+    pub fn is_nil(&self) -> bool {
+        self.nil && self.items.is_empty()
+    }
+
+    pub fn elem(&self) -> Elem {
+        self.elem
+    }
+
+    pub fn as_slice(&self) -> &[Value] {
+        &self.items
+    }
+
+    /// Other items with this list's element type (a re-slice keeps Go's slice type).
+    pub fn like(&self, items: Vec<Value>) -> List {
+        List::typed(items, self.elem)
+    }
+}
+
+impl std::ops::Deref for List {
+    type Target = [Value];
+
+    fn deref(&self) -> &[Value] {
+        &self.items
+    }
+}
+
+impl fmt::Debug for List {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.items.iter()).finish()
     }
 }
 
@@ -405,7 +492,7 @@ pub fn deep_equal(a: &Value, b: &Value) -> bool {
         (Value::Int(x), Value::Int(y)) | (Value::Int64(x), Value::Int64(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::String(x), Value::String(y)) => x == y,
-        (Value::List(x), Value::List(y)) => {
+        (Value::List(x), Value::List(y)) if x.elem() == y.elem() => {
             x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| deep_equal(a, b))
         }
         (Value::Map(x), Value::Map(y)) => {

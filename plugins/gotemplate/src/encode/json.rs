@@ -61,6 +61,7 @@ fn json_value(
             None => return false,
         },
         Value::String(s) => json_string(out, s, escape_html),
+        Value::List(l) if l.is_nil() => out.push_str("null"),
         Value::List(l) => {
             out.push('[');
             if l.is_empty() {

@@ -146,6 +146,7 @@ impl Emitter {
                 }
             }
             Value::Map(_) => self.out.push_str(" {}\n"),
+            Value::List(l) if l.is_nil() && self.json_roundtrip => self.out.push_str(" null\n"),
             Value::List(_) => self.out.push_str(" []\n"),
             Value::String(s) => {
                 self.out.push(' ');
@@ -224,6 +225,7 @@ impl Emitter {
             Value::Map(m) if !m.is_empty() => self.map_body(m, 0, false),
             Value::List(l) if !l.is_empty() => self.seq_body(l, 0, false),
             Value::Map(_) => self.out.push_str("{}\n"),
+            Value::List(l) if l.is_nil() && self.json_roundtrip => self.out.push_str("null\n"),
             Value::List(_) => self.out.push_str("[]\n"),
             Value::String(s) => {
                 self.string(s, 2);

@@ -161,7 +161,7 @@ impl Exec<'_, '_> {
         };
         if let Some(sig) = signature {
             let count = args.len() + usize::from(final_.is_some());
-            funcs::check_arity(name, sig, count).map_err(|e| self.error(e))?;
+            funcs::check_arity(name, sig, count, args.len()).map_err(|e| self.error(e))?;
         }
         let mut argv = Vec::with_capacity(args.len() + 1);
         // Go checks each argument's type right after evaluating it, so a type error is reported

@@ -209,7 +209,11 @@ impl<'a, 's> Exec<'a, 's> {
         let mark = self.mark();
         let mut items: Vec<(Value, Value)> = Vec::new();
         // Elements of Go slices and maps of interface{} stay boxed; range over an int is not.
-        let boxed = matches!(v, Some(Value::List(_) | Value::Map(_)));
+        let boxed = match &v {
+            Some(Value::List(l)) => l.elem() == crate::value::Elem::Any,
+            Some(Value::Map(_)) => true,
+            _ => false,
+        };
         match &v {
             None | Some(Value::Nil) => {}
             Some(Value::List(l)) => {

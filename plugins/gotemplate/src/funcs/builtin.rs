@@ -24,7 +24,9 @@ pub fn len(_: &mut CallContext, args: &[Value]) -> Result<Value, String> {
     Ok(Value::Int(n as i64))
 }
 
-fn index_of(len: usize, index: &Value, what: &str) -> Result<usize, String> {
+/// Go's indexArg, then reflect's Index: beyond the length is Go's own error, exactly at the
+/// length reflect's panic (`kind` names the indexed kind, "slice" or "string").
+fn index_of(len: usize, index: &Value, what: &str, kind: &str) -> Result<usize, String> {
     let i = match index {
         Value::Int(i) | Value::Int64(i) => *i,
         Value::Nil => return Err(format!("cannot index {what} with nil")),
@@ -35,8 +37,11 @@ fn index_of(len: usize, index: &Value, what: &str) -> Result<usize, String> {
             ));
         }
     };
-    if i < 0 || i as usize >= len {
+    if i < 0 || i as usize > len {
         return Err(format!("index out of range: {i}"));
+    }
+    if i as usize == len {
+        return Err(format!("reflect: {kind} index out of range"));
     }
     Ok(i as usize)
 }
@@ -51,9 +56,10 @@ pub fn index(_: &mut CallContext, args: &[Value]) -> Result<Value, String> {
         item = match &item {
             // A nil reached through a previous index is a typed nil in Go.
             Value::Nil if n > 0 => return Err("index of nil pointer".into()),
-            Value::List(l) => l[index_of(l.len(), idx, "slice/array")?].clone(),
+            Value::List(l) => l[index_of(l.len(), idx, "slice/array", "slice")?].clone(),
             Value::String(s) => {
-                Value::Int(s.as_bytes()[index_of(s.len(), idx, "slice/array")?] as i64)
+                let i = index_of(s.len(), idx, "slice/array", "string")?;
+                Value::Int(s.as_bytes()[i] as i64)
             }
             Value::Map(m) => match idx {
                 Value::String(k) => m.get(k).unwrap_or(Value::Nil),

@@ -4,7 +4,7 @@
 
 use super::strings::strval;
 use super::{CallContext, arg_error, arity, at_least, string_arg};
-use crate::value::{Map, Value};
+use crate::value::{Elem, List, Map, Value};
 
 type R = Result<Value, String>;
 
@@ -202,7 +202,7 @@ pub fn keys(_: &mut CallContext, a: &[Value]) -> R {
     for i in 0..a.len() {
         out.extend(map_arg(a, i)?.keys().into_iter().map(Value::str));
     }
-    Ok(Value::list(out))
+    Ok(Value::List(List::typed(out, Elem::String)))
 }
 
 pub fn pick(_: &mut CallContext, a: &[Value]) -> R {
@@ -258,7 +258,8 @@ pub fn deep_copy_value(v: &Value) -> Value {
 pub fn deep_copy(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
     if a[0].is_nil() {
-        return Err("deepCopy of nil".into());
+        // copystructure asks reflect for the type of nil, which panics.
+        return Err("reflect: call of reflect.Value.Type on zero Value".into());
     }
     Ok(deep_copy_value(&a[0]))
 }

@@ -128,12 +128,18 @@ pub(crate) fn param_kind(signature: &str, i: usize) -> Option<char> {
 }
 
 /// Go's arity check for a signature, before any argument is evaluated.
-pub(crate) fn check_arity(name: &str, signature: &str, count: usize) -> Result<(), String> {
+/// `count` includes a piped final argument; Go's variadic message counts only the written ones.
+pub(crate) fn check_arity(
+    name: &str,
+    signature: &str,
+    count: usize,
+    written: usize,
+) -> Result<(), String> {
     let variadic = signature.ends_with('*');
     let fixed = signature.chars().filter(|c| *c != '*').count() - usize::from(variadic);
     if variadic && count < fixed {
         return Err(format!(
-            "wrong number of args for {name}: want at least {fixed} got {count}"
+            "wrong number of args for {name}: want at least {fixed} got {written}"
         ));
     }
     if !variadic && count != fixed {

@@ -4,7 +4,7 @@
 use regex::Regex;
 
 use super::{CallContext, arity, int_arg, string_arg};
-use crate::value::Value;
+use crate::value::{Elem, List, Value};
 
 type R = Result<Value, String>;
 
@@ -81,8 +81,12 @@ fn ascii_perl_classes(pattern: &str) -> String {
     out
 }
 
+/// A Go `[]string`.
 fn strings(items: Vec<&str>) -> Value {
-    Value::list(items.into_iter().map(Value::str).collect())
+    Value::List(List::typed(
+        items.into_iter().map(Value::str).collect(),
+        Elem::String,
+    ))
 }
 
 /// Whether the text after a `{` is `n}`, `n,}` or `n,m}`.

@@ -316,7 +316,6 @@ pub fn check(constraint: &str, version: &str) -> Result<bool, String> {
         let hi = m.get(11).map_or("", |s| s.as_str());
         rewritten = rewritten.replacen(whole, &format!(">= {lo}, <= {hi} "), 1);
     }
-    let v = Version::parse(version)?;
     let mut groups = Vec::new();
     for or in rewritten.split("||") {
         if !p.valid.is_match(or) {
@@ -330,6 +329,8 @@ pub fn check(constraint: &str, version: &str) -> Result<bool, String> {
             .collect::<Result<_, _>>()?;
         groups.push(cs);
     }
+    // Masterminds parses the constraint before the version, and reports its errors first.
+    let v = Version::parse(version)?;
     Ok(groups.iter().any(|g| {
         let has_pre = g.iter().any(|c| !c.con.pre.is_empty());
         g.iter().all(|c| c.check(&v, has_pre))

@@ -3,7 +3,7 @@
 
 use super::{CallContext, arity, int_arg, string_arg};
 use crate::printf;
-use crate::value::{Map, Value};
+use crate::value::{Elem, List, Map, Value};
 
 type R = Result<Value, String>;
 
@@ -28,8 +28,12 @@ pub fn strslice(v: &Value) -> Vec<String> {
     }
 }
 
+/// A Go `[]string`.
 fn strings_value(items: Vec<String>) -> Value {
-    Value::list(items.into_iter().map(Value::str).collect())
+    Value::List(List::typed(
+        items.into_iter().map(Value::str).collect(),
+        Elem::String,
+    ))
 }
 
 pub fn trim(_: &mut CallContext, a: &[Value]) -> R {
