@@ -11,9 +11,15 @@ use crate::transformers::{images, labels, namespace, prefix_suffix, replicas};
 use serde::Deserialize;
 use serde_json::Value;
 
+/// The fields of the supported built-in configs; anything else (`unsetOnly`, `setRoleBindingSubjects`,
+/// …) is refused rather than ignored.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Config {
+    #[serde(rename = "apiVersion")]
+    _api_version: String,
+    #[serde(rename = "kind")]
+    _kind: String,
     #[serde(default)]
     labels: StringMap,
     #[serde(default)]
@@ -27,6 +33,10 @@ struct Config {
     image_tag: Option<Image>,
     replica: Option<Replica>,
     metadata: Option<Value>,
+    #[serde(default)]
+    unset_only: bool,
+    #[serde(default)]
+    set_role_binding_subjects: String,
 }
 
 pub fn run(loader: &Loader, dir: &str, resources: &mut ResMap, entry: &str) -> Result<()> {
@@ -107,7 +117,21 @@ pub fn run(loader: &Loader, dir: &str, resources: &mut ResMap, entry: &str) -> R
                     .and_then(|m| m.get("namespace"))
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                namespace::apply(resources, ns, &specs)?;
+                let subjects = match config.set_role_binding_subjects.as_str() {
+                    "" | "defaultOnly" => namespace::Subjects::DefaultOnly,
+                    "none" => namespace::Subjects::None,
+                    "allServiceAccounts" => namespace::Subjects::AllServiceAccounts,
+                    other => {
+                        return Err(at(Error::input(format!(
+                            "invalid value \"{other}\" for setRoleBindingSubjects: must be one of \"defaultOnly\", \"none\" or \"allServiceAccounts\""
+                        ))));
+                    }
+                };
+                let options = namespace::Options {
+                    unset_only: config.unset_only,
+                    subjects,
+                };
+                namespace::apply_with(resources, ns, &specs, options)?;
             }
             "ImageTagTransformer" => {
                 let image = config

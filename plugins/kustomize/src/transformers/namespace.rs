@@ -6,7 +6,34 @@ use crate::fieldspec::{FieldSpec, visit};
 use crate::resource::ResMap;
 use serde_json::Value;
 
+/// Which RoleBinding subjects get the namespace (kustomize's `setRoleBindingSubjects`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Subjects {
+    /// Subjects named `default` (kustomize's `defaultOnly`, its default).
+    #[default]
+    DefaultOnly,
+    None,
+    AllServiceAccounts,
+}
+
+/// The NamespaceTransformer's options; a kustomization's `namespace:` uses the defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Only fill namespaces that are empty (kustomize's `unsetOnly`).
+    pub unset_only: bool,
+    pub subjects: Subjects,
+}
+
 pub fn apply(resources: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Result<()> {
+    apply_with(resources, namespace, specs, Options::default())
+}
+
+pub fn apply_with(
+    resources: &mut ResMap,
+    namespace: &str,
+    specs: &[FieldSpec],
+    options: Options,
+) -> Result<()> {
     if namespace.is_empty() {
         return Ok(());
     }
@@ -14,7 +41,8 @@ pub fn apply(resources: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Re
         let resource = &mut resources.resources[index];
         resource.store_previous_id();
         let id = resource.cur_id();
-        if !id.is_cluster_scoped() {
+        let keep_existing = options.unset_only && !resource.namespace().is_empty();
+        if !id.is_cluster_scoped() && !keep_existing {
             resource.set_namespace(namespace);
         }
         let api_version = resource
@@ -25,7 +53,7 @@ pub fn apply(resources: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Re
             .to_owned();
         let is_binding = matches!(id.kind.as_str(), "RoleBinding" | "ClusterRoleBinding");
         if is_binding {
-            set_default_subjects(&mut resource.object, namespace);
+            set_subjects(&mut resource.object, namespace, options);
         }
         for spec in specs {
             if spec.path == "metadata/namespace"
@@ -46,7 +74,10 @@ pub fn apply(resources: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Re
                 spec.create,
                 &|| Value::String(String::new()),
                 &mut |value| {
-                    *value = Value::String(namespace.to_owned());
+                    let unset = value.as_str().is_none_or(str::is_empty);
+                    if unset || !options.unset_only {
+                        *value = Value::String(namespace.to_owned());
+                    }
                     Ok(())
                 },
             );
@@ -78,15 +109,27 @@ pub fn apply(resources: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Re
     Ok(())
 }
 
-/// Subjects named `default` get the namespace (kustomize's `setRoleBindingSubjects: defaultOnly`).
-fn set_default_subjects(object: &mut serde_json::Map<String, Value>, namespace: &str) {
+/// Set the namespace of the subjects the mode picks.
+fn set_subjects(object: &mut serde_json::Map<String, Value>, namespace: &str, options: Options) {
     let Some(Value::Array(subjects)) = object.get_mut("subjects") else {
         return;
     };
     for subject in subjects {
-        if let Value::Object(subject) = subject
-            && subject.get("name").and_then(Value::as_str) == Some("default")
-        {
+        let Value::Object(subject) = subject else {
+            continue;
+        };
+        let picked = match options.subjects {
+            Subjects::None => false,
+            Subjects::DefaultOnly => subject.get("name").and_then(Value::as_str) == Some("default"),
+            Subjects::AllServiceAccounts => {
+                subject.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
+            }
+        };
+        let unset = subject
+            .get("namespace")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+        if picked && (unset || !options.unset_only) {
             subject.insert("namespace".into(), Value::String(namespace.to_owned()));
         }
     }
