@@ -99,6 +99,18 @@ fn take_list_directive(patch: &mut Option<Value>, path: &str) -> Result<Directiv
     Ok(directive)
 }
 
+/// Removes a valid `$patch` from a map element, as reading the directive does in kyaml.
+fn strip_directive(element: &mut Value) {
+    if let Value::Object(fields) = element
+        && fields
+            .get(DIRECTIVE)
+            .and_then(Value::as_str)
+            .is_some_and(|d| matches!(d, "merge" | "replace" | "delete"))
+    {
+        fields.remove(DIRECTIVE);
+    }
+}
+
 /// One merge-by-key list: the patch's elements and what merging an element needs.
 struct ListMerge<'m, 's> {
     merger: &'m Merger<'s>,
@@ -145,10 +157,16 @@ impl ListMerge<'_, '_> {
                 )
             };
             let index = in_patch.or(in_dest).unwrap_or_default();
+            let patch_element = in_patch.map(|i| patch_list[i].clone());
+            if let (true, Some(i)) = (self.aliased, in_dest) {
+                // kyaml strips the element's `$patch` from the one node both sides share, so the
+                // list keeps the stripped element even when the merge removes it.
+                strip_directive(&mut dest[i]);
+            }
             let walked = self.merger.walk(
                 Sources {
                     base: in_dest.map(|i| dest[i].clone()),
-                    patch: in_patch.map(|i| patch_list[i].clone()),
+                    patch: patch_element,
                     shape: self.element_shape,
                     aliased: self.aliased,
                 },

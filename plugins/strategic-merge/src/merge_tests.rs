@@ -306,3 +306,14 @@ fn a_new_list_whose_empty_element_matches_nothing_loses_its_elements() {
         json!([])
     );
 }
+
+#[test]
+fn a_directive_element_in_a_new_scalar_list_is_dropped() {
+    let config_map =
+        |metadata: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata});
+    let merged = merge(
+        config_map(json!({"name": "c"})),
+        config_map(json!({"name": "c", "finalizers": [{"$patch": "delete"}, "h", "g"]})),
+    );
+    assert_eq!(merged["metadata"]["finalizers"], json!(["h", "g"]));
+}

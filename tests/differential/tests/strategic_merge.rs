@@ -125,7 +125,21 @@ fn ours(case: &Case) -> Result<Vec<Value>, String> {
             apply_json6902(&case.base, operations).map_err(|e| e.to_string())?
         }
     };
-    Ok(vec![patched])
+    Ok(vec![as_kustomize_prints(patched)])
+}
+
+/// What `kustomize build` does to every object after the patches: it drops an empty
+/// `metadata.annotations` (the kustomize renderer's job, not the patch's).
+fn as_kustomize_prints(mut object: Value) -> Value {
+    if let Some(Value::Object(metadata)) = object.get_mut("metadata")
+        && metadata
+            .get("annotations")
+            .and_then(Value::as_object)
+            .is_some_and(|a| a.is_empty())
+    {
+        metadata.remove("annotations");
+    }
+    object
 }
 
 fn check(case: &Case) -> Result<(), String> {
