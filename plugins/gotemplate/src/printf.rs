@@ -356,19 +356,32 @@ fn fmt_string(s: &str, verb: char, spec: &Spec) -> String {
 
 /// Go's `%#v` syntax for template data.
 pub fn go_syntax(v: &Value, nested: bool) -> String {
+    go_syntax_at(v, nested, 0)
+}
+
+fn go_syntax_at(v: &Value, nested: bool, depth: usize) -> String {
+    if depth > crate::value::MAX_VALUE_DEPTH {
+        return "...".into();
+    }
     match v {
         Value::Nil if nested => "interface {}(nil)".into(),
         Value::Nil => "<nil>".into(),
         Value::String(s) => go_quote(s, false),
         Value::List(l) => {
-            let items: Vec<String> = l.iter().map(|i| go_syntax(i, true)).collect();
+            let items: Vec<String> = l.iter().map(|i| go_syntax_at(i, true, depth + 1)).collect();
             format!("[]interface {{}}{{{}}}", items.join(", "))
         }
         Value::Map(m) => {
             let items: Vec<String> = m
                 .read()
                 .iter()
-                .map(|(k, i)| format!("{}:{}", go_quote(k, false), go_syntax(i, true)))
+                .map(|(k, i)| {
+                    format!(
+                        "{}:{}",
+                        go_quote(k, false),
+                        go_syntax_at(i, true, depth + 1)
+                    )
+                })
                 .collect();
             format!("map[string]interface {{}}{{{}}}", items.join(", "))
         }
@@ -379,6 +392,9 @@ pub fn go_syntax(v: &Value, nested: bool) -> String {
 /// Format one value with one verb, recursing into lists and maps as Go's fmt does: the verb
 /// and flags apply to each element, and a nil element prints as `<nil>`.
 fn fmt_value(v: &Value, verb: char, spec: &Spec, depth: usize) -> String {
+    if depth > crate::value::MAX_VALUE_DEPTH {
+        return "...".into();
+    }
     match (v, verb) {
         (_, 'T') => pad(v.type_name(), spec, false),
         (Value::Nil, 'v') => pad("<nil>".into(), spec, false),

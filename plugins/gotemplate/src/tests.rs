@@ -423,3 +423,22 @@ fn long_templates_report_the_right_line() {
         .unwrap_err();
     assert_eq!((err.line, err.col), (501, 5));
 }
+
+/// Go follows a map that holds itself until its stack runs out; here every walk stops.
+#[test]
+fn a_map_holding_itself_does_not_exhaust_the_stack() {
+    let mut t = Templates::new();
+    t.parse(
+        "t",
+        "{{ $m := dict \"a\" 1 }}{{ $_ := set $m \"self\" $m }}{{ len (print $m) | lt 0 }} {{ toJson $m }}|{{ toYaml $m }}|{{ deepEqual $m $m }} {{ len (printf \"%v %#v\" $m $m) | lt 0 }} {{ $c := deepCopy $m }}{{ $_ := merge $c $m }}{{ toToml $m | len | lt 0 }}",
+    )
+    .unwrap();
+    let out = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || t.execute("t", &Value::Nil))
+        .unwrap()
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_eq!(out, "true ||false true true");
+}

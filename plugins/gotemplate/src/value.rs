@@ -179,10 +179,17 @@ impl Value {
 
     /// Convert to JSON; objects become null, non-finite floats become null (Go's encoder errors).
     pub fn to_json(&self) -> serde_json::Value {
+        self.to_json_at(0)
+    }
+
+    fn to_json_at(&self, depth: usize) -> serde_json::Value {
+        if depth > MAX_VALUE_DEPTH {
+            return serde_json::Value::Null;
+        }
         match self {
             Value::Object(o) => o
                 .to_value()
-                .map_or(serde_json::Value::Null, |v| v.to_json()),
+                .map_or(serde_json::Value::Null, |v| v.to_json_at(depth + 1)),
             Value::Nil => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Int(i) | Value::Int64(i) => serde_json::Value::from(*i),
@@ -197,11 +204,13 @@ impl Value {
                 }
             }
             Value::String(s) => serde_json::Value::String(s.to_string()),
-            Value::List(l) => serde_json::Value::Array(l.iter().map(Value::to_json).collect()),
+            Value::List(l) => {
+                serde_json::Value::Array(l.iter().map(|v| v.to_json_at(depth + 1)).collect())
+            }
             Value::Map(m) => serde_json::Value::Object(
                 m.read()
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .map(|(k, v)| (k.clone(), v.to_json_at(depth + 1)))
                     .collect(),
             ),
         }
@@ -224,12 +233,20 @@ impl Value {
     /// Go's `fmt.Sprint` of the value (`%v`): nil is `<nil>`, maps are `map[k:v]`.
     pub fn go_string(&self) -> String {
         let mut out = String::new();
-        write_go(&mut out, self);
+        write_go(&mut out, self, 0);
         out
     }
 }
 
-fn write_go(out: &mut String, v: &Value) {
+/// How deep printing, encoding and comparing follow nested values. A map can hold itself
+/// (`set $m "self" $m`), which Go follows until its stack is exhausted; here the walk stops.
+pub(crate) const MAX_VALUE_DEPTH: usize = 100;
+
+fn write_go(out: &mut String, v: &Value, depth: usize) {
+    if depth > MAX_VALUE_DEPTH {
+        out.push_str("...");
+        return;
+    }
     match v {
         Value::Nil => out.push_str("<nil>"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -242,7 +259,7 @@ fn write_go(out: &mut String, v: &Value) {
                 if i > 0 {
                     out.push(' ');
                 }
-                write_go(out, item);
+                write_go(out, item, depth + 1);
             }
             out.push(']');
         }
@@ -254,7 +271,7 @@ fn write_go(out: &mut String, v: &Value) {
                 }
                 out.push_str(k);
                 out.push(':');
-                write_go(out, item);
+                write_go(out, item, depth + 1);
             }
             out.push(']');
         }
@@ -420,7 +437,8 @@ impl From<BTreeMap<String, Value>> for Map {
 
 impl fmt::Debug for Map {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.read().iter()).finish()
+        // Through go_string, which stops inside a map that holds itself.
+        f.write_str(&Value::Map(self.clone()).go_string())
     }
 }
 
@@ -486,6 +504,13 @@ impl fmt::Display for Value {
 
 /// Go's `reflect.DeepEqual` on template data: kinds must match exactly (1 is not 1.0).
 pub fn deep_equal(a: &Value, b: &Value) -> bool {
+    deep_equal_at(a, b, 0)
+}
+
+fn deep_equal_at(a: &Value, b: &Value, depth: usize) -> bool {
+    if depth > MAX_VALUE_DEPTH {
+        return false;
+    }
     match (a, b) {
         (Value::Nil, Value::Nil) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
@@ -493,14 +518,17 @@ pub fn deep_equal(a: &Value, b: &Value) -> bool {
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::String(x), Value::String(y)) => x == y,
         (Value::List(x), Value::List(y)) if x.elem() == y.elem() => {
-            x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| deep_equal(a, b))
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|(a, b)| deep_equal_at(a, b, depth + 1))
         }
         (Value::Map(x), Value::Map(y)) => {
             let (x, y) = (x.read(), y.read());
             x.len() == y.len()
                 && x.iter()
                     .zip(y.iter())
-                    .all(|((ka, va), (kb, vb))| ka == kb && deep_equal(va, vb))
+                    .all(|((ka, va), (kb, vb))| ka == kb && deep_equal_at(va, vb, depth + 1))
         }
         (Value::Object(x), Value::Object(y)) => Arc::ptr_eq(x, y),
         _ => false,

@@ -48,6 +48,10 @@ fn json_value(
             out.push_str(&ind.repeat(depth));
         }
     };
+    if depth > crate::value::MAX_VALUE_DEPTH {
+        // Go's encoder fails on a value that contains itself.
+        return false;
+    }
     match v {
         Value::Object(o) => match o.to_value() {
             Some(inner) => return json_value(out, &inner, escape_html, indent, depth),

@@ -46,6 +46,9 @@ fn toml_key(k: &str) -> String {
 /// BurntSushi's eMapOrStruct: a table's plain keys, then its sub-tables, each indented two
 /// spaces per level below the top; a blank line before each top-level table once output began.
 fn toml_table(out: &mut String, m: &crate::value::Map, path: &[String]) {
+    if path.len() > crate::value::MAX_VALUE_DEPTH {
+        return;
+    }
     let entries = m.entries();
     let pad = "  ".repeat(path.len());
     for (k, v) in &entries {

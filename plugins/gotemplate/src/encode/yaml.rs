@@ -95,6 +95,8 @@ const MAX_SIMPLE_KEY: usize = 128;
 
 struct Emitter {
     out: String,
+    /// Set when a value nests deeper than the encoders follow (a map holding itself).
+    too_deep: bool,
     /// go-yaml v2 folds long scalars at 80 columns; v3 as Helm configures it does not.
     width: Option<usize>,
     /// go-yaml v3: indents sequences inside mappings and allows tabs in literal blocks.
@@ -116,6 +118,10 @@ impl Emitter {
 
     /// Write `v` after something on the current line (`key:` or `-`), at block indent `indent`.
     fn value_after(&mut self, v: &Value, indent: usize, in_seq_item: bool) {
+        if indent > 2 * crate::value::MAX_VALUE_DEPTH || self.too_deep {
+            self.too_deep = true;
+            return;
+        }
         if let Value::Object(o) = v
             && let Some(inner) = o.to_value()
         {
@@ -243,24 +249,27 @@ impl Emitter {
 pub fn to_yaml(v: &Value) -> String {
     let mut e = Emitter {
         out: String::new(),
+        too_deep: false,
         width: Some(80),
         indent_sequences: false,
         json_roundtrip: true,
     };
     e.document(v);
-    e.out
+    // Helm's toYaml gives "" when marshalling fails, as it does for a value holding itself.
+    if e.too_deep { String::new() } else { e.out }
 }
 
 /// go-yaml v3 with two-space indentation (Helm's toYamlPretty).
 pub fn to_yaml_pretty(v: &Value) -> String {
     let mut e = Emitter {
         out: String::new(),
+        too_deep: false,
         width: None,
         indent_sequences: true,
         json_roundtrip: false,
     };
     e.document(v);
-    e.out
+    if e.too_deep { String::new() } else { e.out }
 }
 
 #[cfg(test)]

@@ -111,7 +111,11 @@ pub fn dig(_: &mut CallContext, a: &[Value]) -> R {
             other => {
                 return Err(format!(
                     "interface conversion: interface {{}} is {}, not string",
-                    other.type_name()
+                    if other.is_nil() {
+                        "nil".to_string()
+                    } else {
+                        other.type_name()
+                    }
                 ));
             }
         };
@@ -139,8 +143,8 @@ pub fn dig(_: &mut CallContext, a: &[Value]) -> R {
 }
 
 /// mergo.Merge / mergo.Merge(WithOverride) on `map[string]interface{}`.
-fn merge_into(dst: &Map, src: &Map, overwrite: bool) {
-    if dst.ptr_eq(src) {
+fn merge_into(dst: &Map, src: &Map, overwrite: bool, depth: usize) {
+    if dst.ptr_eq(src) || depth > crate::value::MAX_VALUE_DEPTH {
         return;
     }
     for (k, sv) in src.entries() {
@@ -154,7 +158,7 @@ fn merge_into(dst: &Map, src: &Map, overwrite: bool) {
             }
             Value::Map(sm) => {
                 if let Some(Value::Map(dm)) = &dv {
-                    merge_into(dm, sm, overwrite);
+                    merge_into(dm, sm, overwrite, depth + 1);
                     if !dm.is_empty() {
                         continue;
                     }
@@ -182,7 +186,7 @@ fn merge_all(a: &[Value], overwrite: bool) -> R {
     at_least(a, 1)?;
     let dst = map_arg(a, 0)?;
     for i in 1..a.len() {
-        merge_into(&dst, &map_arg(a, i)?, overwrite);
+        merge_into(&dst, &map_arg(a, i)?, overwrite, 0);
     }
     // A nil destination is replaced by the merged map, as mergo does through its pointer.
     Ok(Value::Map(dst))
@@ -242,15 +246,26 @@ pub fn values(_: &mut CallContext, a: &[Value]) -> R {
 }
 
 pub fn deep_copy_value(v: &Value) -> Value {
+    deep_copy_at(v, 0)
+}
+
+/// Copies nested maps and lists; past the depth the encoders follow (a map holding itself),
+/// the rest stays shared.
+fn deep_copy_at(v: &Value, depth: usize) -> Value {
+    if depth > crate::value::MAX_VALUE_DEPTH {
+        return v.clone();
+    }
     match v {
         Value::Map(m) => {
             let out = Map::new();
             for (k, v) in m.entries() {
-                out.insert(k, deep_copy_value(&v));
+                out.insert(k, deep_copy_at(&v, depth + 1));
             }
             Value::Map(out)
         }
-        Value::List(l) => Value::list(l.iter().map(deep_copy_value).collect()),
+        Value::List(l) => {
+            Value::List(l.like(l.iter().map(|v| deep_copy_at(v, depth + 1)).collect()))
+        }
         other => other.clone(),
     }
 }

@@ -45,7 +45,12 @@ pub fn b64enc(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn b64dec(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let s = string_arg(a, 0)?;
+    // Go's decoders skip line breaks.
+    let s: String = string_arg(a, 0)?
+        .chars()
+        .filter(|c| *c != '\r' && *c != '\n')
+        .collect();
+    let s = s.as_str();
     Ok(Value::str(
         match base64::engine::general_purpose::STANDARD.decode(s) {
             Ok(bytes) => go_lossy(&bytes),
@@ -58,7 +63,7 @@ pub fn b64dec(_: &mut CallContext, a: &[Value]) -> R {
                     _ if s.find(|c| !alphabet(c)).is_some() => {
                         s.find(|c| !alphabet(c)).unwrap_or_default()
                     }
-                    _ if s.len() % 4 != 0 => s.len() / 4 * 4,
+                    _ if !s.len().is_multiple_of(4) => s.len() / 4 * 4,
                     base64::DecodeError::InvalidByte(i, _)
                     | base64::DecodeError::InvalidLastSymbol(i, _) => i,
                     base64::DecodeError::InvalidLength(n) => n / 4 * 4,
@@ -94,7 +99,10 @@ pub fn b32enc(_: &mut CallContext, a: &[Value]) -> R {
 
 pub fn b32dec(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
-    let s = string_arg(a, 0)?;
+    let s: String = string_arg(a, 0)?
+        .chars()
+        .filter(|c| *c != '\r' && *c != '\n')
+        .collect();
     let mut bits = 0u64;
     let mut nbits = 0;
     let mut out = Vec::new();

@@ -189,7 +189,8 @@ fn random_templates_agree_with_go() {
 }
 
 /// Every deterministic function called with random arguments of every kind: mostly type and
-/// arity errors, which must happen at the same place as in Go, and the odd success.
+/// arity errors, which must happen at the same place as in Go, and the odd success. Not `set`
+/// and `merge`: they can make a map hold itself, which crashes Go's printing.
 #[test]
 fn random_calls_agree_with_go() {
     const FUNCTIONS: &[&str] = &[
@@ -304,13 +305,10 @@ fn random_calls_agree_with_go() {
         "slice",
         "dict",
         "get",
-        "set",
         "unset",
         "hasKey",
         "pluck",
         "dig",
-        "merge",
-        "mergeOverwrite",
         "pick",
         "omit",
         "deepCopy",
