@@ -25,6 +25,20 @@ pub fn go_f64_to_i64(f: f64) -> i64 {
     }
 }
 
+/// cast's trimZeroDecimal: "3.00" is "3", but "3." and "3.5" stay as they are.
+fn trim_zero_decimal(s: &str) -> &str {
+    let mut found_zero = false;
+    for (i, b) in s.bytes().enumerate().rev() {
+        match b {
+            b'.' if found_zero => return &s[..i],
+            b'.' => {}
+            b'0' => found_zero = true,
+            _ => return s,
+        }
+    }
+    s
+}
+
 /// cast.ToInt64: floats truncate, strings parse (`"3.0"` too), anything else is 0.
 pub fn to_i64(v: &Value) -> i64 {
     match v {
@@ -33,12 +47,7 @@ pub fn to_i64(v: &Value) -> i64 {
         Value::Bool(b) => *b as i64,
         Value::String(s) => {
             let s = s.as_ref();
-            // cast trims a zero decimal part before parsing.
-            let t = match s.split_once('.') {
-                Some((int, frac)) if !int.is_empty() && frac.chars().all(|c| c == '0') => int,
-                _ => s,
-            };
-            parse_int_base0(t).unwrap_or(0)
+            parse_int_base0(trim_zero_decimal(s)).unwrap_or(0)
         }
         _ => 0,
     }
