@@ -202,6 +202,26 @@ pub fn adler32sum(_: &mut CallContext, a: &[Value]) -> R {
     Ok(Value::str(((s2 << 16) | s1).to_string()))
 }
 
+/// Go's URL path unescaping (`%XX` only; escapes were validated before).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(hex) = s.get(i + 1..i + 3)
+            && let Ok(v) = u8::from_str_radix(hex, 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    go_lossy(&out)
+}
+
 /// Go's url.Parse, reduced to the fields Sprig's urlParse returns.
 pub fn url_parse(_: &mut CallContext, a: &[Value]) -> R {
     arity(a, 1)?;
@@ -271,10 +291,10 @@ pub fn url_parse(_: &mut CallContext, a: &[Value]) -> R {
         ("scheme", scheme),
         ("host", host),
         ("hostname", hostname),
-        ("path", path),
+        ("path", &percent_decode(path)),
         ("query", query),
         ("opaque", opaque),
-        ("fragment", fragment),
+        ("fragment", &percent_decode(fragment)),
         ("userinfo", userinfo),
     ] {
         m.insert(k, Value::str(v));
