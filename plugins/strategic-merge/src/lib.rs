@@ -3,6 +3,10 @@
 //!
 //! Pure functions over `serde_json::Value`: no files, no network, no threads, so the same code runs
 //! in the renderer plugins (wasm32-wasip2) and natively in tests.
+//!
+//! What `kustomize build` does around a patch is the caller's: putting back the kind, name and
+//! namespace a patch may not change, and dropping an empty `metadata.annotations` from every
+//! object it prints.
 
 mod elements;
 mod error;
