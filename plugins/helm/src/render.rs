@@ -10,7 +10,7 @@ use crate::objects::{self, Files};
 use crate::values::Values;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use tether_gotemplate::{ErrorKind, MissingKey, Options, TemplateError, Templates, Value};
 
 /// A rendered template file: helm's name (`chart/templates/x.yaml`) and its output.
@@ -71,8 +71,6 @@ pub fn render(
         missing_key: MissingKey::Zero,
         lint_mode: false,
     });
-    let parsed: Arc<OnceLock<Templates>> = Arc::new(OnceLock::new());
-    templates.add_function("tpl", functions::tpl(Arc::downgrade(&parsed)));
     let random = functions::RandomCalls::default();
     templates.add_function("htpasswd", functions::htpasswd(random.clone()));
     for renderable in &renderables {
@@ -80,7 +78,7 @@ pub fn render(
             .parse(&renderable.name, &renderable.source)
             .map_err(|e| template_error(&e, &rendered.sources))?;
     }
-    let templates = parsed.get_or_init(|| templates);
+    let templates = &templates;
     let mut seen_nondeterministic = std::collections::BTreeSet::new();
     for renderable in &renderables {
         let base = renderable
