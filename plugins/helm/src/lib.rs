@@ -15,6 +15,7 @@
 mod archive;
 mod chart;
 mod error;
+mod files;
 mod functions;
 mod manifest;
 mod objects;

@@ -5,8 +5,9 @@
 
 use crate::chart::Chart;
 use crate::error::ChartError;
+use crate::files::Files;
 use crate::functions;
-use crate::objects::{self, Files};
+use crate::objects;
 use crate::values::Values;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
