@@ -1,7 +1,7 @@
 //! Differential suite: the `helm` plugin against `helm template` (v4.2.4) on the charts written for it
 //! (cases/helm/<chart>/, each rendered with its default values and with `<chart>.overrides.yaml` plus
 //! the `--set` lines of `<chart>.set` when present) and on every chart of the shared corpus (default
-//! values, then each of its `ci/*.yaml` values files). Outputs must be equal as object sets; when helm
+//! values, then each of its `ci/*.yaml` and `values-*.yaml` files). Outputs must be equal as object sets; when helm
 //! refuses a case the plugin must refuse it too. Every failing case is reported by name.
 
 use std::path::{Path, PathBuf};
@@ -192,7 +192,7 @@ fn own_cases() -> Vec<Case> {
     cases
 }
 
-/// The published charts of the shared corpus: defaults, then each `ci/` values file.
+/// The published charts of the shared corpus: defaults, then each of their override values files.
 fn corpus_cases() -> Vec<Case> {
     let root = corpus("charts");
     let mut cases = Vec::new();
@@ -205,22 +205,31 @@ fn corpus_cases() -> Vec<Case> {
             values_files: Vec::new(),
             set: Vec::new(),
         });
-        let mut ci: Vec<String> = std::fs::read_dir(dir.join("ci"))
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.ends_with(".yaml"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        ci.sort();
-        for file in ci {
+        // The chart's own override files: its CI values, and `values-*.yaml` beside values.yaml
+        // (podinfo's values-prod.yaml).
+        let yaml_files = |sub: &str, keep: &dyn Fn(&str) -> bool| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(dir.join(sub))
+                .map(|entries| {
+                    entries
+                        .filter_map(Result::ok)
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|n| n.ends_with(".yaml") && keep(n))
+                        .map(|n| if sub == "." { n } else { format!("{sub}/{n}") })
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            names
+        };
+        let overrides = yaml_files("ci", &|_| true)
+            .into_iter()
+            .chain(yaml_files(".", &|n| n.starts_with("values-")));
+        for file in overrides {
             cases.push(Case {
-                name: format!("corpus {chart} (ci/{file})"),
+                name: format!("corpus {chart} ({file})"),
                 root: dir.clone(),
                 chart: ".".into(),
-                values_files: vec![format!("ci/{file}")],
+                values_files: vec![file],
                 set: Vec::new(),
             });
         }
@@ -281,8 +290,8 @@ fn own_charts_render_like_helm_template() {
 
 #[test]
 fn corpus_charts_render_like_helm_template() {
-    // 7 published charts with defaults, plus their ci/ values files.
-    run(corpus_cases(), 7);
+    // 7 published charts with defaults, plus 62 ci/ values files and podinfo's values-prod.yaml.
+    run(corpus_cases(), 70);
 }
 
 /// Charts helm refuses: the plugin refuses them too, naming the file (relative to the source tree),
