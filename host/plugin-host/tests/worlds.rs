@@ -274,7 +274,7 @@ plugins:
     }
 
     let names: Vec<&str> = catalog.plugins().map(|p| p.name()).collect();
-    assert_eq!(names, ["drift", "hello", "raw"]);
+    assert_eq!(names, ["drift", "hello", "helm", "kustomize", "raw"]);
     let dir = common::empty_dir();
     let output = catalog
         .renderer("hello")
@@ -287,10 +287,17 @@ plugins:
         "configured settings reach the plugin"
     );
     assert!(catalog.renderer("drift").is_err());
-    let missing = catalog.get("helm").unwrap_err().to_string();
+    let missing = catalog.get("nope").unwrap_err().to_string();
     assert_eq!(
         missing,
-        "no plugin named `helm` is loaded (loaded: drift, hello, raw)"
+        "no plugin named `nope` is loaded (loaded: drift, hello, helm, kustomize, raw)"
+    );
+    // Where a configured plugin is used, the reason it did not load is part of the error.
+    let refused = catalog.renderer("tampered").unwrap_err().to_string();
+    assert!(
+        refused.starts_with("plugin `tampered` is configured but did not load:")
+            && refused.contains("sha256 mismatch"),
+        "{refused}"
     );
 }
 

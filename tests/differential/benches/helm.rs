@@ -12,7 +12,7 @@ const RELEASE: &str = "bench";
 const NAMESPACE: &str = "apps";
 
 fn charts() -> Vec<(String, PathBuf)> {
-    let root = corpus("charts");
+    let root = corpus("charts").expect("the benchmark renders the shared corpus of charts");
     let mut charts: Vec<(String, PathBuf)> = std::fs::read_dir(&root)
         .expect("the shared corpus of charts")
         .filter_map(Result::ok)

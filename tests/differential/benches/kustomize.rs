@@ -83,7 +83,7 @@ fn bench(c: &mut Criterion) {
     let subjects = [
         Subject {
             name: "small",
-            source: corpus("kustomize"),
+            source: corpus("kustomize").expect("the small overlay is in the shared corpus"),
             dir: "podinfo/deploy/overlays/production".into(),
         },
         Subject {

