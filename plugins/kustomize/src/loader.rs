@@ -165,25 +165,10 @@ pub struct Document {
 /// its first line for error messages.
 pub fn documents(path: &str, text: &str) -> Result<Vec<Document>> {
     let mut out = Vec::new();
-    let mut start = 1;
-    let mut current = String::new();
-    for (index, line) in text.lines().enumerate() {
-        if is_separator(line) {
-            parse_document(path, start, &current, &mut out)?;
-            current.clear();
-            start = index + 2;
-        } else {
-            current.push_str(line);
-            current.push('\n');
-        }
+    for document in tether_plugin_sdk::yaml_documents(text) {
+        parse_document(path, document.start_line, &document.text, &mut out)?;
     }
-    parse_document(path, start, &current, &mut out)?;
     Ok(out)
-}
-
-fn is_separator(line: &str) -> bool {
-    line.strip_prefix("---")
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '#']))
 }
 
 fn parse_document(path: &str, start: usize, text: &str, out: &mut Vec<Document>) -> Result<()> {

@@ -48,29 +48,14 @@ fn json_document(path: &str, text: &str) -> Result<Vec<(usize, Value)>, PluginEr
     Ok(vec![(1, value)])
 }
 
-/// Split at `---` lines ourselves so each document knows the line it starts on; empty documents (a
-/// leading `---`, comments only) are skipped.
+/// Each document knows the line it starts on; empty documents (a leading `---`, comments only) are
+/// skipped.
 fn yaml_documents(path: &str, text: &str) -> Result<Vec<(usize, Value)>, PluginError> {
     let mut documents = Vec::new();
-    let mut start = 1;
-    let mut current = String::new();
-    for (index, line) in text.lines().enumerate() {
-        if is_document_separator(line) {
-            parse_yaml_document(path, start, &current, &mut documents)?;
-            current.clear();
-            start = index + 2;
-        } else {
-            current.push_str(line);
-            current.push('\n');
-        }
+    for document in tether_plugin_sdk::yaml_documents(text) {
+        parse_yaml_document(path, document.start_line, &document.text, &mut documents)?;
     }
-    parse_yaml_document(path, start, &current, &mut documents)?;
     Ok(documents)
-}
-
-fn is_document_separator(line: &str) -> bool {
-    line.strip_prefix("---")
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '#']))
 }
 
 fn parse_yaml_document(

@@ -25,6 +25,7 @@
 
 mod settings;
 mod tree;
+mod yaml_stream;
 
 #[doc(hidden)]
 pub mod bindings {
@@ -42,6 +43,7 @@ pub use bindings::tether::plugin::log::Level as LogLevel;
 pub use bindings::tether::plugin::types::{Diagnostic, Error as PluginError, Location, Object};
 pub use settings::Settings;
 pub use tree::{SourceFile, SourceTree};
+pub use yaml_stream::{YamlDocument, yaml_documents};
 
 /// What a renderer receives for one call.
 #[derive(Debug)]
