@@ -126,13 +126,8 @@ struct ConfigTask {
 }
 
 impl ConfigTask {
-    /// Sends one message unless the client is gone or the server shuts down (a client that stops
-    /// reading must not hold up shutdown); `false` ends the stream.
     async fn send(&self, message: Result<ConfigurationResponse, Status>) -> bool {
-        tokio::select! {
-            sent = self.tx.send(message) => sent.is_ok(),
-            () = self.ctx.cancel.cancelled() => false,
-        }
+        self.ctx.send(&self.tx, message).await
     }
 
     async fn run(self, mut state: watch::Receiver<SourceState>, resume: Option<gix::ObjectId>) {

@@ -36,6 +36,15 @@ impl Context {
                 || self.config.granted(&agent.name, repository))
     }
 
+    /// Sends one message of a stream unless the client is gone or the server shuts down (a client
+    /// that stops reading must not hold up shutdown); `false` ends the stream.
+    pub async fn send<T>(&self, tx: &tokio::sync::mpsc::Sender<T>, message: T) -> bool {
+        tokio::select! {
+            sent = tx.send(message) => sent.is_ok(),
+            () = self.cancel.cancelled() => false,
+        }
+    }
+
     /// Whether token `id` is still valid; a store failure counts as invalid (fail closed).
     pub fn token_active(&self, id: i64) -> bool {
         self.store.token_active(id).unwrap_or_else(|e| {

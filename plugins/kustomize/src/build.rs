@@ -134,11 +134,8 @@ impl Target {
             ));
         };
         let path = loader.join(&self.dir, relative)?;
-        loader
-            .check_restriction(&self.dir, &path)
-            .map_err(|e| self.field_error("openapi", e))?;
         let text = loader
-            .read_text(&path)
+            .read_within(&self.dir, &path)
             .map_err(|e| self.field_error("openapi", e))?;
         let document = crate::loader::parse_yaml(&text).map_err(|(m, _)| {
             Error::input(format!("invalid OpenAPI document: {m}")).in_file(&path)
@@ -205,21 +202,15 @@ impl Target {
             .map_err(|e| self.field_error("resources", e))?;
         for entry in &k.configurations {
             let path = loader.join(&self.dir, entry)?;
-            loader
-                .check_restriction(&self.dir, &path)
-                .map_err(|e| self.field_error("configurations", e))?;
             let text = loader
-                .read_text(&path)
+                .read_within(&self.dir, &path)
                 .map_err(|e| self.field_error("configurations", e))?;
             acc.config.merge_file(&path, &text)?;
         }
         for entry in &k.crds {
             let path = loader.join(&self.dir, entry)?;
-            loader
-                .check_restriction(&self.dir, &path)
-                .map_err(|e| self.field_error("crds", e))?;
             let text = loader
-                .read_text(&path)
+                .read_within(&self.dir, &path)
                 .map_err(|e| self.field_error("crds", e))?;
             crate::fieldspec::crds::merge_file(&mut acc.config, &path, &text)?;
         }

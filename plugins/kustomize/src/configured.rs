@@ -49,8 +49,7 @@ pub fn run(loader: &Loader, dir: &str, resources: &mut ResMap, entry: &str) -> R
                 "`{entry}` is a directory; the kustomize renderer reads transformer configs from files only"
             )));
         }
-        loader.check_restriction(dir, &path)?;
-        (path.clone(), loader.read_text(&path)?)
+        (path.clone(), loader.read_within(dir, &path)?)
     };
     for document in crate::loader::documents(&file, &text)? {
         let at = |e: Error| {

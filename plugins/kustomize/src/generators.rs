@@ -190,8 +190,7 @@ fn load_pairs(
     let mut pairs = Vec::new();
     for env in &args.envs {
         let path = context.loader.join(context.dir, env)?;
-        context.loader.check_restriction(context.dir, &path)?;
-        let text = context.loader.read_text(&path)?;
+        let text = context.loader.read_within(context.dir, &path)?;
         for (number, line) in text.lines().enumerate() {
             let line = if number == 0 {
                 line.trim_start_matches('\u{feff}')

@@ -81,6 +81,13 @@ impl Loader {
         )))
     }
 
+    /// The text of `path` after the load restrictor allowed it for the kustomization at `root`:
+    /// how every file a kustomization names (patches, configs, env files, …) is read.
+    pub fn read_within(&self, root: &str, path: &str) -> Result<String> {
+        self.check_restriction(root, path)?;
+        self.read_text(path)
+    }
+
     pub fn is_dir(&self, path: &str) -> bool {
         self.root.join(path).is_dir()
     }

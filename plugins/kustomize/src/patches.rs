@@ -26,8 +26,7 @@ fn patch_text(context: &PatchContext<'_>, patch: &Patch) -> Result<(String, Stri
         (None, Some(inline)) => Ok((inline.clone(), context.kustomization_file.to_owned())),
         (Some(relative), None) => {
             let path = context.loader.join(context.dir, relative)?;
-            context.loader.check_restriction(context.dir, &path)?;
-            Ok((context.loader.read_text(&path)?, path))
+            Ok((context.loader.read_within(context.dir, &path)?, path))
         }
     }
 }
@@ -182,8 +181,7 @@ pub fn apply_strategic_merge_entry(
         ),
         None => {
             let path = context.loader.join(context.dir, entry)?;
-            context.loader.check_restriction(context.dir, &path)?;
-            let text = context.loader.read_text(&path)?;
+            let text = context.loader.read_within(context.dir, &path)?;
             match parse(&path, &text)? {
                 Parsed::StrategicMerge(patches) => (patches, path),
                 Parsed::Json6902(_) => {

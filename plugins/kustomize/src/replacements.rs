@@ -98,8 +98,7 @@ pub fn apply(loader: &Loader, dir: &str, resources: &mut ResMap, entries: &[Valu
 
 fn load_file(loader: &Loader, dir: &str, relative: &str) -> Result<Vec<Replacement>> {
     let path = loader.join(dir, relative)?;
-    loader.check_restriction(dir, &path)?;
-    let text = loader.read_text(&path)?;
+    let text = loader.read_within(dir, &path)?;
     let value = crate::loader::parse_yaml(&text)
         .map_err(|(message, _)| Error::input(format!("invalid YAML: {message}")).in_file(&path))?;
     let items = match value {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tether_config::gitops::{GitRef, ManifestProject};
+use tether_config::plugins::Plugins;
 use tether_plugin_host::{PluginCatalog, PluginEngine};
 use tether_rpc::agent::v1::{self as agent_rpc, StatusReport, SyncResult};
 use tether_rpc::gitops::v1::{self as gitops_rpc, ObjectsToSynchronizeRequest, PathSelector};
@@ -96,27 +97,43 @@ impl Module for GitopsModule {
             let mut plugin_backoff = Backoff::default();
             let mut refetch_after: Option<Duration> = None;
             let mut refetching = false;
+            // The last complete catalog and the plugins it was loaded for: most configuration
+            // commits leave `plugins:` alone, and the same specs (digests included) load the same
+            // components, so they are neither fetched nor compiled again.
+            let mut loaded: Option<(Plugins, Arc<PluginCatalog>)> = None;
             loop {
                 let active = config.borrow_and_update().clone();
                 if let Some(active) = active {
-                    let fetched = tokio::select! {
-                        _ = stop.cancelled() => break,
-                        fetched = self.catalog(&active) => fetched,
-                    };
-                    let (catalog, complete) = fetched;
-                    let catalog = Arc::new(catalog);
-                    refetch_after = if complete {
-                        plugin_backoff.connected(Instant::now());
-                        None
-                    } else {
-                        Some(plugin_backoff.failed(Instant::now()))
-                    };
-                    if refetching && complete {
-                        tracing::info!("all plugins loaded: restarting the project workers with them");
-                        for (_, (_, _, token)) in running.drain() {
-                            token.cancel();
+                    let reusable = loaded
+                        .as_ref()
+                        .filter(|(plugins, _)| *plugins == active.config.plugins)
+                        .map(|(_, catalog)| catalog.clone());
+                    let catalog = match reusable {
+                        Some(catalog) => catalog,
+                        None => {
+                            let fetched = tokio::select! {
+                                _ = stop.cancelled() => break,
+                                fetched = self.catalog(&active) => fetched,
+                            };
+                            let (catalog, complete) = fetched;
+                            let catalog = Arc::new(catalog);
+                            refetch_after = if complete {
+                                plugin_backoff.connected(Instant::now());
+                                loaded = Some((active.config.plugins.clone(), catalog.clone()));
+                                None
+                            } else {
+                                loaded = None;
+                                Some(plugin_backoff.failed(Instant::now()))
+                            };
+                            if refetching && complete {
+                                tracing::info!("all plugins loaded: restarting the project workers with them");
+                                for (_, (_, _, token)) in running.drain() {
+                                    token.cancel();
+                                }
+                            }
+                            catalog
                         }
-                    }
+                    };
                     refetching = false;
                     let wanted: HashMap<String, ManifestProject> = active
                         .config

@@ -93,14 +93,7 @@ pub fn dig(_: &mut CallContext, a: &[Value]) -> R {
     let mut current = match &a[a.len() - 1] {
         Value::Map(m) => m.clone(),
         other => {
-            return Err(format!(
-                "interface conversion: interface {{}} is {}, not map[string]interface {{}}",
-                if other.is_nil() {
-                    "nil".to_string()
-                } else {
-                    other.type_name()
-                }
-            ));
+            return Err(interface_conversion(other, "map[string]interface {}"));
         }
     };
     let default = &a[a.len() - 2];
@@ -109,14 +102,7 @@ pub fn dig(_: &mut CallContext, a: &[Value]) -> R {
         let k = match k {
             Value::String(s) => s,
             other => {
-                return Err(format!(
-                    "interface conversion: interface {{}} is {}, not string",
-                    if other.is_nil() {
-                        "nil".to_string()
-                    } else {
-                        other.type_name()
-                    }
-                ));
+                return Err(interface_conversion(other, "string"));
             }
         };
         let Some(step) = current.get(k) else {
@@ -128,14 +114,7 @@ pub fn dig(_: &mut CallContext, a: &[Value]) -> R {
         current = match step {
             Value::Map(m) => m,
             other => {
-                return Err(format!(
-                    "interface conversion: interface {{}} is {}, not map[string]interface {{}}",
-                    if other.is_nil() {
-                        "nil".to_string()
-                    } else {
-                        other.type_name()
-                    }
-                ));
+                return Err(interface_conversion(&other, "map[string]interface {}"));
             }
         };
     }
@@ -277,4 +256,15 @@ pub fn deep_copy(_: &mut CallContext, a: &[Value]) -> R {
         return Err("reflect: call of reflect.Value.Type on zero Value".into());
     }
     Ok(deep_copy_value(&a[0]))
+}
+
+/// The message of Go's panic when a type assertion on an `interface{}` fails, which sprig's `dig`
+/// lets through as the call's error.
+fn interface_conversion(value: &Value, want: &str) -> String {
+    let have = if value.is_nil() {
+        "nil".to_string()
+    } else {
+        value.type_name()
+    };
+    format!("interface conversion: interface {{}} is {have}, not {want}")
 }
