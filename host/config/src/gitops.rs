@@ -25,6 +25,8 @@
 //!       prune_propagation_policy: foreground
 //!       inventory_policy: must_match
 //!       force_conflicts: true           # Tether: take fields over from other field managers
+//!       allow_empty: false              # Tether (Argo CD's allowEmpty): may a commit that renders
+//!                                       # no objects prune everything?
 //! ```
 //!
 //! Validation happens while deserializing, so errors carry the file and line of the offending value.
@@ -32,7 +34,7 @@
 use crate::duration::GoDuration;
 use crate::plugins::{PluginName, RelativePath, Settings};
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -53,6 +55,9 @@ pub const DEFAULT_INVENTORY_POLICY: InventoryPolicy = InventoryPolicy::MustMatch
 /// Server-side apply takes fields over from other field managers, as GitLab's agent always does;
 /// `false` makes such a conflict an error for the object instead.
 pub const DEFAULT_FORCE_CONFLICTS: bool = true;
+/// A commit that renders no objects never prunes a non-empty inventory unless the project opts in
+/// (Argo CD's `allowEmpty`): an empty render is far more often a glob typo than a wish to delete.
+pub const DEFAULT_ALLOW_EMPTY: bool = false;
 /// GitLab kas refuses more paths than this per manifest project.
 pub const MAX_PATHS: usize = 100;
 
@@ -86,14 +91,36 @@ impl ManifestProjects {
 impl TryFrom<Vec<ManifestProject>> for ManifestProjects {
     type Error = String;
 
+    /// One entry per repository. The agent keys its workers, inventories and status reports by
+    /// the repository (as GitLab's agent keys its gitops workers by project id), so the same
+    /// repository at two refs would fight over one inventory: refused, naming both entries.
     fn try_from(projects: Vec<ManifestProject>) -> Result<Self, String> {
-        let mut seen = BTreeSet::new();
-        for project in &projects {
-            if !seen.insert((project.id.as_str(), project.git_ref.clone())) {
-                return Err(format!(
-                    "manifest project `{}` at the same ref is listed twice; merge its paths into one entry",
-                    project.id
-                ));
+        let mut seen: BTreeMap<&str, (usize, &Option<GitRef>)> = BTreeMap::new();
+        for (index, project) in projects.iter().enumerate() {
+            if let Some((first, first_ref)) =
+                seen.insert(project.id.as_str(), (index, &project.git_ref))
+            {
+                let shown = |r: &Option<GitRef>| match r {
+                    Some(r) => r.to_string(),
+                    None => "the default branch".to_owned(),
+                };
+                return Err(if *first_ref == project.git_ref {
+                    format!(
+                        "manifest_projects[{first}] and manifest_projects[{index}] both sync `{}` at {}; \
+                         merge their paths into one entry",
+                        project.id,
+                        shown(&project.git_ref)
+                    )
+                } else {
+                    format!(
+                        "manifest_projects[{first}] ({}) and manifest_projects[{index}] ({}) both sync `{}`; \
+                         a repository can be synced at one ref only (its objects share one inventory): \
+                         keep one entry, or use a second agent for the other ref",
+                        shown(first_ref),
+                        shown(&project.git_ref),
+                        project.id
+                    )
+                });
             }
         }
         Ok(ManifestProjects(projects))
@@ -116,6 +143,8 @@ pub struct ManifestProject {
     pub prune_propagation_policy: PrunePropagationPolicy,
     pub inventory_policy: InventoryPolicy,
     pub force_conflicts: bool,
+    /// Whether a commit that renders no objects may prune every object of the project.
+    pub allow_empty: bool,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +163,7 @@ struct ManifestProjectFields {
     prune_propagation_policy: Option<PrunePropagationPolicy>,
     inventory_policy: Option<InventoryPolicy>,
     force_conflicts: Option<bool>,
+    allow_empty: Option<bool>,
 }
 
 impl TryFrom<ManifestProjectFields> for ManifestProject {
@@ -180,6 +210,7 @@ impl TryFrom<ManifestProjectFields> for ManifestProject {
                 .unwrap_or(DEFAULT_PRUNE_PROPAGATION_POLICY),
             inventory_policy: f.inventory_policy.unwrap_or(DEFAULT_INVENTORY_POLICY),
             force_conflicts: f.force_conflicts.unwrap_or(DEFAULT_FORCE_CONFLICTS),
+            allow_empty: f.allow_empty.unwrap_or(DEFAULT_ALLOW_EMPTY),
         })
     }
 }
@@ -396,6 +427,17 @@ impl Glob {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The form matched against repository paths (see [`normalize_glob`]).
+    pub fn normalized(&self) -> &str {
+        normalize_glob(&self.0)
+    }
+
+    /// Whether `path` (repository-relative, `/`-separated) is selected by this glob.
+    pub fn matches(&self, path: &str) -> bool {
+        // Validated when the configuration was read, so it compiles.
+        compile_glob(&self.0).is_ok_and(|m| m.is_match(path))
+    }
 }
 
 impl TryFrom<String> for Glob {
@@ -407,11 +449,24 @@ impl TryFrom<String> for Glob {
     }
 }
 
-/// The rules a glob must follow to stay inside the repository. Public so the server can apply the same
-/// check to globs that reach it over the wire.
-pub fn check_glob(glob: &str) -> Result<(), String> {
-    // GitLab accepts globs with a leading `/` meaning "from the repository root"; so does Tether.
-    let relative = glob.strip_prefix('/').unwrap_or(glob);
+/// The one form every glob is matched in: GitLab documents globs with a leading `/` meaning "from
+/// the repository root" (`/**/*.{yaml,yml,json}`), while paths in a repository (and in a renderer's
+/// source tree) have none, so one leading `/` is dropped. The `raw` renderer applies the same rule
+/// to its `glob` setting.
+pub fn normalize_glob(glob: &str) -> &str {
+    glob.strip_prefix('/').unwrap_or(glob)
+}
+
+/// The one glob engine: `globset` with `*` and `?` stopping at `/` (`**` crosses directories), on the
+/// normalised form. The server selects files with it, the agent checks each path entry with it, and
+/// the `raw` renderer matches with the same engine and options.
+pub fn compile_glob(glob: &str) -> Result<globset::GlobMatcher, String> {
+    build_glob(glob).map(|g| g.compile_matcher())
+}
+
+/// The checked, compiled glob, for callers that combine several into a `globset::GlobSet`.
+pub fn build_glob(glob: &str) -> Result<globset::Glob, String> {
+    let relative = normalize_glob(glob);
     if relative.is_empty() {
         return Err("empty glob".to_owned());
     }
@@ -426,8 +481,13 @@ pub fn check_glob(glob: &str) -> Result<(), String> {
     globset::GlobBuilder::new(relative)
         .literal_separator(true)
         .build()
-        .map_err(|e| format!("glob `{glob}`: {}", e.kind()))?;
-    Ok(())
+        .map_err(|e| format!("glob `{glob}`: {}", e.kind()))
+}
+
+/// The rules a glob must follow to stay inside the repository. Public so the server can apply the same
+/// check to globs that reach it over the wire.
+pub fn check_glob(glob: &str) -> Result<(), String> {
+    build_glob(glob).map(drop)
 }
 
 impl fmt::Display for Glob {
@@ -461,4 +521,85 @@ pub enum InventoryPolicy {
     MustMatch,
     AdoptIfNoInventory,
     AdoptAll,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::parse_agent_config;
+
+    fn projects(yaml: &str) -> Result<Vec<ManifestProject>, String> {
+        parse_agent_config(yaml, "config.yaml")
+            .map(|c| c.gitops.manifest_projects.iter().cloned().collect())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_same_repository_at_two_refs_is_refused_naming_both_entries() {
+        let e = projects(
+            "gitops:\n  manifest_projects:\n  - id: group/app\n  - id: other\n  - id: group/app\n    ref: {tag: v1}\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("manifest_projects[0] (the default branch)")
+                && e.contains("manifest_projects[2] (tag v1)")
+                && e.contains("`group/app`")
+                && e.contains("one ref only"),
+            "{e}"
+        );
+        let e = projects(
+            "gitops:\n  manifest_projects:\n  - id: a\n    ref: {branch: main}\n  - id: a\n    ref: {branch: main}\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains(
+                "manifest_projects[0] and manifest_projects[1] both sync `a` at branch main"
+            ),
+            "{e}"
+        );
+        // Different repositories at different refs are fine.
+        assert_eq!(
+            projects(
+                "gitops:\n  manifest_projects:\n  - {id: a, ref: {branch: main}}\n  - {id: b, ref: {tag: v1}}\n"
+            )
+            .unwrap()
+            .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn allow_empty_is_off_unless_the_project_opts_in() {
+        let p = projects(
+            "gitops:\n  manifest_projects:\n  - id: a\n  - id: b\n    allow_empty: true\n",
+        )
+        .unwrap();
+        assert!(!p[0].allow_empty);
+        assert!(p[1].allow_empty);
+    }
+
+    #[test]
+    fn gitlabs_leading_slash_form_matches_like_the_relative_form() {
+        for (glob, path, expected) in [
+            ("/**/*.{yaml,yml,json}", "a.yaml", true),
+            ("/**/*.{yaml,yml,json}", "deep/er/b.json", true),
+            ("**/*.{yaml,yml,json}", "deep/er/b.json", true),
+            ("/manifests/*.yaml", "manifests/a.yaml", true),
+            ("/manifests/*.yaml", "manifests/sub/a.yaml", false),
+            ("manifests/*.yaml", "manifests/sub/a.yaml", false),
+            ("/manifests/**", "manifests/sub/a.yaml", true),
+            ("/**/*.yaml", "README.md", false),
+        ] {
+            let glob = Glob::try_from(glob.to_owned()).unwrap();
+            assert_eq!(glob.matches(path), expected, "{glob} vs {path}");
+            assert_eq!(
+                compile_glob(glob.as_str()).unwrap().is_match(path),
+                expected
+            );
+        }
+        assert_eq!(normalize_glob("/a/*.yaml"), "a/*.yaml");
+        assert_eq!(normalize_glob("a/*.yaml"), "a/*.yaml");
+        assert!(check_glob("//etc/*").is_err());
+        assert!(check_glob("/../x").is_err());
+    }
 }

@@ -125,6 +125,7 @@ mod raw {
         yaml_syntax_error => "yaml-syntax-error",
         yaml_not_an_object => "yaml-not-an-object",
         yaml_unclosed_at_end => "yaml-unclosed-at-end",
+        gitlab_leading_slash_glob => "gitlab-leading-slash-glob",
     );
 }
 

@@ -7,10 +7,10 @@ use crate::context::Context;
 use crate::sources::{SourceKey, SourceState};
 use bytes::Bytes;
 use gix::ObjectId;
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{GlobSet, GlobSetBuilder};
 use std::pin::Pin;
 use std::sync::Arc;
-use tether_config::gitops::{GitRef, check_glob};
+use tether_config::gitops::{GitRef, build_glob};
 use tether_rpc::gitops::v1::gitops_service_server::{GitopsService, GitopsServiceServer};
 use tether_rpc::gitops::v1::{ObjectsToSynchronizeRequest, ObjectsToSynchronizeResponse, r#ref};
 use tether_rpc::limits::{MAX_FILE_SIZE, MAX_FILES, MAX_PATHS, MAX_TOTAL_SIZE, format_size};
@@ -129,13 +129,8 @@ fn glob_set<'a>(globs: impl ExactSizeIterator<Item = &'a str>) -> Result<GlobSet
     let mut builder = GlobSetBuilder::new();
     let mut any = false;
     for glob in globs {
-        check_glob(glob).map_err(Status::invalid_argument)?;
-        let relative = glob.strip_prefix('/').unwrap_or(glob);
-        let compiled = GlobBuilder::new(relative)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        builder.add(compiled);
+        // The agent's engine and normalisation, so both agree on what a glob selects.
+        builder.add(build_glob(glob).map_err(Status::invalid_argument)?);
         any = true;
     }
     if !any {

@@ -2,7 +2,9 @@
 //! manifests (YAML with any number of `---`-separated documents, or JSON), in path order. A `kind: List`
 //! is expanded into its items. Every problem names the file and line.
 //!
-//! Settings: `glob` (default `**/*.{yaml,yml,json}`, GitLab's default).
+//! Settings: `glob` (default `**/*.{yaml,yml,json}`, GitLab's default). GitLab's form with a leading
+//! `/` (`/**/*.{yaml,yml,json}`, "from the repository root") selects the same files: the SDK matches
+//! with the host's glob engine and normalisation.
 
 use serde::Deserialize;
 use serde_json::Value;

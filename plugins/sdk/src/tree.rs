@@ -23,13 +23,23 @@ impl SourceTree {
         }
     }
 
-    /// Relative paths of the files matching `glob` (`**`, `*`, `?`, `{a,b}`), sorted so output order never
-    /// depends on the file system. Hidden files and directories (a name starting with `.`) are skipped,
-    /// like GitLab's agent does.
+    /// Relative paths of the files matching `glob` (`**`, `*`, `?`, `{a,b}`, `[...]`), sorted so output
+    /// order never depends on the file system. Hidden files and directories (a name starting with `.`)
+    /// are skipped, like GitLab's agent does.
+    ///
+    /// The host's engine and normalisation (tether-config's `compile_glob`): `globset` with `*` and `?`
+    /// stopping at `/`, and GitLab's leading `/` ("from the repository root") dropped, so a glob selects
+    /// here exactly the files the server selected for it. A glob that is not valid is `invalid-settings`.
     pub fn files(&self, glob: &str) -> Result<Vec<String>, PluginError> {
+        let relative = glob.strip_prefix('/').unwrap_or(glob);
+        let matcher = globset::GlobBuilder::new(relative)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| PluginError::invalid_setting(format!("glob `{glob}`: {}", e.kind())))?
+            .compile_matcher();
         let mut found = Vec::new();
         self.walk(&self.root, &mut found)?;
-        found.retain(|path| glob_match::glob_match(glob, path));
+        found.retain(|path| matcher.is_match(path));
         found.sort();
         Ok(found)
     }
