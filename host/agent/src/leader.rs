@@ -1,6 +1,13 @@
 //! Leader election among an agent's replicas, through a Kubernetes Lease (as client-go's
 //! leaderelection does): only the leader applies, the others stand by and take over when the
 //! leader's lease lapses or is released.
+//!
+//! Whether a lease lapsed is judged on this replica's own monotonic clock, as client-go does: a
+//! standby notes when it last saw the lease record change and takes over only once it has seen no
+//! change for the lease duration. The holder's `renewTime` is never compared with the local wall
+//! clock, so a holder whose clock runs ahead is not kept forever, and one whose clock runs behind
+//! is not usurped while it renews. The leader itself stops leading when a renewal fails or does not
+//! finish within the retry period, and gitops cancels a sync in flight the moment it does.
 
 use std::time::Duration;
 
@@ -10,6 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How long a lease is valid without renewal (client-go's default).
@@ -22,6 +30,30 @@ pub struct LeaderElection {
     lease_name: String,
     identity: String,
     lease_duration: Duration,
+    /// The lease record as last read and when (local monotonic time) it last changed.
+    observed: Option<(ObservedRecord, Instant)>,
+}
+
+/// What identifies one renewal of a lease: any change means its holder is alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ObservedRecord {
+    holder: Option<String>,
+    renew_time: Option<Timestamp>,
+    acquire_time: Option<Timestamp>,
+    transitions: Option<i32>,
+    duration_seconds: Option<i32>,
+}
+
+impl ObservedRecord {
+    fn of(spec: &LeaseSpec) -> Self {
+        Self {
+            holder: spec.holder_identity.clone(),
+            renew_time: spec.renew_time.as_ref().map(|t| t.0),
+            acquire_time: spec.acquire_time.as_ref().map(|t| t.0),
+            transitions: spec.lease_transitions,
+            duration_seconds: spec.lease_duration_seconds,
+        }
+    }
 }
 
 impl LeaderElection {
@@ -32,6 +64,7 @@ impl LeaderElection {
             lease_name: lease_name.to_owned(),
             identity: identity.to_owned(),
             lease_duration: DEFAULT_LEASE_DURATION,
+            observed: None,
         }
     }
 
@@ -43,7 +76,7 @@ impl LeaderElection {
     /// Runs the election until `stop` is cancelled, then releases the lease if held. The receiver
     /// holds whether this replica leads right now.
     pub fn start(
-        self,
+        mut self,
         stop: CancellationToken,
     ) -> (watch::Receiver<bool>, tokio::task::JoinHandle<()>) {
         let (tx, rx) = watch::channel(false);
@@ -51,11 +84,17 @@ impl LeaderElection {
             // Renew well within the lease so one slow request does not lose it.
             let retry = self.lease_duration / 3;
             loop {
-                let leading = match self.try_acquire_or_renew().await {
-                    Ok(leading) => leading,
-                    Err(e) => {
+                // A renewal that hangs must not leave this replica "leading" past its lease.
+                let attempt = tokio::time::timeout(retry, self.attempt()).await;
+                let leading = match attempt {
+                    Ok(Ok(leading)) => leading,
+                    Ok(Err(e)) => {
                         tracing::warn!(lease = %self.lease_name, "leader election: {e}");
                         // Unsure means not leading: never apply on a lease that may have lapsed.
+                        false
+                    }
+                    Err(_) => {
+                        tracing::warn!(lease = %self.lease_name, "leader election: no answer within {retry:?}");
                         false
                     }
                 };
@@ -75,7 +114,9 @@ impl LeaderElection {
         (rx, task)
     }
 
-    async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
+    /// One round of the election: acquire the lease if it is free or lapsed (by this replica's
+    /// observation), renew it if held; whether this replica holds it afterwards.
+    pub async fn attempt(&mut self) -> Result<bool, kube::Error> {
         let now = Timestamp::now();
         let duration_secs = i32::try_from(self.lease_duration.as_secs()).unwrap_or(i32::MAX);
         let Some(mut lease) = self.leases.get_opt(&self.lease_name).await? else {
@@ -101,9 +142,10 @@ impl LeaderElection {
             };
         };
         let spec = lease.spec.get_or_insert_with(Default::default);
+        let observed_at = self.observe(spec);
         let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
         let ours = holder.as_deref() == Some(self.identity.as_str());
-        if !ours && holder.is_some() && !expired(spec, now) {
+        if !ours && holder.is_some() && !lapsed(spec, observed_at, Instant::now()) {
             return Ok(false);
         }
         if !ours {
@@ -144,14 +186,58 @@ impl LeaderElection {
     }
 }
 
-fn expired(spec: &LeaseSpec, now: Timestamp) -> bool {
-    let (Some(renewed), Some(duration)) = (&spec.renew_time, spec.lease_duration_seconds) else {
-        return true;
-    };
-    let deadline = renewed.0 + jiff_seconds(duration);
-    deadline < now
+impl LeaderElection {
+    /// Records the lease as read; returns when (locally) its record last changed.
+    fn observe(&mut self, spec: &LeaseSpec) -> Instant {
+        let record = ObservedRecord::of(spec);
+        match &self.observed {
+            Some((seen, at)) if *seen == record => *at,
+            _ => {
+                let now = Instant::now();
+                self.observed = Some((record, now));
+                now
+            }
+        }
+    }
 }
 
-fn jiff_seconds(seconds: i32) -> k8s_openapi::jiff::SignedDuration {
-    k8s_openapi::jiff::SignedDuration::from_secs(i64::from(seconds))
+/// Whether a lease unchanged since `observed_at` (local monotonic time) has lapsed at `now`:
+/// client-go's `observedTime + leaseDuration < now`, never the holder's `renewTime`.
+fn lapsed(spec: &LeaseSpec, observed_at: Instant, now: Instant) -> bool {
+    let Some(seconds) = spec.lease_duration_seconds else {
+        return true;
+    };
+    let duration = Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
+    observed_at + duration < now
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::SignedDuration;
+
+    fn spec(renewed: Timestamp) -> LeaseSpec {
+        LeaseSpec {
+            holder_identity: Some("other".into()),
+            lease_duration_seconds: Some(10),
+            renew_time: Some(MicroTime(renewed)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn expiry_follows_the_local_observation_not_the_holders_clock() {
+        let now = Timestamp::now();
+        let hour = SignedDuration::from_hours(1);
+        let observed_at = Instant::now();
+        let after = |seconds| observed_at + Duration::from_secs(seconds);
+        // A renewTime an hour ahead (holder's clock fast) or behind (slow) says nothing: what
+        // counts is how long this replica has seen the record unchanged.
+        for renewed in [now + hour, now - hour, now] {
+            let spec = spec(renewed);
+            assert!(!lapsed(&spec, observed_at, observed_at), "{renewed}");
+            assert!(!lapsed(&spec, observed_at, after(9)), "{renewed}");
+            assert!(lapsed(&spec, observed_at, after(11)), "{renewed}");
+        }
+    }
 }

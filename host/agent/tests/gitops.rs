@@ -74,7 +74,7 @@ async fn a_commit_is_applied_updated_and_pruned() -> Result<()> {
         .await?;
     assert_eq!(
         a.annotations()[OWNING_INVENTORY_ANNOTATION],
-        "agent-app",
+        InventoryId::new("agent", "app").id(),
         "objects carry their inventory"
     );
     assert!(
@@ -83,7 +83,7 @@ async fn a_commit_is_applied_updated_and_pruned() -> Result<()> {
             .any(|m| m.manager.as_deref() == Some("tether"))
     );
     let inventory = Api::<ConfigMap>::namespaced(client.clone(), ns.name())
-        .get("inventory-agent-app")
+        .get(&InventoryId::new("agent", "app").config_map_name())
         .await?;
     assert_eq!(inventory.data.unwrap_or_default().len(), 2);
 
@@ -190,11 +190,13 @@ async fn inventory_policies_decide_over_existing_objects() -> Result<()> {
 
     let mut adopting = options(ns.name(), "first");
     adopting.inventory_policy = InventoryPolicy::AdoptIfNoInventory;
+    // The last step below syncs an empty commit on purpose.
+    adopting.allow_empty = true;
     let adopt = Synchronizer::new(client.clone(), adopting);
     assert_success(&adopt.sync(vec![config_map("existing", "mine")]).await);
     assert_eq!(
         config_maps.get("existing").await?.annotations()[OWNING_INVENTORY_ANNOTATION],
-        "agent-first"
+        InventoryId::new("agent", "first").id()
     );
 
     // Another project may not take it without adopt_all.
@@ -204,7 +206,11 @@ async fn inventory_policies_decide_over_existing_objects() -> Result<()> {
         .sync(vec![config_map("existing", "theirs")])
         .await;
     assert_eq!(report.errors[0].kind, ObjectErrorKind::Refused);
-    assert!(report.errors[0].message.contains("agent-first"));
+    assert!(
+        report.errors[0]
+            .message
+            .contains(&InventoryId::new("agent", "first").id())
+    );
     other.inventory_policy = InventoryPolicy::AdoptAll;
     assert_success(
         &Synchronizer::new(client.clone(), other)
@@ -450,7 +456,14 @@ async fn dry_runs_write_nothing() -> Result<()> {
         assert_success(&report);
         assert_eq!(names(&report.applied), ["a"], "{strategy:?}");
         assert!(!exists(&client, ns.name(), "a").await?, "{strategy:?}");
-        assert!(!exists(&client, ns.name(), "inventory-agent-app").await?);
+        assert!(
+            !exists(
+                &client,
+                ns.name(),
+                &InventoryId::new("agent", "app").config_map_name()
+            )
+            .await?
+        );
     }
     Ok(())
 }
@@ -464,7 +477,10 @@ async fn pruning_a_namespace_waits_until_it_is_gone() -> Result<()> {
         object(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": child}}));
     let mut inside = config_map("inside", "1");
     inside.object.metadata.namespace = Some(child.clone());
-    let sync = Synchronizer::new(client.clone(), options(ns.name(), "app"));
+    let mut opts = options(ns.name(), "app");
+    // Pruning everything through an empty commit is what this test is about: opted in.
+    opts.allow_empty = true;
+    let sync = Synchronizer::new(client.clone(), opts);
     assert_success(&sync.sync(vec![namespace, inside]).await);
 
     let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
@@ -515,5 +531,194 @@ async fn without_force_a_field_owned_by_another_manager_is_a_conflict() -> Resul
         .get("shared")
         .await?;
     assert_eq!(shared.data.unwrap()["value"], "ours");
+    Ok(())
+}
+
+#[tokio::test]
+async fn projects_whose_names_clean_up_alike_never_prune_each_other() -> Result<()> {
+    // The collision seen end to end: agent `alpha-platform` with project `apps` pruned agent
+    // `alpha`'s project `platform/apps`, because both cleaned up to `alpha-platform-apps`.
+    let ns = cluster().namespace("collide").await?;
+    let client = cluster().admin().await?;
+    let options = |agent: &str, project: &str| {
+        let mut o = SyncOptions::new(InventoryId::new(agent, project), ns.name());
+        o.default_namespace = ns.name().to_owned();
+        o
+    };
+    let alpha = Synchronizer::new(client.clone(), options("alpha", "platform/apps"));
+    assert_success(&alpha.sync(vec![config_map("alpha-web", "1")]).await);
+
+    let other = Synchronizer::new(client.clone(), options("alpha-platform", "apps"));
+    let report = other.sync(vec![config_map("other-web", "1")]).await;
+    assert_success(&report);
+    assert!(report.pruned.is_empty(), "{:?}", report.pruned);
+    assert!(exists(&client, ns.name(), "alpha-web").await?);
+    assert!(exists(&client, ns.name(), "other-web").await?);
+
+    // Each keeps pruning only its own.
+    let report = alpha.sync(vec![config_map("alpha-api", "1")]).await;
+    assert_success(&report);
+    assert_eq!(names(&report.pruned), ["alpha-web"]);
+    assert!(exists(&client, ns.name(), "other-web").await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_inventory_recorded_for_another_identity_is_not_adopted() -> Result<()> {
+    let ns = cluster().namespace("foreign-inv").await?;
+    let client = cluster().admin().await?;
+    let config_maps = Api::<ConfigMap>::namespaced(client.clone(), ns.name());
+    let id = InventoryId::new("agent", "app");
+    // Another identity's record under this project's name (a hand-made copy, a hash clash).
+    config_maps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {
+                    "name": id.config_map_name(),
+                    "annotations": {
+                        "tether.dev/inventory-agent": "someone",
+                        "tether.dev/inventory-project": "else",
+                    },
+                },
+                "data": {format!("{}_victim__ConfigMap", ns.name()): ""},
+            }))?,
+        )
+        .await?;
+    let victim = config_map("victim", "theirs");
+    Synchronizer::new(client.clone(), {
+        let mut o = options(ns.name(), "someone-else");
+        o.inventory_policy = InventoryPolicy::AdoptAll;
+        o
+    })
+    .sync(vec![victim])
+    .await;
+
+    let report = Synchronizer::new(client.clone(), options(ns.name(), "app"))
+        .sync(vec![config_map("mine", "1")])
+        .await;
+    assert_eq!(report.errors.len(), 1, "{:#?}", report.errors);
+    assert_eq!(report.errors[0].kind, ObjectErrorKind::Inventory);
+    let message = &report.errors[0].message;
+    assert!(
+        message.contains("agent `someone` project `else`")
+            && message.contains("agent `agent` project `app`")
+            && message.contains("refusing to adopt"),
+        "{message}"
+    );
+    assert!(
+        !exists(&client, ns.name(), "mine").await?,
+        "nothing applied"
+    );
+    assert!(
+        exists(&client, ns.name(), "victim").await?,
+        "nothing pruned"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_legacy_inventory_migrates_without_pruning_anything() -> Result<()> {
+    let ns = cluster().namespace("legacy-inv").await?;
+    let client = cluster().admin().await?;
+    let config_maps = Api::<ConfigMap>::namespaced(client.clone(), ns.name());
+    let id = InventoryId::new("agent", "app");
+    // What an agent before the hash left behind: objects marked with the legacy id and the
+    // legacy inventory listing them.
+    for name in ["kept", "left"] {
+        config_maps
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({
+                    "metadata": {
+                        "name": name,
+                        "annotations": {OWNING_INVENTORY_ANNOTATION: id.legacy_id()},
+                    },
+                    "data": {"value": "old"},
+                }))?,
+            )
+            .await?;
+    }
+    let key = |name: &str| format!("{}_{name}__ConfigMap", ns.name());
+    config_maps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": id.legacy_config_map_name()},
+                "data": {key("kept"): "", key("left"): ""},
+            }))?,
+        )
+        .await?;
+
+    // must_match takes over what the legacy inventory marked, and prunes nothing.
+    let sync = Synchronizer::new(client.clone(), options(ns.name(), "app"));
+    let report = sync.sync(vec![config_map("kept", "new")]).await;
+    assert_success(&report);
+    assert!(report.pruned.is_empty(), "{:?}", report.pruned);
+    assert_eq!(names(&report.abandoned), ["left"]);
+    let kept = config_maps.get("kept").await?;
+    assert_eq!(kept.annotations()[OWNING_INVENTORY_ANNOTATION], id.id());
+    assert_eq!(kept.data.unwrap()["value"], "new");
+    let left = config_maps.get("left").await?;
+    assert_eq!(
+        left.annotations()[OWNING_INVENTORY_ANNOTATION],
+        id.legacy_id()
+    );
+    assert!(exists(&client, ns.name(), &id.legacy_config_map_name()).await?);
+    let inventory = config_maps.get(&id.config_map_name()).await?;
+    assert_eq!(
+        inventory.annotations()["tether.dev/inventory-project"],
+        "app"
+    );
+
+    // From then on the new inventory rules: what leaves the manifests is pruned.
+    let report = sync.sync(vec![config_map("next", "1")]).await;
+    assert_success(&report);
+    assert_eq!(names(&report.pruned), ["kept"]);
+    assert!(exists(&client, ns.name(), "left").await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_empty_commit_never_prunes_a_non_empty_inventory_unless_allowed() -> Result<()> {
+    let ns = cluster().namespace("empty").await?;
+    let client = cluster().admin().await?;
+    let sync = Synchronizer::new(client.clone(), options(ns.name(), "app"));
+    assert_success(
+        &sync
+            .sync(vec![config_map("a", "1"), config_map("b", "1")])
+            .await,
+    );
+
+    for dry_run in [DryRunStrategy::Server, DryRunStrategy::None] {
+        let mut opts = options(ns.name(), "app");
+        opts.dry_run = dry_run;
+        let report = Synchronizer::new(client.clone(), opts).sync(vec![]).await;
+        assert_eq!(report.errors.len(), 1, "{:#?}", report.errors);
+        assert_eq!(report.errors[0].kind, ObjectErrorKind::EmptyRefused);
+        assert!(
+            report.errors[0].message.contains("allow_empty: true")
+                && report.errors[0].message.contains("all 2 objects"),
+            "{}",
+            report.errors[0].message
+        );
+        assert!(report.pruned.is_empty());
+        assert!(exists(&client, ns.name(), "a").await?);
+        assert!(exists(&client, ns.name(), "b").await?);
+    }
+
+    // The inventory still lists both: opting in prunes them.
+    let mut opts = options(ns.name(), "app");
+    opts.allow_empty = true;
+    let report = Synchronizer::new(client.clone(), opts).sync(vec![]).await;
+    assert_success(&report);
+    assert_eq!(names(&report.pruned), ["a", "b"]);
+    assert!(!exists(&client, ns.name(), "a").await?);
+
+    // An empty commit for an empty inventory is no deletion: nothing to refuse.
+    let report = Synchronizer::new(client.clone(), options(ns.name(), "fresh"))
+        .sync(vec![])
+        .await;
+    assert_success(&report);
     Ok(())
 }

@@ -1,15 +1,21 @@
 //! `tether render DIR`: render a chart, a kustomization or a directory of manifests with a built-in
-//! or a local renderer plugin, the same runtime the agent uses, and print YAML.
+//! or a local renderer plugin, the same runtime the agent uses, and print YAML. The directory and
+//! flags become a manifest project's `paths[]` entry, turned into a render call by the agent's own
+//! [`PathRender`], so what is printed is what the agent would render; only what a repository
+//! cannot express (values files from outside it, `--set`, `--setting`) is laid over it.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tether_config::plugins::Settings;
+use tether_config::gitops::{
+    DEFAULT_GLOB, Glob, HelmRelease, ManifestPath, PluginRender, Renderer,
+};
+use tether_config::plugins::{PluginName, RelativePath, Settings};
 use tether_plugin_host::{
-    EngineOptions, NoPluginFiles, PluginCatalog, PluginDefinition, PluginEngine, RenderRequest,
-    World,
+    ClusterInfo, EngineOptions, NoPluginFiles, PathRender, PluginCatalog, PluginDefinition,
+    PluginEngine, World,
 };
 
 #[derive(Debug, Args)]
@@ -72,13 +78,6 @@ pub(crate) fn run(args: RenderArgs, cache_dir: Option<PathBuf>) -> Result<ExitCo
             "--values, --set and --set-string are for charts (the `helm` renderer), not `{plugin}`"
         );
     }
-    let (source, mut pairs) = match plugin.as_str() {
-        "kustomize" => kustomize_call(&args.dir)?,
-        "helm" => (args.dir.clone(), helm_settings(&args)?),
-        _ => (args.dir.clone(), Vec::new()),
-    };
-    pairs.extend(parse_settings(&args.settings)?);
-    let settings = Settings::new(pairs).map_err(anyhow::Error::msg)?;
     let engine = PluginEngine::new(EngineOptions {
         cache_dir,
         ..EngineOptions::default()
@@ -88,9 +87,10 @@ pub(crate) fn run(args: RenderArgs, cache_dir: Option<PathBuf>) -> Result<ExitCo
         let path = Path::new(&plugin);
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        // Named as a path entry's `render: {plugin}` would name it (`my_renderer.wasm`: `my-renderer`).
         let name = path
             .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
+            .map(|s| s.to_string_lossy().to_ascii_lowercase().replace('_', "-"))
             .unwrap_or_default();
         catalog.insert(engine.load(PluginDefinition::new(
             name.clone(),
@@ -101,12 +101,51 @@ pub(crate) fn run(args: RenderArgs, cache_dir: Option<PathBuf>) -> Result<ExitCo
     } else {
         plugin
     };
-    let renderer = catalog.renderer(&name)?;
-    let request = RenderRequest {
-        namespace: args.namespace,
-        release_name: args.release,
-        ..RenderRequest::new(&source).with_settings(settings)
+    let (repository, renderer) = match name.as_str() {
+        "kustomize" => {
+            let (root, dir) = kustomize_root(&args.dir)?;
+            (root, Renderer::Kustomize { dir })
+        }
+        "helm" => (
+            args.dir.clone(),
+            Renderer::Helm(HelmRelease {
+                chart: relative(".")?,
+                release: args.release.clone(),
+                namespace: Some(args.namespace.clone()),
+                values: None,
+                values_files: Vec::new(),
+            }),
+        ),
+        "raw" => (args.dir.clone(), Renderer::Plain),
+        other => (
+            args.dir.clone(),
+            Renderer::Plugin(PluginRender {
+                plugin: PluginName::try_from(other.to_owned()).map_err(anyhow::Error::msg)?,
+                dir: None,
+                settings: Settings::default(),
+            }),
+        ),
     };
+    let path = ManifestPath {
+        glob: Glob::try_from(DEFAULT_GLOB.to_owned()).map_err(anyhow::Error::msg)?,
+        renderer,
+    };
+    // Offline: no cluster to ask, so charts see `helm template`'s defaults.
+    let PathRender {
+        plugin, request, ..
+    } = PathRender::new(&repository, &path, &args.namespace, &ClusterInfo::default());
+    let mut extra = if plugin == "helm" {
+        helm_settings(&args)?
+    } else {
+        Vec::new()
+    };
+    extra.extend(parse_settings(&args.settings)?);
+    let extra = Settings::new(extra).map_err(anyhow::Error::msg)?;
+    let request = tether_plugin_host::RenderRequest {
+        settings: request.settings.overlay(&extra),
+        ..request
+    };
+    let renderer = catalog.renderer(&plugin)?;
     let output = renderer.render(&request)?;
 
     let mut err = std::io::stderr().lock();
@@ -126,8 +165,8 @@ pub(crate) fn run(args: RenderArgs, cache_dir: Option<PathBuf>) -> Result<ExitCo
 
 /// A kustomization's overlays reach bases in sibling directories (`../base`), so the source tree is
 /// the enclosing Git work tree (what the agent gets from the server), or the directory itself
-/// outside Git; `dir` says where the kustomization is in it.
-fn kustomize_call(dir: &Path) -> Result<(PathBuf, Vec<(String, String)>)> {
+/// outside Git; the path is where the kustomization is in it.
+fn kustomize_root(dir: &Path) -> Result<(PathBuf, RelativePath)> {
     let dir = dir
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", dir.display()))?;
@@ -136,23 +175,24 @@ fn kustomize_call(dir: &Path) -> Result<(PathBuf, Vec<(String, String)>)> {
         .find(|a| a.join(".git").exists())
         .unwrap_or(&dir)
         .to_path_buf();
-    let relative = dir.strip_prefix(&root).unwrap_or(Path::new(""));
-    let relative = match relative.to_str() {
+    let within = dir.strip_prefix(&root).unwrap_or(Path::new(""));
+    let within = match within.to_str() {
         Some("") => ".".to_owned(),
         Some(path) => path.replace(std::path::MAIN_SEPARATOR, "/"),
         None => bail!("{} is not valid UTF-8", dir.display()),
     };
-    Ok((root, vec![("dir".to_owned(), relative)]))
+    Ok((root, relative(&within)?))
 }
 
-/// The chart is the source tree; values files from anywhere are handed over by value, each one
-/// document of the `values` stream, merged in order as `helm template -f` merges them.
+fn relative(path: &str) -> Result<RelativePath> {
+    RelativePath::try_from(path.to_owned()).map_err(anyhow::Error::msg)
+}
+
+/// What `helm template`'s flags add to the chart's path entry: values files from anywhere, handed
+/// over by value, each one document of the `values` stream, merged in order as `helm template -f`
+/// merges them; `--set` and `--set-string`.
 fn helm_settings(args: &RenderArgs) -> Result<Vec<(String, String)>> {
-    let mut pairs = vec![
-        ("chart".to_owned(), ".".to_owned()),
-        ("release".to_owned(), args.release.clone()),
-        ("namespace".to_owned(), args.namespace.clone()),
-    ];
+    let mut pairs = Vec::new();
     if !args.values.is_empty() {
         let mut documents = Vec::new();
         for file in &args.values {

@@ -36,7 +36,10 @@ pub use engine::{DEFAULT_POOL_SLOTS, EngineOptions, PluginEngine};
 pub use error::{GuestError, GuestErrorKind, LoadError, PluginError};
 pub use limits::ConcurrencyGate;
 pub use plugin::{ComponentInfo, Plugin, PluginDefinition, detect_world};
-pub use render::{Location, RenderOutput, RenderRequest, RenderedObject, Warning};
+pub use render::{
+    ClusterInfo, HELM_RENDERER, KUSTOMIZE_RENDERER, Location, PathRender, RAW_RENDERER,
+    RenderOutput, RenderRequest, RenderedObject, Warning,
+};
 pub use services::{
     Drift, FieldOwner, HttpRequest, HttpResponse, Observed, OutboundError, OutboundTransport,
     Report, Verdict,

@@ -1,13 +1,116 @@
 //! The renderer world as the host's callers see it: a request naming a source tree, and objects that
-//! were checked to be Kubernetes objects before anyone applies them.
+//! were checked to be Kubernetes objects before anyone applies them — and [`PathRender`], the one
+//! place where a manifest project's `paths[]` entry becomes a render call, for the agent and
+//! `tether render` alike.
 
 use crate::bindings::renderer::exports::tether::plugin::render;
 use crate::bindings::types;
 use crate::error::{GuestError, GuestErrorKind, PluginError};
 use serde_json::Value;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use tether_config::gitops::{ManifestPath, Renderer};
 use tether_config::plugins::Settings;
+
+/// Built-in renderers by role.
+pub const RAW_RENDERER: &str = "raw";
+pub const KUSTOMIZE_RENDERER: &str = "kustomize";
+pub const HELM_RENDERER: &str = "helm";
+
+/// What a renderer knows of the cluster it renders for: helm's `.Capabilities`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterInfo {
+    /// The API server's version (`v1.36.0`); empty: unknown (offline rendering), and helm's
+    /// renderer uses `helm template`'s default.
+    pub version: String,
+    /// What the cluster serves, as helm lists it: every `group/version` (`v1` for the core group)
+    /// and every `group/version/Kind`; empty: `helm template`'s defaults.
+    pub api_versions: Vec<String>,
+}
+
+/// One `paths[]` entry as a render call: which plugin, the source subdirectory and the request.
+/// What each renderer receives (settings are strings, the plugin contract's only kind):
+/// - plain paths: `raw`, the repository as source, `glob` (normalised: GitLab's leading `/`
+///   dropped, so `/**/*.yaml` selects what the server sent for it);
+/// - `kustomize: DIR`: `kustomize`, the repository as source (overlays reach bases outside their
+///   own directory), `dir`;
+/// - `helm: {...}`: `helm`, the repository as source, `chart`, `release`, `namespace`,
+///   `values_files` (one path per line, in order) and `values` (YAML);
+/// - `render: {plugin, dir, settings}`: that plugin, `dir` (or the repository) as source,
+///   `settings`.
+///
+/// Every request carries the project's default namespace and the cluster's [`ClusterInfo`].
+#[derive(Debug, Clone)]
+pub struct PathRender {
+    pub plugin: String,
+    /// The directory inside the repository handed to the plugin; `None`: the repository.
+    pub subdir: Option<String>,
+    pub request: RenderRequest,
+}
+
+impl PathRender {
+    pub fn new(
+        repository: &Path,
+        path: &ManifestPath,
+        default_namespace: &str,
+        cluster: &ClusterInfo,
+    ) -> Self {
+        let settings = |pairs: Vec<(&str, String)>| {
+            Settings::new(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                .unwrap_or_default()
+        };
+        let (plugin, subdir, settings) = match &path.renderer {
+            Renderer::Plain => (
+                RAW_RENDERER.to_owned(),
+                None,
+                settings(vec![("glob", path.glob.normalized().to_owned())]),
+            ),
+            Renderer::Kustomize { dir } => (
+                KUSTOMIZE_RENDERER.to_owned(),
+                None,
+                settings(vec![("dir", dir.as_str().to_owned())]),
+            ),
+            Renderer::Helm(helm) => {
+                let mut pairs = vec![
+                    ("chart", helm.chart.as_str().to_owned()),
+                    ("release", helm.release.clone()),
+                    (
+                        "namespace",
+                        helm.namespace
+                            .clone()
+                            .unwrap_or_else(|| default_namespace.to_owned()),
+                    ),
+                ];
+                if !helm.values_files.is_empty() {
+                    let files: Vec<_> = helm.values_files.iter().map(|f| f.as_str()).collect();
+                    pairs.push(("values_files", files.join("\n")));
+                }
+                if let Some(values) = &helm.values {
+                    pairs.push(("values", serde_yaml::to_string(values).unwrap_or_default()));
+                }
+                (HELM_RENDERER.to_owned(), None, settings(pairs))
+            }
+            Renderer::Plugin(render) => (
+                render.plugin.as_str().to_owned(),
+                render.dir.as_ref().map(|d| d.as_str().to_owned()),
+                render.settings.clone(),
+            ),
+        };
+        let source = match &subdir {
+            Some(dir) => repository.join(dir),
+            None => repository.to_owned(),
+        };
+        let mut request = RenderRequest::new(source).with_settings(settings);
+        request.namespace = default_namespace.to_owned();
+        request.cluster_version = cluster.version.clone();
+        request.api_versions = cluster.api_versions.clone();
+        PathRender {
+            plugin,
+            subdir,
+            request,
+        }
+    }
+}
 
 /// One rendering: the source tree on the host and what the plugin should know about the target.
 #[derive(Debug, Clone)]
@@ -193,4 +296,86 @@ fn check_object(manifest: &Value) -> Result<(), String> {
         return Err("`metadata.name` is missing or not a string".to_owned());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tether_config::agent::parse_agent_config;
+
+    fn paths(yaml_paths: &str) -> Vec<ManifestPath> {
+        let config = parse_agent_config(
+            &format!(
+                "gitops:\n  manifest_projects:\n    - id: app\n      default_namespace: apps\n      paths:\n{yaml_paths}"
+            ),
+            "config.yaml",
+        )
+        .expect("a valid config");
+        config
+            .gitops
+            .manifest_projects
+            .iter()
+            .next()
+            .unwrap()
+            .paths
+            .clone()
+    }
+
+    fn pairs(call: &PathRender) -> Vec<(&str, &str)> {
+        call.request
+            .settings
+            .pairs()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn each_renderer_gets_its_settings_the_namespace_and_the_cluster() {
+        let cluster = ClusterInfo {
+            version: "v1.36.0".into(),
+            api_versions: vec!["v1".into(), "apps/v1".into()],
+        };
+        let repository = Path::new("/repo");
+        let all = paths(concat!(
+            "        - glob: '/**/*.yaml'\n",
+            "        - glob: 'k/**'\n          kustomize: k/prod\n",
+            "        - glob: 'c/**'\n          helm: {chart: c, release: web, values_files: [c/a.yaml, c/b.yaml], values: {n: 1}}\n",
+            "        - glob: 'j/**'\n          render: {plugin: jsonnet, dir: j, settings: {env: prod}}\n",
+        ));
+        let calls: Vec<_> = all
+            .iter()
+            .map(|p| PathRender::new(repository, p, "apps", &cluster))
+            .collect();
+        let plugins: Vec<_> = calls.iter().map(|c| c.plugin.as_str()).collect();
+        assert_eq!(plugins, ["raw", "kustomize", "helm", "jsonnet"]);
+        assert_eq!(
+            pairs(&calls[0]),
+            [("glob", "**/*.yaml")],
+            "GitLab's `/` dropped"
+        );
+        assert_eq!(pairs(&calls[1]), [("dir", "k/prod")]);
+        assert_eq!(
+            pairs(&calls[2]),
+            [
+                ("chart", "c"),
+                ("release", "web"),
+                ("namespace", "apps"),
+                ("values_files", "c/a.yaml\nc/b.yaml"),
+                ("values", "n: 1\n"),
+            ]
+        );
+        assert_eq!(pairs(&calls[3]), [("env", "prod")]);
+        assert_eq!(calls[3].subdir.as_deref(), Some("j"));
+        assert_eq!(calls[3].request.source_dir, Path::new("/repo/j"));
+        for call in &calls[..3] {
+            assert_eq!(call.request.source_dir, repository);
+            assert_eq!(call.subdir, None);
+        }
+        for call in &calls {
+            assert_eq!(call.request.namespace, "apps");
+            assert_eq!(call.request.cluster_version, "v1.36.0");
+            assert_eq!(call.request.api_versions, cluster.api_versions);
+        }
+    }
 }

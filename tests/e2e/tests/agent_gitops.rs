@@ -5,7 +5,8 @@
 use anyhow::Result;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use tether_e2e::fleet::{DEADLINE, Fleet, config_map};
+use tether_agent::gitops::InventoryId;
+use tether_e2e::fleet::{DEADLINE, Fleet, REPO, config_map};
 use tether_e2e::wait::{gone, has_value, until};
 use tether_testkit::cluster;
 
@@ -176,10 +177,110 @@ async fn removing_a_project_from_the_configuration_deletes_nothing() -> Result<(
     assert_eq!(a.data.unwrap()["value"], "1", "the project's objects stay");
     assert!(
         config_maps
-            .get_opt("inventory-prod-platform-config")
+            .get_opt(&InventoryId::new("prod", REPO).config_map_name())
             .await?
             .is_some()
     );
+    agent.shutdown().await;
+    fleet.server.shutdown().await;
+    Ok(())
+}
+
+/// The agent's configuration with `paths` (YAML list items) for the one manifest project.
+fn config_with(namespace: &str, paths: &str, extra: &str) -> String {
+    format!(
+        "gitops:\n  manifest_projects:\n    - id: {REPO}\n      default_namespace: {namespace}\n{extra}      paths:\n{paths}"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_glob_that_selects_nothing_prunes_nothing_unless_allow_empty() -> Result<()> {
+    let ns = cluster().namespace("e2e-empty").await?;
+    let fleet = Fleet::start(&[("prod", ns.name())], &[("a", "1"), ("b", "1")]).await?;
+    let agent = fleet.agent("prod", ns.name()).await?;
+    let config_maps = Api::<ConfigMap>::namespaced(cluster().admin().await?, ns.name());
+    until(&config_maps, "a", has_value("1")).await?;
+    until(&config_maps, "b", has_value("1")).await?;
+
+    // A typo in the glob: the commit renders nothing. That is refused and reported, not a prune
+    // of the whole project.
+    fleet.repo.write(
+        ".tether/agents/prod/config.yaml",
+        config_with(ns.name(), "        - glob: 'manifest/**/*.yaml'\n", ""),
+    )?;
+    let typo = fleet.push("typo in the glob")?;
+    let status = fleet
+        .status_where("prod", &typo, |s| s.result == "failed")
+        .await?;
+    assert!(status.message.contains("allow_empty: true"), "{status:?}");
+    assert!(
+        status
+            .message
+            .contains("paths[0] (manifest/**/*.yaml): the glob matches no file"),
+        "{status:?}"
+    );
+    assert_eq!(status.pruned, 0, "{status:?}");
+    for name in ["a", "b"] {
+        assert!(config_maps.get_opt(name).await?.is_some(), "{name} kept");
+    }
+
+    // Opting in makes the empty commit prune, as asked.
+    fleet.repo.write(
+        ".tether/agents/prod/config.yaml",
+        config_with(
+            ns.name(),
+            "        - glob: 'manifest/**/*.yaml'\n",
+            "      allow_empty: true\n",
+        ),
+    )?;
+    let allowed = fleet.push("allow the empty commit")?;
+    let status = fleet
+        .status_where("prod", &allowed, |s| s.result == "succeeded")
+        .await?;
+    assert_eq!(status.pruned, 2, "{status:?}");
+    until(&config_maps, "a", gone).await?;
+    until(&config_maps, "b", gone).await?;
+
+    agent.shutdown().await;
+    fleet.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlabs_leading_slash_glob_selects_the_same_objects() -> Result<()> {
+    let ns = cluster().namespace("e2e-slash").await?;
+    let fleet = Fleet::start(&[("prod", ns.name())], &[("a", "1")]).await?;
+    let agent = fleet.agent("prod", ns.name()).await?;
+    let config_maps = Api::<ConfigMap>::namespaced(cluster().admin().await?, ns.name());
+    until(&config_maps, "a", has_value("1")).await?;
+    let uid = config_maps.get("a").await?.metadata.uid;
+
+    // The form GitLab's documentation uses: same files, same objects, nothing pruned.
+    fleet.repo.write(
+        ".tether/agents/prod/config.yaml",
+        config_with(ns.name(), "        - glob: '/manifests/**/*.yaml'\n", ""),
+    )?;
+    let switched = fleet.push("GitLab's glob form")?;
+    let mut config = agent.config.clone();
+    tokio::time::timeout(
+        DEADLINE,
+        config.wait_for(|c| c.as_ref().is_some_and(|c| c.commit_id == switched)),
+    )
+    .await??;
+    // A commit after the switch is synced by the worker with the new glob only.
+    fleet.repo.write("manifests/b.yaml", config_map("b", "1"))?;
+    let commit = fleet.push("add b")?;
+    until(&config_maps, "b", has_value("1")).await?;
+    let status = fleet.status_of("prod", &commit).await?;
+    assert_eq!(status.result, "succeeded", "{status:?}");
+    assert_eq!(
+        (status.applied, status.unchanged, status.pruned),
+        (1, 1, 0),
+        "{status:?}"
+    );
+    assert!(!status.message.contains("warning"), "{status:?}");
+    assert_eq!(config_maps.get("a").await?.metadata.uid, uid, "a untouched");
+
     agent.shutdown().await;
     fleet.server.shutdown().await;
     Ok(())

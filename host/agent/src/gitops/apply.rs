@@ -44,6 +44,9 @@ pub(crate) enum Applied {
 pub(crate) struct ApplyRequest<'a> {
     pub(crate) client: &'a Client,
     pub(crate) inventory_id: &'a str,
+    /// The id this inventory had before ids carried a hash: an object marked with it is this
+    /// project's own (marked by an older agent), so re-marking it is migration, not adoption.
+    pub(crate) legacy_inventory_id: &'a str,
     pub(crate) policy: InventoryPolicy,
     pub(crate) force: bool,
     pub(crate) server_dry_run: bool,
@@ -63,7 +66,14 @@ pub(crate) async fn apply(
         let owner = live
             .annotations()
             .get(OWNING_INVENTORY_ANNOTATION)
-            .map(String::as_str);
+            .map(String::as_str)
+            .map(|owner| {
+                if owner == req.legacy_inventory_id {
+                    req.inventory_id
+                } else {
+                    owner
+                }
+            });
         permits(req.policy, req.inventory_id, owner)?;
     }
     let mut body = planned.body.clone();

@@ -7,6 +7,7 @@
 //! anything unless the whole commit applied: a failed check or apply prunes nothing.
 
 mod apply;
+pub mod capabilities;
 mod health;
 pub mod inventory;
 mod kinds;
@@ -17,10 +18,11 @@ mod prune;
 pub mod render;
 mod sync;
 
+pub use capabilities::ClusterCapabilities;
 pub use inventory::InventoryId;
 pub use object::{DesiredObject, ObjectRef};
 pub use policy::KindFilter;
-pub use render::{ProjectFiles, RenderError, render_project};
+pub use render::{ProjectFiles, RenderError, RenderedProject, render_project};
 pub use sync::{
     DEFAULT_CONCURRENCY, ObjectError, ObjectErrorKind, SyncOptions, SyncReport, Synchronizer,
 };

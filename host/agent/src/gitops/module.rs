@@ -21,7 +21,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::connection::{Backoff, ServerConnection};
 use crate::gitops::{
-    InventoryId, KindFilter, ProjectFiles, SyncOptions, SyncReport, Synchronizer, render_project,
+    ClusterCapabilities, InventoryId, KindFilter, ProjectFiles, SyncOptions, SyncReport,
+    Synchronizer, render_project,
 };
 use crate::metrics::Metrics;
 use crate::module::{ActiveConfig, ConfigWatch, Module};
@@ -87,6 +88,8 @@ impl Module for GitopsModule {
     ) -> BoxFuture<'static, ()> {
         async move {
             let tracker = TaskTracker::new();
+            // One discovery cache for every project's renders.
+            let capabilities = Arc::new(ClusterCapabilities::new(self.client.clone()));
             // Running workers by project id, with what they were started with.
             let mut running: HashMap<
                 String,
@@ -164,6 +167,7 @@ impl Module for GitopsModule {
                             active.clone(),
                             project.clone(),
                             catalog.clone(),
+                            capabilities.clone(),
                             token.clone(),
                         ));
                         running.insert(id, (active.clone(), project, token));
@@ -226,6 +230,7 @@ impl GitopsModule {
         options.prune_timeout = project.prune_timeout;
         options.reconcile_timeout = project.reconcile_timeout;
         options.force_conflicts = project.force_conflicts;
+        options.allow_empty = project.allow_empty;
         options
     }
 
@@ -235,6 +240,7 @@ impl GitopsModule {
         active: Arc<ActiveConfig>,
         project: ManifestProject,
         catalog: Arc<PluginCatalog>,
+        capabilities: Arc<ClusterCapabilities>,
         stop: CancellationToken,
     ) {
         let synchronizer = Arc::new(Synchronizer::new(
@@ -292,7 +298,13 @@ impl GitopsModule {
                 {
                     in_flight = Some(
                         self.clone()
-                            .process(synchronizer.clone(), catalog.clone(), project.clone(), set)
+                            .process(
+                                synchronizer.clone(),
+                                catalog.clone(),
+                                capabilities.clone(),
+                                project.clone(),
+                                set,
+                            )
                             .boxed(),
                     );
                 }
@@ -337,10 +349,23 @@ impl GitopsModule {
         self: Arc<Self>,
         synchronizer: Arc<Synchronizer>,
         catalog: Arc<PluginCatalog>,
+        capabilities: Arc<ClusterCapabilities>,
         project: ManifestProject,
         set: ObjectsSet,
     ) -> (ObjectsSet, Outcome) {
         let started = Instant::now();
+        // Charts branch on what the cluster serves (`.Capabilities`): render against this cluster.
+        let cluster = match capabilities.get().await {
+            Ok(cluster) => cluster,
+            Err(e) => {
+                return (
+                    set,
+                    Outcome::RenderFailed(vec![format!(
+                        "cannot read the cluster's version and API versions (discovery): {e}"
+                    )]),
+                );
+            }
+        };
         let rendered = tokio::task::spawn_blocking({
             let set = set.clone();
             move || {
@@ -350,14 +375,14 @@ impl GitopsModule {
                         .map(|(path, data)| (path.as_str(), data.as_ref())),
                 )
                 .map_err(|e| vec![e.to_string()])?;
-                render_project(&catalog, &project, &files)
+                render_project(&catalog, &project, &files, &cluster)
                     .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())
             }
         })
         .await
         .unwrap_or_else(|e| Err(vec![format!("rendering panicked: {e}")]));
-        let objects = match rendered {
-            Ok(objects) => objects,
+        let rendered = match rendered {
+            Ok(rendered) => rendered,
             Err(errors) => return (set, Outcome::RenderFailed(errors)),
         };
         let mut leader = self.leader.clone();
@@ -367,18 +392,31 @@ impl GitopsModule {
                 Outcome::RenderFailed(vec!["leader election stopped".into()]),
             );
         }
-        let report = synchronizer.sync(objects).await;
+        // Leadership can lapse during a sync that runs for up to reconcile_timeout: the sync stops
+        // writing the moment it does, since another replica may already be applying.
+        let Some(report) = synchronizer
+            .sync_while_leading(rendered.objects, self.leader.clone())
+            .await
+        else {
+            return (set, Outcome::LeadershipLost);
+        };
         (
             set,
             Outcome::Synced {
                 report: Box::new(report),
                 duration: started.elapsed(),
+                warnings: rendered.warnings,
             },
         )
     }
 
     async fn report(&self, project: &ManifestProject, commit: &str, outcome: &Outcome) {
         let status = match outcome {
+            Outcome::LeadershipLost => {
+                // The new leader reports this commit; a status from here would race with it.
+                tracing::warn!(project = %project.id, commit, "leadership lost mid-sync: stopped writing");
+                return;
+            }
             Outcome::RenderFailed(errors) => {
                 Metrics::add(&self.metrics.syncs_failed, 1);
                 tracing::error!(project = %project.id, commit, "render failed, nothing applied or pruned: {}", errors.join("; "));
@@ -393,7 +431,14 @@ impl GitopsModule {
                     ..Default::default()
                 }
             }
-            Outcome::Synced { report, duration } => {
+            Outcome::Synced {
+                report,
+                duration,
+                warnings,
+            } => {
+                for warning in warnings {
+                    tracing::warn!(project = %project.id, commit, "{warning}");
+                }
                 let counter = if report.is_success() {
                     &self.metrics.syncs_succeeded
                 } else {
@@ -409,7 +454,7 @@ impl GitopsModule {
                     duration_ms = duration.as_millis() as u64,
                     "synced"
                 );
-                status_of(project, commit, report, *duration)
+                status_of(project, commit, report, warnings, *duration)
             }
         };
         self.send_status(status).await;
@@ -440,9 +485,12 @@ impl GitopsModule {
 /// How processing one commit ended.
 enum Outcome {
     RenderFailed(Vec<String>),
+    /// This replica stopped leading before the sync finished; it wrote nothing more.
+    LeadershipLost,
     Synced {
         report: Box<SyncReport>,
         duration: Duration,
+        warnings: Vec<String>,
     },
 }
 
@@ -456,16 +504,34 @@ fn status_of(
     project: &ManifestProject,
     commit: &str,
     report: &SyncReport,
+    warnings: &[String],
     duration: Duration,
 ) -> agent_rpc::ProjectStatus {
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-    let summary = format!(
+    let mut summary = format!(
         "{} applied, {} unchanged, {} pruned, {} errors",
         report.applied.len(),
         report.unchanged.len(),
         report.pruned.len(),
         report.errors.len()
     );
+    if !report.abandoned.is_empty() {
+        summary.push_str(&format!(
+            "; {} left in the cluster unpruned",
+            report.abandoned.len()
+        ));
+    }
+    // Failures of the whole project (the inventory, an empty render) are named by no object: the
+    // message says them, so the status shows why without opening the object errors.
+    for error in report.errors.iter().filter(|e| e.reference.is_none()) {
+        summary.push_str("; ");
+        summary.push_str(&error.to_string());
+    }
+    // The status has no field for warnings: they travel in the message, after the counts.
+    for warning in warnings {
+        summary.push_str("; warning: ");
+        summary.push_str(warning);
+    }
     agent_rpc::ProjectStatus {
         project_id: project.id.to_string(),
         commit_id: commit.to_owned(),

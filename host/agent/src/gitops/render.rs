@@ -2,28 +2,15 @@
 //! through a capability to it (cap-std), so no path from the server can land outside it; then each
 //! `paths[]` entry of the manifest project is rendered by its renderer plugin, which sees the
 //! directory read-only. Every failure is collected, so one commit reports all its problems at
-//! once.
-//!
-//! What each renderer receives (settings are strings, the plugin contract's only kind):
-//! - plain paths: the built-in `raw` plugin, the repository as source, `glob`;
-//! - `kustomize: DIR`: the `kustomize` plugin, the repository as source (overlays reach bases
-//!   outside their own directory), `dir`;
-//! - `helm: {...}`: the `helm` plugin, the repository as source, `chart`, `release`, `namespace`,
-//!   `values_files` (one path per line, in order) and `values` (YAML);
-//! - `render: {plugin, dir, settings}`: that plugin, `dir` (or the repository) as source, `settings`.
+//! once. What each renderer receives is decided in one place shared with `tether render`:
+//! [`tether_plugin_host::PathRender`].
 
 use std::path::{Component, Path};
 
-use tether_config::gitops::{ManifestProject, Renderer};
-use tether_config::plugins::Settings;
-use tether_plugin_host::{PluginCatalog, PluginError, RenderRequest};
+use tether_config::gitops::ManifestProject;
+use tether_plugin_host::{ClusterInfo, PathRender, PluginCatalog, PluginError};
 
 use crate::gitops::DesiredObject;
-
-/// Built-in renderers by role.
-pub const RAW_RENDERER: &str = "raw";
-pub const KUSTOMIZE_RENDERER: &str = "kustomize";
-pub const HELM_RENDERER: &str = "helm";
 
 /// Why a commit could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +39,8 @@ pub enum RenderError {
 #[derive(Debug)]
 pub struct ProjectFiles {
     dir: tempfile::TempDir,
+    /// The repository-relative paths written, to tell which path entries matched nothing.
+    paths: Vec<String>,
 }
 
 impl ProjectFiles {
@@ -72,8 +61,10 @@ impl ProjectFiles {
                 path: dir.path().display().to_string(),
                 source,
             })?;
+        let mut paths = Vec::new();
         for (path, data) in files {
             check_relative(path)?;
+            paths.push(path.to_owned());
             let write = |p: &Path| -> std::io::Result<()> {
                 if let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
                     root.create_dir_all(parent)?;
@@ -85,7 +76,7 @@ impl ProjectFiles {
                 source,
             })?;
         }
-        Ok(Self { dir })
+        Ok(Self { dir, paths })
     }
 
     pub fn path(&self) -> &Path {
@@ -115,26 +106,42 @@ fn check_relative(path: &str) -> Result<(), RenderError> {
     Ok(())
 }
 
-/// Renders every path of `project`; all objects, or every error.
+/// A commit's objects, and what is worth telling the user although it did not fail the render.
+#[derive(Debug, Default)]
+pub struct RenderedProject {
+    pub objects: Vec<DesiredObject>,
+    /// A path entry whose glob matches no file of the commit (almost always a typo or a moved
+    /// directory), and the renderers' own warnings, each naming its path entry.
+    pub warnings: Vec<String>,
+}
+
+/// Renders every path of `project` for the cluster described by `cluster`; all objects, or every
+/// error.
 pub fn render_project(
     catalog: &PluginCatalog,
     project: &ManifestProject,
     files: &ProjectFiles,
-) -> Result<Vec<DesiredObject>, Vec<RenderError>> {
+    cluster: &ClusterInfo,
+) -> Result<RenderedProject, Vec<RenderError>> {
     let mut objects = Vec::new();
+    let mut warnings = Vec::new();
     let mut errors = Vec::new();
     for (index, path) in project.paths.iter().enumerate() {
+        if !files.paths.iter().any(|file| path.glob.matches(file)) {
+            warnings.push(format!(
+                "paths[{index}] ({}): the glob matches no file of the commit",
+                path.glob
+            ));
+        }
         let glob = path.glob.as_str().to_owned();
-        let (plugin, subdir, settings) = renderer_call(&path.renderer, &glob, project);
-        let source = match &subdir {
-            Some(dir) => files.path().join(dir),
-            None => files.path().to_owned(),
-        };
-        let rendered = catalog.renderer(&plugin).and_then(|renderer| {
-            let mut request = RenderRequest::new(source).with_settings(settings);
-            request.namespace = project.default_namespace.clone();
-            renderer.render(&request)
-        });
+        let PathRender {
+            plugin,
+            subdir,
+            request,
+        } = PathRender::new(files.path(), path, &project.default_namespace, cluster);
+        let rendered = catalog
+            .renderer(&plugin)
+            .and_then(|renderer| renderer.render(&request));
         let output = match rendered {
             Ok(output) => output,
             Err(error) => {
@@ -146,6 +153,14 @@ pub fn render_project(
                 continue;
             }
         };
+        for warning in output.warnings {
+            warnings.push(match warning.location {
+                Some(location) => {
+                    format!("paths[{index}] ({glob}): {location}: {}", warning.message)
+                }
+                None => format!("paths[{index}] ({glob}): {}", warning.message),
+            });
+        }
         for object in output.objects {
             let location = match (&object.origin, &subdir) {
                 (Some(origin), Some(dir)) => format!("{dir}/{origin}"),
@@ -162,58 +177,9 @@ pub fn render_project(
         }
     }
     if errors.is_empty() {
-        Ok(objects)
+        Ok(RenderedProject { objects, warnings })
     } else {
         Err(errors)
-    }
-}
-
-/// The plugin, the source subdirectory (None: the repository) and the settings for a renderer.
-fn renderer_call(
-    renderer: &Renderer,
-    glob: &str,
-    project: &ManifestProject,
-) -> (String, Option<String>, Settings) {
-    let settings = |pairs: Vec<(&str, String)>| {
-        Settings::new(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
-            .unwrap_or_default()
-    };
-    match renderer {
-        Renderer::Plain => (
-            RAW_RENDERER.into(),
-            None,
-            settings(vec![("glob", glob.to_owned())]),
-        ),
-        Renderer::Kustomize { dir } => (
-            KUSTOMIZE_RENDERER.into(),
-            None,
-            settings(vec![("dir", dir.as_str().to_owned())]),
-        ),
-        Renderer::Helm(helm) => {
-            let mut pairs = vec![
-                ("chart", helm.chart.as_str().to_owned()),
-                ("release", helm.release.clone()),
-                (
-                    "namespace",
-                    helm.namespace
-                        .clone()
-                        .unwrap_or_else(|| project.default_namespace.clone()),
-                ),
-            ];
-            if !helm.values_files.is_empty() {
-                let files: Vec<_> = helm.values_files.iter().map(|f| f.as_str()).collect();
-                pairs.push(("values_files", files.join("\n")));
-            }
-            if let Some(values) = &helm.values {
-                pairs.push(("values", serde_yaml::to_string(values).unwrap_or_default()));
-            }
-            (HELM_RENDERER.into(), None, settings(pairs))
-        }
-        Renderer::Plugin(render) => (
-            render.plugin.as_str().to_owned(),
-            render.dir.as_ref().map(|d| d.as_str().to_owned()),
-            render.settings.clone(),
-        ),
     }
 }
 
@@ -269,7 +235,9 @@ mod tests {
         let project = project(
             "gitops:\n  manifest_projects:\n    - id: group/app\n      paths:\n        - glob: 'apps/**/*.yaml'\n",
         );
-        let objects = render_project(&catalog(), &project, &files).unwrap();
+        let objects = render_project(&catalog(), &project, &files, &ClusterInfo::default())
+            .unwrap()
+            .objects;
         let names: Vec<_> = objects
             .iter()
             .map(|o| o.name().unwrap().to_owned())
@@ -297,12 +265,60 @@ mod tests {
         let project = project(
             "gitops:\n  manifest_projects:\n    - id: app\n      paths:\n        - glob: '*.yaml'\n        - glob: 'k/**'\n          kustomize: k\n",
         );
-        let errors = render_project(&catalog(), &project, &files).unwrap_err();
+        let errors =
+            render_project(&catalog(), &project, &files, &ClusterInfo::default()).unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:#?}");
         let first = errors[0].to_string();
         assert!(first.starts_with("paths[0] (*.yaml):"), "{first}");
         assert!(first.contains("broken.yaml:3"), "{first}");
         let second = errors[1].to_string();
         assert!(second.contains("kustomize"), "{second}");
+    }
+
+    #[test]
+    fn gitlabs_leading_slash_globs_render_what_they_select() {
+        let files = ProjectFiles::write([
+            (
+                "apps/web.yaml",
+                b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n".as_slice(),
+            ),
+            (
+                "top.yml",
+                b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n".as_slice(),
+            ),
+        ])
+        .unwrap();
+        let project = project(
+            "gitops:\n  manifest_projects:\n    - id: app\n      paths:\n        - glob: '/**/*.{yaml,yml,json}'\n",
+        );
+        let rendered =
+            render_project(&catalog(), &project, &files, &ClusterInfo::default()).unwrap();
+        let mut names: Vec<_> = rendered
+            .objects
+            .iter()
+            .map(|o| o.name().unwrap().to_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a", "b"]);
+        assert!(rendered.warnings.is_empty(), "{:?}", rendered.warnings);
+    }
+
+    #[test]
+    fn a_path_that_matches_no_file_is_a_warning() {
+        let files = ProjectFiles::write([(
+            "apps/web.yaml",
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n".as_slice(),
+        )])
+        .unwrap();
+        let project = project(
+            "gitops:\n  manifest_projects:\n    - id: app\n      paths:\n        - glob: 'apps/*.yaml'\n        - glob: '/aps/*.yaml'\n",
+        );
+        let rendered =
+            render_project(&catalog(), &project, &files, &ClusterInfo::default()).unwrap();
+        assert_eq!(rendered.objects.len(), 1);
+        assert_eq!(
+            rendered.warnings,
+            ["paths[1] (/aps/*.yaml): the glob matches no file of the commit"]
+        );
     }
 }

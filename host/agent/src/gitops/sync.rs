@@ -11,12 +11,13 @@ use kube::api::PropagationPolicy;
 use kube::core::GroupVersionKind;
 use kube::{Api, Client};
 use serde_json::Value;
+use tokio::sync::watch;
 
 use crate::gitops::apply::{self, Applied, ApplyRequest, PlannedObject};
 use tether_config::agent::AgentMode;
 use tether_config::gitops::{self, DryRunStrategy, InventoryPolicy, PrunePropagationPolicy};
 
-use crate::gitops::inventory::{InventoryId, InventoryStore};
+use crate::gitops::inventory::{InventoryId, InventoryStore, LoadedInventory};
 use crate::gitops::kinds::{KindResolver, ResolvedKind};
 use crate::gitops::prune::{self, Pruned};
 use crate::gitops::{DesiredObject, KindFilter, ObjectRef, policy};
@@ -52,6 +53,8 @@ pub struct SyncOptions {
     pub reconcile_timeout: Duration,
     /// Wait for applied objects to become healthy before reporting.
     pub wait_for_health: bool,
+    /// Let a commit with no objects prune every object of a non-empty inventory.
+    pub allow_empty: bool,
     pub concurrency: usize,
 }
 
@@ -73,6 +76,7 @@ impl SyncOptions {
             prune_timeout: gitops::DEFAULT_PRUNE_TIMEOUT,
             reconcile_timeout: gitops::DEFAULT_RECONCILE_TIMEOUT,
             wait_for_health: true,
+            allow_empty: gitops::DEFAULT_ALLOW_EMPTY,
             concurrency: DEFAULT_CONCURRENCY,
         }
     }
@@ -89,6 +93,9 @@ pub enum ObjectErrorKind {
     Health,
     Prune,
     Inventory,
+    /// The commit has no objects but the inventory has some, and the project does not allow
+    /// that (`allow_empty`): nothing is applied or pruned.
+    EmptyRefused,
 }
 
 /// One object's failure, named the way a person finds it.
@@ -286,28 +293,49 @@ impl Synchronizer {
         }
         let server_dry_run = self.options.dry_run == DryRunStrategy::Server;
         let inventory_name = self.options.inventory.config_map_name();
-        let previous = match self.inventory.load().await {
-            Ok(previous) => previous,
+        let LoadedInventory {
+            owned: previous,
+            legacy,
+        } = match self.inventory.load().await {
+            Ok(loaded) => loaded,
             Err(e) => {
-                report.fail(
-                    &inventory_name,
-                    ObjectErrorKind::Inventory,
-                    format!("read the inventory: {}", apply::describe(&e)),
-                );
+                report.fail(&inventory_name, ObjectErrorKind::Inventory, e.to_string());
                 return report;
             }
         };
         let wanted = plan.references();
+        // A glob typo, a moved directory or a renderer that found nothing looks exactly like
+        // "delete the whole project": that takes an explicit opt-in.
+        if wanted.is_empty() && !previous.is_empty() && !self.options.allow_empty {
+            report.fail(
+                &inventory_name,
+                ObjectErrorKind::EmptyRefused,
+                format!(
+                    "the commit renders no objects, which would prune all {} objects of the \
+                     project; refused (nothing applied or pruned). Check the paths' globs, or set \
+                     `allow_empty: true` on the manifest project to allow it",
+                    previous.len()
+                ),
+            );
+            return report;
+        }
+        if let Some(legacy) = &legacy {
+            let left: Vec<ObjectRef> = legacy.difference(&wanted).cloned().collect();
+            tracing::info!(
+                inventory = %inventory_name,
+                legacy = %self.options.inventory.legacy_config_map_name(),
+                taken_over = legacy.len() - left.len(),
+                left_in_place = left.len(),
+                "migrating a legacy inventory: nothing is pruned in this sync"
+            );
+            report.abandoned.extend(left);
+        }
         // Recorded before applying, so an agent that dies mid-sync still knows every object it
         // may have created.
         if !server_dry_run {
             let union = previous.union(&wanted).cloned().collect();
             if let Err(e) = self.inventory.save(&union).await {
-                report.fail(
-                    &inventory_name,
-                    ObjectErrorKind::Inventory,
-                    format!("record the inventory: {}", apply::describe(&e)),
-                );
+                report.fail(&inventory_name, ObjectErrorKind::Inventory, e.to_string());
                 return report;
             }
         }
@@ -373,13 +401,25 @@ impl Synchronizer {
             report.abandoned = leaving;
         }
         if let Err(e) = self.inventory.save(&kept).await {
-            report.fail(
-                &inventory_name,
-                ObjectErrorKind::Inventory,
-                format!("record the inventory: {}", apply::describe(&e)),
-            );
+            report.fail(&inventory_name, ObjectErrorKind::Inventory, e.to_string());
         }
         report
+    }
+
+    /// [`Self::sync`] for as long as `leading` holds true: the moment it turns false (or its
+    /// sender goes away) the sync is dropped at its next await, so no further request is sent —
+    /// another replica may already lead. `None` then. Dropping is safe at any point: the inventory
+    /// is recorded (old ∪ new) before anything is applied, so the next leader prunes correctly.
+    pub async fn sync_while_leading(
+        &self,
+        desired: Vec<DesiredObject>,
+        mut leading: watch::Receiver<bool>,
+    ) -> Option<SyncReport> {
+        tokio::select! {
+            biased;
+            _ = leading.wait_for(|leading| !*leading) => None,
+            report = self.sync(desired) => Some(report),
+        }
     }
 
     /// Checks every object and resolves its kind; writes nothing.
@@ -507,9 +547,11 @@ impl Synchronizer {
         report: &mut SyncReport,
     ) -> Vec<PlannedObject> {
         let inventory_id = self.options.inventory.id();
+        let legacy_inventory_id = self.options.inventory.legacy_id();
         let request = ApplyRequest {
             client: &self.client,
             inventory_id: &inventory_id,
+            legacy_inventory_id: &legacy_inventory_id,
             policy: self.options.inventory_policy,
             force: self.options.force_conflicts,
             server_dry_run,
