@@ -2,9 +2,10 @@
 //!
 //! ```yaml
 //! data_dir: /var/lib/tether-server          # store and repository mirrors; default ./tether-data
-//! listen: {grpc: "0.0.0.0:8150", http: "0.0.0.0:8151"}
+//! listen: {grpc: "0.0.0.0:8150", http: "0.0.0.0:8151"}   # default: loopback only
 //! tls: {cert_file: /etc/tether/tls.crt, key_file: /etc/tether/tls.key}
 //! poll_interval: 300s
+//! fetch_timeout: 120s
 //! repositories:
 //!   - name: platform/config
 //!     path: /srv/git/platform/config.git    # a local repository, bare or not, or
@@ -33,17 +34,24 @@ use std::time::Duration;
 
 /// Where the store and the mirrors live when `data_dir` is not set.
 pub const DEFAULT_DATA_DIR: &str = "tether-data";
-/// gRPC for agents (GitLab kas listens for agents on 8150).
-pub const DEFAULT_GRPC_LISTEN: &str = "0.0.0.0:8150";
-/// HTTP API, push endpoints, metrics and health.
-pub const DEFAULT_HTTP_LISTEN: &str = "0.0.0.0:8151";
+/// gRPC for agents (GitLab kas listens for agents on 8150). Loopback by default: listening on other
+/// addresses needs `tls`, so that choice is the operator's.
+pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:8150";
+/// HTTP API, push endpoints, metrics and health; loopback by default for the same reason.
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8151";
 /// How often each (repository, ref) is polled when no push event wakes it (GitLab kas polls every 300 s).
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
 /// Polling faster than this would turn the server into a load generator for the Git host.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Longest a fetch from a remote may take before it is interrupted: a Git host that accepts the
+/// connection and then says nothing must not stall the poller forever.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+/// A fetch needs at least a round trip or two; shorter timeouts would fail every fetch.
+pub const MIN_FETCH_TIMEOUT: Duration = Duration::from_millis(100);
 /// Active tokens one agent may hold at a time: enough to rotate without downtime.
 pub const DEFAULT_MAX_TOKENS_PER_AGENT: u32 = 3;
-/// Failed authentications one source address may make per minute before it is refused outright.
+/// Failed authentications per minute with one refused token (or, for tokens the server does not know,
+/// from one source address) before further attempts are refused without a lookup.
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 20;
 
 /// The server's configuration, defaults filled in.
@@ -58,6 +66,8 @@ pub struct ServerConfig {
     pub tls: Option<Tls>,
     #[serde(default = "default_poll_interval", deserialize_with = "poll_interval")]
     pub poll_interval: Duration,
+    #[serde(default = "default_fetch_timeout", deserialize_with = "fetch_timeout")]
+    pub fetch_timeout: Duration,
     #[serde(default)]
     pub max_tokens_per_agent: MaxTokens,
     #[serde(default)]
@@ -76,10 +86,8 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Api {
-    /// File holding the admin bearer token. When set, `/api/v1/agents`, `/api/v1/tokens` and
-    /// `/api/v1/sources` require `Authorization: Bearer <token>` and registering agents and managing
-    /// tokens over HTTP is possible; when unset, those endpoints are read-only and open, so keep
-    /// `listen.http` private.
+    /// File holding the admin bearer token. Every `/api/v1/` endpoint but the push endpoints requires
+    /// `Authorization: Bearer <token>`; without this file nobody can use them (401).
     pub admin_token_file: Option<PathBuf>,
 }
 
@@ -90,6 +98,7 @@ impl Default for ServerConfig {
             listen: Listen::default(),
             tls: None,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             max_tokens_per_agent: MaxTokens::default(),
             auth_failures_per_minute: AuthFailures::default(),
             repositories: Repositories::default(),
@@ -116,6 +125,22 @@ fn default_data_dir() -> PathBuf {
 
 fn default_poll_interval() -> Duration {
     DEFAULT_POLL_INTERVAL
+}
+
+fn default_fetch_timeout() -> Duration {
+    DEFAULT_FETCH_TIMEOUT
+}
+
+fn fetch_timeout<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let timeout = GoDuration::deserialize(d)?.get();
+    if timeout < MIN_FETCH_TIMEOUT {
+        return Err(serde::de::Error::custom(format!(
+            "fetch_timeout {}ms is shorter than the minimum of {}ms",
+            timeout.as_millis(),
+            MIN_FETCH_TIMEOUT.as_millis()
+        )));
+    }
+    Ok(timeout)
 }
 
 fn poll_interval<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -207,8 +232,9 @@ fn default_http() -> SocketAddr {
     DEFAULT_HTTP_LISTEN.parse().expect("valid default address")
 }
 
-/// `tls:` — the gRPC server's certificate (PEM files). Without it the server speaks plaintext, which it
-/// allows only on loopback addresses.
+/// `tls:` — the server's certificate (PEM files), for the gRPC listener and for the HTTP listener when
+/// that is not on a loopback address. Without it the server speaks plaintext, which it allows only on
+/// loopback addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
@@ -409,6 +435,13 @@ mod tests {
         assert_eq!(c.poll_interval, DEFAULT_POLL_INTERVAL);
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(c.max_tokens_per_agent.0, DEFAULT_MAX_TOKENS_PER_AGENT);
+        assert_eq!(c.fetch_timeout, DEFAULT_FETCH_TIMEOUT);
+        assert!(
+            c.listen.grpc.ip().is_loopback() && c.listen.http.ip().is_loopback(),
+            "nothing listens beyond this machine unless configured to"
+        );
+        let e = parse_server_config("fetch_timeout: 1ms\n", "s.yaml").unwrap_err();
+        assert!(e.to_string().contains("fetch_timeout"), "{e}");
     }
 
     #[test]

@@ -1,14 +1,22 @@
 //! The HTTP API for people and tools: health, readiness, Prometheus metrics, agents with their
 //! connection state and sync status, the pollers' state, and the push endpoints.
+//!
+//! Every `/api/v1/` route but the push endpoints answers only an authenticated [`Caller`]; reads
+//! included, since agents, token metadata and sources tell an attacker what to aim at. Store calls run
+//! on the blocking pool ([`crate::store::blocking`]).
+
+pub mod caller;
 
 use crate::context::Context;
 use crate::push::{self, PushKind, PushSecrets};
+use crate::store::{StoreError, blocking};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use caller::{Caller, Credentials};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -20,29 +28,28 @@ const MAX_PUSH_BODY: usize = 25 * 1024 * 1024;
 struct ApiState {
     ctx: Arc<Context>,
     secrets: Arc<PushSecrets>,
-    /// The admin token; `None` leaves reads open and writes off.
-    admin: Option<Arc<SecretString>>,
+    credentials: Credentials,
 }
 
 pub fn router(ctx: Arc<Context>, secrets: PushSecrets, admin: Option<SecretString>) -> Router {
     let state = ApiState {
         ctx,
         secrets: Arc::new(secrets),
-        admin: admin.map(Arc::new),
+        credentials: Credentials::new(admin),
     };
-    let admin_routes = Router::new()
+    // Every `/api/` route but the push endpoints belongs here, behind the one authentication.
+    let authenticated = Router::new()
         .route("/api/v1/agents", get(agents).post(register_agent))
         .route("/api/v1/agents/{name}", get(agent))
         .route("/api/v1/agents/{name}/tokens", post(create_token))
         .route("/api/v1/tokens", get(tokens))
         .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/sources", get(sources))
-        .route_layer(axum::middleware::from_fn_with_state(
+        .route_layer(axum::middleware::from_extractor_with_state::<Caller, _>(
             state.clone(),
-            require_admin,
         ));
     Router::new()
-        .merge(admin_routes)
+        .merge(authenticated)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -66,44 +73,13 @@ pub fn router(ctx: Arc<Context>, secrets: PushSecrets, admin: Option<SecretStrin
         .with_state(state)
 }
 
-/// With an admin token configured, the agent, token and source endpoints need it; without one, only
-/// reads are allowed.
-async fn require_admin(
-    State(s): State<ApiState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    match &s.admin {
-        Some(admin) => {
-            let presented = request
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or("");
-            if !push::token_matches(admin, presented) {
-                return (StatusCode::UNAUTHORIZED, "unauthorized\n").into_response();
-            }
-        }
-        None if request.method() != axum::http::Method::GET => {
-            return (
-                StatusCode::FORBIDDEN,
-                "the admin API is off; set `api.admin_token_file` in the server configuration\n",
-            )
-                .into_response();
-        }
-        None => {}
-    }
-    next.run(request).await
-}
-
-fn store_error(e: &crate::store::StoreError) -> Response {
-    use crate::store::StoreError as E;
+fn store_error(e: &StoreError) -> Response {
+    use StoreError as E;
     let status = match e {
         E::AgentExists(_) | E::TooManyTokens { .. } => StatusCode::CONFLICT,
         E::NoSuchAgent(_) | E::NoSuchToken(_) => StatusCode::NOT_FOUND,
         E::InvalidName(_) => StatusCode::BAD_REQUEST,
-        E::Database(_) | E::Io { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        E::Database(_) | E::Io { .. } | E::Worker(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     (status, format!("{e}\n")).into_response()
 }
@@ -115,7 +91,14 @@ struct RegisterAgent {
     config_repository: String,
 }
 
-async fn register_agent(State(s): State<ApiState>, Json(body): Json<RegisterAgent>) -> Response {
+async fn register_agent(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Json(body): Json<RegisterAgent>,
+) -> Response {
+    if let Err(refused) = caller.may_administer() {
+        return refused.into_response();
+    }
     if !s.ctx.sources.contains(&body.config_repository) {
         return (
             StatusCode::BAD_REQUEST,
@@ -126,11 +109,11 @@ async fn register_agent(State(s): State<ApiState>, Json(body): Json<RegisterAgen
         )
             .into_response();
     }
-    match s
-        .ctx
-        .store
-        .register_agent(&body.name, &body.config_repository, crate::store::now())
-    {
+    let registered = blocking(&s.ctx.store, move |store| {
+        store.register_agent(&body.name, &body.config_repository, crate::store::now())
+    })
+    .await;
+    match registered {
         Ok(agent) => (StatusCode::CREATED, Json(agent)).into_response(),
         Err(e) => store_error(&e),
     }
@@ -153,9 +136,13 @@ struct CreatedToken {
 
 async fn create_token(
     State(s): State<ApiState>,
+    caller: Caller,
     Path(agent): Path<String>,
     body: Bytes,
 ) -> Response {
+    if let Err(refused) = caller.may_administer() {
+        return refused.into_response();
+    }
     let request: CreateToken = if body.is_empty() {
         CreateToken::default()
     } else {
@@ -165,13 +152,19 @@ async fn create_token(
         }
     };
     let new = crate::token::generate();
-    match s.ctx.store.create_token(
-        &agent,
-        &new.hash,
-        &request.description,
-        s.ctx.config.max_tokens_per_agent.0,
-        crate::store::now(),
-    ) {
+    let hash = new.hash.clone();
+    let max_active = s.ctx.config.max_tokens_per_agent.0;
+    let created = blocking(&s.ctx.store, move |store| {
+        store.create_token(
+            &agent,
+            &hash,
+            &request.description,
+            max_active,
+            crate::store::now(),
+        )
+    })
+    .await;
+    match created {
         Ok(record) => {
             use secrecy::ExposeSecret;
             let token = new.secret.expose_secret().to_owned();
@@ -190,21 +183,32 @@ async fn tokens(
     State(s): State<ApiState>,
     axum::extract::Query(filter): axum::extract::Query<TokenFilter>,
 ) -> Response {
-    match s.ctx.store.tokens(filter.agent.as_deref()) {
+    match blocking(&s.ctx.store, move |store| {
+        store.tokens(filter.agent.as_deref())
+    })
+    .await
+    {
         Ok(tokens) => Json(tokens).into_response(),
         Err(e) => store_error(&e),
     }
 }
 
-async fn revoke_token(State(s): State<ApiState>, Path(id): Path<i64>) -> Response {
-    match s.ctx.store.revoke_token(id, crate::store::now()) {
+async fn revoke_token(State(s): State<ApiState>, caller: Caller, Path(id): Path<i64>) -> Response {
+    if let Err(refused) = caller.may_administer() {
+        return refused.into_response();
+    }
+    match blocking(&s.ctx.store, move |store| {
+        store.revoke_token(id, crate::store::now())
+    })
+    .await
+    {
         Ok(record) => Json(record).into_response(),
         Err(e) => store_error(&e),
     }
 }
 
 async fn readyz(State(s): State<ApiState>) -> Response {
-    match s.ctx.store.agents() {
+    match blocking(&s.ctx.store, |store| store.agents()).await {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response(),
     }
@@ -249,7 +253,7 @@ fn view(ctx: &Context, agent: crate::store::Agent) -> AgentView {
 }
 
 async fn agents(State(s): State<ApiState>) -> Response {
-    match s.ctx.store.agents() {
+    match blocking(&s.ctx.store, |store| store.agents()).await {
         Ok(agents) => Json(
             agents
                 .into_iter()
@@ -262,7 +266,8 @@ async fn agents(State(s): State<ApiState>) -> Response {
 }
 
 async fn agent(State(s): State<ApiState>, Path(name): Path<String>) -> Response {
-    match s.ctx.store.agent(&name) {
+    let lookup = name.clone();
+    match blocking(&s.ctx.store, move |store| store.agent(&lookup)).await {
         Ok(Some(agent)) => Json(view(&s.ctx, agent)).into_response(),
         Ok(None) => (StatusCode::NOT_FOUND, format!("no agent named `{name}`\n")).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),

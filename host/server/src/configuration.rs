@@ -5,7 +5,7 @@
 use crate::auth::agent_of;
 use crate::context::Context;
 use crate::gitops::parse_commit;
-use crate::sources::{SourceKey, SourceState};
+use crate::sources::{SourceError, SourceKey, SourceState};
 use std::pin::Pin;
 use std::sync::Arc;
 use tether_config::agent::parse_agent_config;
@@ -15,13 +15,13 @@ use tether_rpc::configuration::v1::configuration_service_server::{
 use tether_rpc::configuration::v1::{
     ConfigurationRequest, ConfigurationResponse, PluginFileChunk, PluginFileRequest,
 };
-use tether_rpc::limits::MAX_CHUNK_SIZE;
+use tether_rpc::limits::{MAX_CHUNK_SIZE, MAX_CONFIG_FILE_SIZE};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 /// Plugin components can be large (a Python one is ~35 MB); this bounds what one request can pull.
-pub const MAX_PLUGIN_FILE_SIZE: usize = 64 * 1024 * 1024;
+pub const MAX_PLUGIN_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
 /// Where an agent's configuration lives in its config repository, in order of preference.
 pub fn config_paths(agent: &str) -> [String; 2] {
@@ -87,22 +87,24 @@ impl ConfigurationService for Configuration {
         };
         tether_config::plugins::RelativePath::try_from(request.path.clone())
             .map_err(Status::invalid_argument)?;
+        // The size comes from the tree: a file over the limit is refused before it is read.
         let content = self
             .ctx
             .sources
-            .file_at(&who.agent.config_repository, commit, &request.path)
+            .file_at(
+                &who.agent.config_repository,
+                commit,
+                &request.path,
+                MAX_PLUGIN_FILE_SIZE,
+            )
             .await
-            .map_err(|e| Status::not_found(e.to_string()))?
+            .map_err(|e| match e {
+                SourceError::TooLarge { .. } => Status::failed_precondition(e.to_string()),
+                e => Status::not_found(e.to_string()),
+            })?
             .ok_or_else(|| {
                 Status::not_found(format!("no file `{}` at commit {commit}", request.path))
             })?;
-        if content.len() > MAX_PLUGIN_FILE_SIZE {
-            return Err(Status::failed_precondition(format!(
-                "plugin file `{}` is larger than the limit of {} MiB",
-                request.path,
-                MAX_PLUGIN_FILE_SIZE >> 20
-            )));
-        }
         let content = bytes::Bytes::from(content);
         let chunks: Vec<Result<PluginFileChunk, Status>> =
             (0..content.len().div_ceil(MAX_CHUNK_SIZE))
@@ -150,7 +152,7 @@ impl ConfigTask {
                 && Some(commit) != seen
             {
                 seen = Some(commit);
-                if !self.ctx.token_active(self.token_id) {
+                if !self.ctx.token_active(self.token_id).await {
                     self.send(Err(crate::auth::unauthenticated())).await;
                     return;
                 }
@@ -193,7 +195,7 @@ impl ConfigTask {
                 () = self.tx.closed() => return,
                 () = self.ctx.cancel.cancelled() => return,
                 () = tokio::time::sleep(crate::context::TOKEN_RECHECK) => {
-                    if !self.ctx.token_active(self.token_id) {
+                    if !self.ctx.token_active(self.token_id).await {
                         self.send(Err(crate::auth::unauthenticated())).await;
                         return;
                     }
@@ -203,13 +205,14 @@ impl ConfigTask {
     }
 
     /// The validated configuration at `commit`: `(file, yaml)`; `(.., "")` when the agent has no file
-    /// (an empty configuration, as in GitLab); an error message for an invalid one.
+    /// (an empty configuration, as in GitLab); an error message for an invalid one, or one over the
+    /// size limit (refused from the tree, before it is read).
     async fn read(&self, commit: gix::ObjectId) -> Result<Option<(String, String)>, String> {
         for path in config_paths(&self.agent) {
             let content = self
                 .ctx
                 .sources
-                .file_at(&self.repository, commit, &path)
+                .file_at(&self.repository, commit, &path, MAX_CONFIG_FILE_SIZE)
                 .await
                 .map_err(|e| e.to_string())?;
             if let Some(content) = content {

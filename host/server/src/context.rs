@@ -45,11 +45,14 @@ impl Context {
         }
     }
 
-    /// Whether token `id` is still valid; a store failure counts as invalid (fail closed).
-    pub fn token_active(&self, id: i64) -> bool {
-        self.store.token_active(id).unwrap_or_else(|e| {
-            tracing::error!("checking token {id}: {e}");
-            false
-        })
+    /// Whether token `id` is still valid; a store failure counts as invalid (fail closed). The lookup
+    /// runs on the blocking pool: every open stream asks, and none may stall the runtime.
+    pub async fn token_active(&self, id: i64) -> bool {
+        crate::store::blocking(&self.store, move |store| store.token_active(id))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!("checking token {id}: {e}");
+                false
+            })
     }
 }

@@ -1,6 +1,10 @@
 //! The gitops feature's server part: `GetObjectsToSynchronize`. Checks what the agent may read, follows
 //! the (repository, ref) poller, and sends a complete set of files — or an error naming the limit and
 //! the file — whenever the commit changes.
+//!
+//! Limits are checked from the tree (object header sizes) before any content is read, and a set is read
+//! once however many agents watch the same repository, commit and paths: [`ReadSets`] hands them one
+//! `Arc`, kept alive while any of them is on that commit.
 
 use crate::auth::agent_of;
 use crate::context::Context;
@@ -8,8 +12,9 @@ use crate::sources::{SourceKey, SourceState};
 use bytes::Bytes;
 use gix::ObjectId;
 use globset::{GlobSet, GlobSetBuilder};
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use tether_config::gitops::{GitRef, build_glob};
 use tether_rpc::gitops::v1::gitops_service_server::{GitopsService, GitopsServiceServer};
 use tether_rpc::gitops::v1::{ObjectsToSynchronizeRequest, ObjectsToSynchronizeResponse, r#ref};
@@ -49,11 +54,79 @@ impl SyncError {
 #[derive(Debug, Clone)]
 pub struct Gitops {
     ctx: Arc<Context>,
+    sets: Arc<ReadSets>,
 }
 
 impl Gitops {
     pub fn server(ctx: Arc<Context>) -> GitopsServiceServer<Self> {
-        GitopsServiceServer::new(Self { ctx })
+        GitopsServiceServer::new(Self {
+            ctx,
+            sets: Arc::new(ReadSets::default()),
+        })
+    }
+}
+
+/// The files of one set, as sent.
+pub type Files = Arc<Vec<(String, Bytes)>>;
+
+/// What a set is read for: the commit stands for the ref it was resolved from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SetKey {
+    repository: String,
+    commit: ObjectId,
+    /// The requested globs, sorted and without duplicates.
+    globs: Vec<String>,
+}
+
+/// A set being read or read: whoever asks while it is read waits for the same read.
+type SharedSet = Arc<tokio::sync::OnceCell<Files>>;
+
+/// Sets in use, shared by every stream that wants the same one. The map holds them weakly: a set lives
+/// while a stream holds it (the last set each stream sent), and its entry is dropped after it.
+#[derive(Debug, Default)]
+pub struct ReadSets {
+    sets: Mutex<HashMap<SetKey, Weak<tokio::sync::OnceCell<Files>>>>,
+}
+
+impl ReadSets {
+    /// The shared set of `key`, read by `read` unless someone has it already or is reading it.
+    async fn get_or_read<F>(&self, key: SetKey, read: F) -> Result<(SharedSet, Files), SyncError>
+    where
+        F: Future<Output = Result<Files, SyncError>>,
+    {
+        let shared = {
+            let mut sets = self
+                .sets
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            sets.retain(|_, set| set.strong_count() > 0);
+            match sets.get(&key).and_then(Weak::upgrade) {
+                Some(shared) => shared,
+                None => {
+                    let shared = SharedSet::default();
+                    sets.insert(key, Arc::downgrade(&shared));
+                    shared
+                }
+            }
+        };
+        // A failed read is not kept: the next stream tries again (limit errors come from the tree and
+        // cost no content reads).
+        let files = shared.get_or_try_init(|| read).await?.clone();
+        Ok((shared, files))
+    }
+
+    /// Sets alive now.
+    pub fn len(&self) -> usize {
+        self.sets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .filter(|set| set.strong_count() > 0)
+            .count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -85,6 +158,9 @@ impl GitopsService for Gitops {
             Some(r#ref::Ref::Commit(c)) => Some(GitRef::Commit(c.to_ascii_lowercase())),
         };
         let globs = glob_set(request.paths.iter().map(|p| p.glob.as_str()))?;
+        let mut patterns: Vec<String> = request.paths.into_iter().map(|p| p.glob).collect();
+        patterns.sort();
+        patterns.dedup();
         let last = parse_commit(&request.commit_id)?;
         let state = self
             .ctx
@@ -97,9 +173,12 @@ impl GitopsService for Gitops {
         let (tx, rx) = mpsc::channel(16);
         let stream = SyncTask {
             ctx: self.ctx.clone(),
+            sets: self.sets.clone(),
             repository,
             globs,
+            patterns,
             last,
+            held: None,
             token_id: who.token_id,
             tx,
         };
@@ -147,9 +226,14 @@ fn glob_set<'a>(globs: impl ExactSizeIterator<Item = &'a str>) -> Result<GlobSet
 /// One agent's stream.
 struct SyncTask {
     ctx: Arc<Context>,
+    sets: Arc<ReadSets>,
     repository: String,
     globs: GlobSet,
+    /// The globs as requested, sorted: part of the shared set's key.
+    patterns: Vec<String>,
     last: Option<ObjectId>,
+    /// The set last sent, so streams on the same commit share it instead of reading it again.
+    held: Option<SharedSet>,
     token_id: i64,
     tx: mpsc::Sender<Result<ObjectsToSynchronizeResponse, Status>>,
 }
@@ -172,12 +256,18 @@ impl SyncTask {
             if let Some(commit) = current
                 && Some(commit) != self.last
             {
-                if !self.ctx.token_active(self.token_id) {
+                if !self.ctx.token_active(self.token_id).await {
                     self.send(Err(crate::auth::unauthenticated())).await;
                     return;
                 }
-                match self.collect(commit).await {
-                    Ok(files) => {
+                let key = SetKey {
+                    repository: self.repository.clone(),
+                    commit,
+                    globs: self.patterns.clone(),
+                };
+                match self.sets.get_or_read(key, self.collect(commit)).await {
+                    Ok((shared, files)) => {
+                        self.held = Some(shared);
                         for message in encode_set(&commit.to_string(), &files) {
                             if !self.send(Ok(message)).await {
                                 return;
@@ -206,7 +296,7 @@ impl SyncTask {
                 () = self.tx.closed() => return,
                 () = self.ctx.cancel.cancelled() => return,
                 () = tokio::time::sleep(crate::context::TOKEN_RECHECK) => {
-                    if !self.ctx.token_active(self.token_id) {
+                    if !self.ctx.token_active(self.token_id).await {
                         self.send(Err(crate::auth::unauthenticated())).await;
                         return;
                     }
@@ -215,8 +305,8 @@ impl SyncTask {
         }
     }
 
-    /// The selected files of `commit`, all limits checked before any content is read.
-    async fn collect(&self, commit: ObjectId) -> Result<Vec<(String, Bytes)>, SyncError> {
+    /// The selected files of `commit`, all limits checked from the tree before any content is read.
+    async fn collect(&self, commit: ObjectId) -> Result<Files, SyncError> {
         let listed = self.ctx.sources.files(&self.repository, commit).await?;
         let mut selected = Vec::new();
         let mut total = 0u64;
@@ -242,12 +332,16 @@ impl SyncTask {
             }
             selected.push(file);
         }
+        self.ctx.metrics.inc(
+            "tether_server_sync_set_reads_total",
+            &[("repository", &self.repository)],
+        );
         let mut files = Vec::with_capacity(selected.len());
         for file in selected {
             let content = self.ctx.sources.blob(&self.repository, file.blob).await?;
             files.push((file.path, Bytes::from(content)));
         }
-        Ok(files)
+        Ok(Arc::new(files))
     }
 }
 

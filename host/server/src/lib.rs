@@ -16,6 +16,7 @@ pub mod push;
 pub mod registry;
 pub mod sources;
 pub mod store;
+pub mod tls;
 pub mod token;
 
 use crate::auth::{Authenticator, FailureLimiter};
@@ -29,33 +30,23 @@ use tether_config::server::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tonic::service::interceptor::InterceptedService;
 
 /// How long shutdown waits for open connections to finish.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A feature's gRPC service, added behind the token check.
+/// A feature's gRPC service, added behind the token check ([`Authenticator::guard`]).
 pub type GrpcModule = fn(&Arc<Context>, &Authenticator, &mut tonic::service::RoutesBuilder);
 
 /// Every feature module of the server, in start order: the one list.
 pub const GRPC_MODULES: &[(&str, GrpcModule)] = &[
     ("agent", |ctx, auth, routes| {
-        routes.add_service(InterceptedService::new(
-            agent_api::AgentApi::server(ctx.clone()),
-            auth.clone(),
-        ));
+        routes.add_service(auth.guard(agent_api::AgentApi::server(ctx.clone())));
     }),
     ("configuration", |ctx, auth, routes| {
-        routes.add_service(InterceptedService::new(
-            configuration::Configuration::server(ctx.clone()),
-            auth.clone(),
-        ));
+        routes.add_service(auth.guard(configuration::Configuration::server(ctx.clone())));
     }),
     ("gitops", |ctx, auth, routes| {
-        routes.add_service(InterceptedService::new(
-            gitops::Gitops::server(ctx.clone()),
-            auth.clone(),
-        ));
+        routes.add_service(auth.guard(gitops::Gitops::server(ctx.clone())));
     }),
 ];
 
@@ -67,14 +58,20 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error(
-        "gRPC would listen on {0} without TLS; configure `tls` (cert_file, key_file) or listen on a loopback address"
+        "{listener} would listen on {addr} without TLS; configure `tls` (cert_file, key_file) or listen on a loopback address"
     )]
-    PlaintextNotLoopback(SocketAddr),
+    PlaintextNotLoopback {
+        /// `gRPC` or `HTTP`.
+        listener: &'static str,
+        addr: SocketAddr,
+    },
     #[error("TLS: cannot read {path}: {source}")]
     TlsFile {
         path: String,
         source: std::io::Error,
     },
+    #[error("TLS: {path}: {message}")]
+    TlsCertificate { path: String, message: String },
     #[error("TLS: {0}")]
     Tls(#[from] tonic::transport::Error),
     #[error(transparent)]
@@ -130,22 +127,23 @@ pub async fn start(
         .as_deref()
         .map(push::read_secret)
         .transpose()?;
-    let tls = match &config.tls {
-        Some(tls) => {
-            let read = |path: &std::path::Path| {
-                std::fs::read(path).map_err(|source| StartError::TlsFile {
-                    path: path.display().to_string(),
-                    source,
-                })
-            };
-            let identity =
-                tonic::transport::Identity::from_pem(read(&tls.cert_file)?, read(&tls.key_file)?);
-            Some(tonic::transport::ServerTlsConfig::new().identity(identity))
+    let certificate = config
+        .tls
+        .as_ref()
+        .map(tls::ServerCertificate::load)
+        .transpose()?;
+    // Plaintext only where nothing but this machine can listen in: agents' tokens, the admin token and
+    // everything the API shows would cross the network in clear text otherwise.
+    if certificate.is_none() {
+        for (listener, addr) in [("gRPC", config.listen.grpc), ("HTTP", config.listen.http)] {
+            if !addr.ip().is_loopback() {
+                return Err(StartError::PlaintextNotLoopback { listener, addr });
+            }
         }
-        None if !config.listen.grpc.ip().is_loopback() => {
-            return Err(StartError::PlaintextNotLoopback(config.listen.grpc));
-        }
-        None => None,
+    }
+    let http_tls = match &certificate {
+        Some(certificate) if !config.listen.http.ip().is_loopback() => Some(certificate.http()?),
+        _ => None,
     };
     let listen = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
@@ -187,8 +185,8 @@ pub async fn start(
         tracing::debug!(module = name, "gRPC module registered");
     }
     let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = tls {
-        builder = builder.tls_config(tls)?;
+    if let Some(certificate) = &certificate {
+        builder = builder.tls_config(certificate.grpc())?;
     }
     let servers = TaskTracker::new();
     let grpc = builder
@@ -202,17 +200,32 @@ pub async fn start(
             tracing::error!("gRPC server: {e}");
         }
     });
-    let http = axum::serve(
-        http_listener,
-        api::router(ctx.clone(), secrets, admin)
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(ctx.cancel.clone().cancelled_owned());
-    servers.spawn(async move {
-        if let Err(e) = http.await {
-            tracing::error!("HTTP server: {e}");
+    let router = api::router(ctx.clone(), secrets, admin);
+    let shutdown = ctx.cancel.clone().cancelled_owned();
+    match http_tls {
+        Some(config) => {
+            let listener =
+                tls::TlsListener::new(http_listener, config, ctx.cancel.clone(), &servers)
+                    .map_err(|source| StartError::Listen {
+                        addr: http_addr,
+                        source,
+                    })?;
+            let http = axum::serve(listener, router).with_graceful_shutdown(shutdown);
+            servers.spawn(async move {
+                if let Err(e) = http.await {
+                    tracing::error!("HTTP server: {e}");
+                }
+            });
         }
-    });
+        None => {
+            let http = axum::serve(http_listener, router).with_graceful_shutdown(shutdown);
+            servers.spawn(async move {
+                if let Err(e) = http.await {
+                    tracing::error!("HTTP server: {e}");
+                }
+            });
+        }
+    }
     tracing::info!(%grpc_addr, %http_addr, "tether-server listening");
     Ok(RunningServer {
         grpc_addr,

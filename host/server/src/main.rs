@@ -46,7 +46,8 @@ enum Command {
     /// Create, list and revoke agent tokens.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Tell the running server that REPO changed (for a post-receive hook); needs `webhooks.secret_file`.
+    /// Tell the running server that REPO changed (for a post-receive hook); needs `webhooks.secret_file`
+    /// and a loopback HTTP listener (plain HTTP).
     Notify {
         /// Repository name as in the configuration's `repositories`.
         repository: String,
@@ -258,13 +259,11 @@ async fn notify(config: &ServerConfig, repository: &str, url: Option<&str>) -> R
             .context("--url must be http://HOST:PORT (the HTTP API on this machine)")?
             .trim_end_matches('/')
             .to_owned(),
-        None => {
-            let mut addr = config.listen.http;
-            if addr.ip().is_unspecified() {
-                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            addr.to_string()
-        }
+        None if !config.listen.http.ip().is_loopback() => bail!(
+            "the HTTP API listens on {} and so speaks TLS; `notify` sends plain HTTP to a loopback listener only (or use a Git host's webhook endpoint)",
+            config.listen.http
+        ),
+        None => config.listen.http.to_string(),
     };
     let mut stream = tokio::net::TcpStream::connect(&authority)
         .await

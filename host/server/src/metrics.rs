@@ -36,6 +36,16 @@ const HELP: &[(&str, &str, &str)] = &[
         "Fetches from remote repositories into their mirrors.",
     ),
     (
+        "tether_server_git_fetch_timeouts_total",
+        "counter",
+        "Fetches interrupted because they did not finish within fetch_timeout.",
+    ),
+    (
+        "tether_server_git_read_bytes_total",
+        "counter",
+        "Bytes of file content read from Git (manifests, configurations, plugin files).",
+    ),
+    (
         "tether_server_git_poll_errors_total",
         "counter",
         "Polls that failed (fetch or ref resolution).",
@@ -44,6 +54,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "tether_server_notifications_total",
         "counter",
         "Push events and notify commands that woke a repository's pollers.",
+    ),
+    (
+        "tether_server_sync_set_reads_total",
+        "counter",
+        "Sets of files read from Git; agents watching the same repository, commit and paths share one.",
     ),
     (
         "tether_server_sync_sets_total",

@@ -87,7 +87,8 @@ async fn wrong_malformed_and_revoked_tokens_are_unauthenticated_without_detail()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_attempts_are_rate_limited_per_source() -> anyhow::Result<()> {
+async fn unknown_tokens_are_rate_limited_per_source_and_valid_ones_still_pass() -> anyhow::Result<()>
+{
     let (_git, _repo, h) = config_repo_harness("auth_failures_per_minute: 3\n").await?;
     let token = h.agent("prod", "config")?;
     let mut agent =
@@ -105,12 +106,24 @@ async fn failed_attempts_are_rate_limited_per_source() -> anyhow::Result<()> {
         bad.heartbeat(HeartbeatRequest {}).await.unwrap_err().code(),
         Code::ResourceExhausted
     );
-    let status = agent.heartbeat(HeartbeatRequest {}).await.unwrap_err();
+    let unknown = tether_server::token::generate();
+    let unknown = secrecy::ExposeSecret::expose_secret(&unknown.secret).to_owned();
+    let status =
+        AgentServiceClient::with_interceptor(h.channel().await?, common::Bearer::new(&unknown))
+            .heartbeat(HeartbeatRequest {})
+            .await
+            .unwrap_err();
     assert_eq!(
         status.code(),
         Code::ResourceExhausted,
-        "the source is refused, valid token or not"
+        "an unknown token from the limited source"
     );
+    agent
+        .heartbeat(HeartbeatRequest {})
+        .await
+        .map_err(|status| {
+            anyhow::anyhow!("a valid token is never refused for what its address did: {status}")
+        })?;
     assert_eq!(
         h.server
             .context()
@@ -118,6 +131,112 @@ async fn failed_attempts_are_rate_limited_per_source() -> anyhow::Result<()> {
             .get("tether_server_auth_failures_total", &[]),
         3
     );
+    h.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_is_limited_on_its_own_and_never_locks_out_its_neighbours()
+-> anyhow::Result<()> {
+    let (_git, _repo, h) = config_repo_harness("auth_failures_per_minute: 3\n").await?;
+    let revoked = h.agent("prod", "config")?;
+    let neighbour = h.agent("staging", "config")?;
+    let id = h.store.tokens(Some("prod"))?[0].id;
+    h.store.revoke_token(id, 2)?;
+    // Both agents call from the same address (as behind a NAT or an ingress).
+    let mut prod =
+        AgentServiceClient::with_interceptor(h.channel().await?, common::Bearer::new(&revoked));
+    for _ in 0..3 {
+        assert_eq!(
+            prod.heartbeat(HeartbeatRequest {})
+                .await
+                .unwrap_err()
+                .code(),
+            Code::Unauthenticated
+        );
+    }
+    assert_eq!(
+        prod.heartbeat(HeartbeatRequest {})
+            .await
+            .unwrap_err()
+            .code(),
+        Code::ResourceExhausted,
+        "the revoked token is limited"
+    );
+    let mut staging =
+        AgentServiceClient::with_interceptor(h.channel().await?, common::Bearer::new(&neighbour));
+    for _ in 0..5 {
+        staging.heartbeat(HeartbeatRequest {}).await?;
+    }
+    let unknown = tether_server::token::generate();
+    let unknown = secrecy::ExposeSecret::expose_secret(&unknown.secret).to_owned();
+    let status =
+        AgentServiceClient::with_interceptor(h.channel().await?, common::Bearer::new(&unknown))
+            .heartbeat(HeartbeatRequest {})
+            .await
+            .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::Unauthenticated,
+        "the revoked token's failures are not counted against its address"
+    );
+    let metrics = &h.server.context().metrics;
+    assert_eq!(metrics.get("tether_server_auth_failures_total", &[]), 4);
+    assert_eq!(metrics.get("tether_server_auth_rate_limited_total", &[]), 1);
+    h.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_over_the_size_limit_is_refused_from_the_tree_without_being_read()
+-> anyhow::Result<()> {
+    let (_git, repo, h) = config_repo_harness("").await?;
+    let token = h.agent("prod", "config")?;
+    let mut stream = h
+        .configuration(&token)
+        .await?
+        .get_configuration(ConfigurationRequest::default())
+        .await?
+        .into_inner();
+    let first = stream.message().await?.expect("first configuration");
+    let read = || {
+        h.server.context().metrics.get(
+            "tether_server_git_read_bytes_total",
+            &[("repository", "config")],
+        )
+    };
+    let before = read();
+    assert_eq!(
+        before,
+        i64::try_from(first.config_yaml.len())?,
+        "what was read is counted"
+    );
+
+    let huge = format!(
+        "gitops:\n  manifest_projects:\n  - id: config\n{}",
+        "# padding\n".repeat(20_000)
+    );
+    repo.write(CONFIG, &huge)?;
+    repo.commit("too large")?;
+    let registry = &h.server.context().registry;
+    let mut changes = registry.subscribe();
+    h.push("config").await?;
+    changes
+        .wait_for(|_| {
+            registry
+                .get("prod")
+                .is_some_and(|c| c.configuration.error.is_some())
+        })
+        .await?;
+    let error = registry
+        .get("prod")
+        .and_then(|c| c.configuration.error)
+        .unwrap_or_default();
+    assert!(
+        error.contains(CONFIG) && error.contains("the limit is 128 KiB"),
+        "{error}"
+    );
+    assert_eq!(read(), before, "the file over the limit was not read");
     h.server.shutdown().await;
     Ok(())
 }

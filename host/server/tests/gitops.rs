@@ -431,3 +431,214 @@ async fn shutdown_is_not_held_up_by_a_client_that_stopped_reading() -> anyhow::R
     drop(idle);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_watching_the_same_paths_share_one_read_of_each_set() -> anyhow::Result<()> {
+    let git = GitServer::start()?;
+    let repo = git.create_repo("apps")?;
+    repo.write("a.yaml", MANIFEST)?
+        .write("sub/b.yaml", MANIFEST)?;
+    repo.commit("first")?;
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: apps, path: '{}'}}\n",
+        repo.bare_path().display()
+    ))
+    .await?;
+    let reads = || {
+        h.server.context().metrics.get(
+            "tether_server_sync_set_reads_total",
+            &[("repository", "apps")],
+        )
+    };
+    let mut same = Vec::new();
+    for agent in ["one", "two", "three"] {
+        let token = h.agent(agent, "apps")?;
+        // The same globs in another order and repeated are the same paths.
+        let globs: &[&str] = match agent {
+            "two" => &["sub/*.yaml", "*.yaml"],
+            "three" => &["*.yaml", "sub/*.yaml", "*.yaml"],
+            _ => &["*.yaml", "sub/*.yaml"],
+        };
+        let mut sync = h.sync(&token, "apps", globs).await?;
+        assert_eq!(paths(&sync.next_set().await?), ["a.yaml", "sub/b.yaml"]);
+        same.push(sync);
+    }
+    assert_eq!(reads(), 1, "three agents, one read");
+    let other = h.agent("other", "apps")?;
+    let mut different = h.sync(&other, "apps", &["*.yaml"]).await?;
+    assert_eq!(paths(&different.next_set().await?), ["a.yaml"]);
+    assert_eq!(reads(), 2, "other paths are another set");
+
+    repo.write("sub/c.yaml", MANIFEST)?;
+    let second = repo.commit("second")?;
+    h.push("apps").await?;
+    for sync in &mut same {
+        let set = sync.next_set().await?;
+        assert_eq!(set.commit_id, second);
+        assert_eq!(paths(&set), ["a.yaml", "sub/b.yaml", "sub/c.yaml"]);
+    }
+    assert_eq!(different.next_set().await?.commit_id, second);
+    assert_eq!(
+        reads(),
+        4,
+        "one read per set and commit, however many agents watch"
+    );
+    h.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poller_no_agent_asks_for_is_stopped_and_forgotten() -> anyhow::Result<()> {
+    let git = GitServer::start()?;
+    let repo = git.create_repo("apps")?;
+    repo.write("a.yaml", MANIFEST)?;
+    repo.commit("first")?;
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: apps, url: '{}'}}\n",
+        git.git_url("apps")
+    ))
+    .await?;
+    let token = h.agent("prod", "apps")?;
+    let sources = &h.server.context().sources;
+    let mut running = sources.running();
+    let mut sync = h.sync(&token, "apps", &["*.yaml"]).await?;
+    sync.next_set().await?;
+    assert_eq!(*running.borrow_and_update(), 1);
+    assert_eq!(sources.states().len(), 1);
+
+    drop(sync); // the agent goes away
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        running.wait_for(|n| *n == 0),
+    )
+    .await??;
+    assert!(sources.states().is_empty());
+    let fetches = || {
+        h.server
+            .context()
+            .metrics
+            .get("tether_server_git_fetches_total", &[("repository", "apps")])
+    };
+    let before = fetches();
+    repo.commit("second")?;
+    assert_eq!(h.push("apps").await?.0, 202);
+    assert_eq!(fetches(), before, "nothing polls for nobody");
+    let (_, body) = h.get("/api/v1/sources").await?;
+    assert_eq!(body, "[]");
+
+    // Asking again starts a new poller.
+    let mut sync = h.sync(&token, "apps", &["*.yaml"]).await?;
+    sync.next_set().await?;
+    assert_eq!(*running.borrow_and_update(), 1);
+    h.server.shutdown().await;
+    Ok(())
+}
+
+/// A TCP front for a git daemon: forwards connections until told to go silent, then accepts and never
+/// answers (a Git host that hangs). Its tasks and held connections end when it is dropped.
+struct Stall {
+    addr: std::net::SocketAddr,
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Stall {
+    async fn start(upstream: std::net::SocketAddr) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let silent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = silent.clone();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    connections.spawn(async move {
+                        let _held = client;
+                        std::future::pending::<()>().await;
+                    });
+                } else {
+                    connections.spawn(async move {
+                        if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                }
+            }
+        });
+        Ok(Self { addr, silent, task })
+    }
+}
+
+impl Drop for Stall {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_from_a_remote_that_never_answers_times_out_and_keeps_the_last_commit()
+-> anyhow::Result<()> {
+    use tether_server::sources::{SourceKey, SourceStatus};
+    let git = GitServer::start()?;
+    let repo = git.create_repo("apps")?;
+    repo.write("a.yaml", MANIFEST)?;
+    let first = repo.commit("first")?;
+    let upstream: std::net::SocketAddr = git
+        .git_url("apps")
+        .trim_start_matches("git://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .parse()?;
+    let stall = Stall::start(upstream).await?;
+    let h = Harness::start(&format!(
+        "fetch_timeout: 500ms\nrepositories:\n  - {{name: apps, url: 'git://{}/apps.git'}}\n",
+        stall.addr
+    ))
+    .await?;
+    let token = h.agent("prod", "apps")?;
+    let mut sync = h.sync(&token, "apps", &["*.yaml"]).await?;
+    assert_eq!(sync.next_set().await?.commit_id, first);
+
+    stall
+        .silent
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    repo.commit("second")?;
+    let mut state = h.server.context().sources.watch(SourceKey {
+        repository: "apps".into(),
+        git_ref: None,
+    })?;
+    h.push("apps").await?;
+    // The timeout only turns a hang (the defect) into a failure.
+    let failing = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        state.wait_for(|s| matches!(s.status, SourceStatus::Failing { .. })),
+    )
+    .await??
+    .clone();
+    let SourceStatus::Failing { error, .. } = &failing.status else {
+        unreachable!("waited for failing");
+    };
+    assert!(
+        error.contains("repository `apps`") && error.contains("did not finish within 0.5s"),
+        "{error}"
+    );
+    assert_eq!(
+        failing.commit.map(|c| c.to_string()),
+        Some(first.clone()),
+        "the last commit read is kept"
+    );
+    assert!(
+        h.server.context().metrics.get(
+            "tether_server_git_fetch_timeouts_total",
+            &[("repository", "apps")]
+        ) >= 1
+    );
+    // Agents still get the last commit.
+    let mut late = h.sync(&token, "apps", &["*.yaml"]).await?;
+    assert_eq!(late.next_set().await?.commit_id, first);
+    drop(state);
+    h.server.shutdown().await;
+    drop(stall);
+    Ok(())
+}

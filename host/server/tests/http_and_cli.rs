@@ -373,24 +373,60 @@ async fn agents_and_tokens_are_administered_over_http_with_the_admin_token() -> 
     );
     h.server.shutdown().await;
 
-    // Without an admin token the API is read-only.
+    // Without an admin token nobody can use the API, reads included, and the answer says what to set.
+    let h = Harness::start(&format!(
+        "repositories:\n  - {{name: config, path: '{}'}}\napi: {{}}\n",
+        repo.bare_path().display()
+    ))
+    .await?;
+    let json = [("content-type", "application/json")];
+    let (status, answer) = http(h.server.http_addr, "GET", "/api/v1/agents", &[], b"").await?;
+    assert_eq!(status, 401);
+    assert!(answer.contains("api.admin_token_file"), "{answer}");
+    assert_eq!(
+        http(h.server.http_addr, "POST", "/api/v1/agents", &json, body)
+            .await?
+            .0,
+        401
+    );
+    h.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_api_read_needs_the_admin_token_and_health_and_push_do_not() -> anyhow::Result<()> {
+    let git = GitServer::start()?;
+    let repo = git.create_repo("config")?;
+    repo.commit("empty")?;
     let h = Harness::start(&format!(
         "repositories:\n  - {{name: config, path: '{}'}}\n",
         repo.bare_path().display()
     ))
     .await?;
-    let json = [("content-type", "application/json")];
+    h.agent("prod", "config")?;
+    let addr = h.server.http_addr;
+    for path in [
+        "/api/v1/agents",
+        "/api/v1/agents/prod",
+        "/api/v1/tokens",
+        "/api/v1/tokens?agent=prod",
+        "/api/v1/sources",
+    ] {
+        let (status, body) = http(addr, "GET", path, &[], b"").await?;
+        assert_eq!(status, 401, "{path} without a token: {body}");
+        assert!(!body.contains("prod"), "{path} shows nothing: {body}");
+        let wrong = http(addr, "GET", path, &[("authorization", "Bearer nope")], b"").await?;
+        assert_eq!(wrong.0, 401, "{path} with a wrong token");
+        let (status, body) = h.get(path).await?;
+        assert_eq!(status, 200, "{path} with the admin token: {body}");
+    }
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(http(addr, "GET", path, &[], b"").await?.0, 200, "{path}");
+    }
     assert_eq!(
-        http(h.server.http_addr, "GET", "/api/v1/agents", &[], b"")
-            .await?
-            .0,
-        200
-    );
-    assert_eq!(
-        http(h.server.http_addr, "POST", "/api/v1/agents", &json, body)
-            .await?
-            .0,
-        403
+        h.push("config").await?.0,
+        202,
+        "push endpoints verify signatures instead"
     );
     h.server.shutdown().await;
     Ok(())

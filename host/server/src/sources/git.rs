@@ -4,9 +4,17 @@
 use super::SourceError;
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
+use gix::protocol::transport::client::blocking_io::http;
+use gix::protocol::transport::client::git::blocking_io as daemon;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tether_config::gitops::GitRef;
+
+/// The git daemon's port when a `git://` URL names none.
+const DAEMON_PORT: u16 = 9418;
 
 /// Where the remote's `HEAD` (its default branch) is kept in a mirror.
 const MIRROR_HEAD: &str = "refs/tether/remote-head";
@@ -18,12 +26,22 @@ pub(crate) struct HttpCredentials {
     pub(crate) password_file: PathBuf,
 }
 
+/// How one fetch is bounded: the async side sets `interrupt` when `timeout` has passed, and gix checks it
+/// between reads; every read and write on the connection is bounded by `timeout` too, so a remote that
+/// accepts and then says nothing cannot block the fetch in a read where the flag is never looked at.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FetchBounds<'a> {
+    pub(crate) timeout: Duration,
+    pub(crate) interrupt: &'a AtomicBool,
+}
+
 /// Brings the mirror at `mirror` up to date with `url`: branches, tags and the remote's HEAD.
 pub(crate) fn fetch(
     name: &str,
     url: &str,
     mirror: &Path,
     credentials: Option<&HttpCredentials>,
+    bounds: FetchBounds<'_>,
 ) -> Result<(), SourceError> {
     let git = |op: &'static str| move |e| SourceError::git(name, op, e);
     let repo = if mirror.join("HEAD").exists() {
@@ -53,40 +71,104 @@ pub(crate) fn fetch(
             gix::remote::Direction::Fetch,
         )
         .map_err(git("refspecs"))?;
-    let connection = remote
+    if url.starts_with("git://") {
+        let transport = git_daemon(name, url, bounds.timeout)?;
+        return receive(name, remote.to_connection_with_transport(transport), bounds);
+    }
+    let mut connection = remote
         .connect(gix::remote::Direction::Fetch)
         .map_err(git("connect"))?;
-    let interrupt = AtomicBool::new(false);
-    let prepare = match (credentials, password) {
+    // HTTP(S): the same bound on every request of the fetch, through the HTTP client gix uses.
+    let mut options = repo
+        .transport_options(url, None)
+        .map_err(git("transport options"))?;
+    if let Some(http) = options
+        .as_mut()
+        .and_then(|o| o.downcast_mut::<http::Options>())
+    {
+        let timeout = bounds.timeout;
+        let client = http::reqwest::Options {
+            configure_client: Some(Box::new(move |builder| Ok(builder.timeout(timeout)))),
+            ..Default::default()
+        };
+        http.backend = Some(Arc::new(Mutex::new(client)));
+    }
+    if let Some(options) = options {
+        connection = connection.with_transport_options(options);
+    }
+    match (credentials, password) {
         (Some(c), Some(password)) => {
             let username = c.username.clone();
-            connection
-                .with_credentials(move |action| {
-                    Ok(match action {
-                        gix::credentials::helper::Action::Get(ctx) => {
-                            Some(gix::credentials::protocol::Outcome {
-                                identity: gix::sec::identity::Account {
-                                    username: username.clone(),
-                                    password: password.clone(),
-                                    oauth_refresh_token: None,
-                                },
-                                next: ctx.into(),
-                            })
-                        }
-                        _ => None,
-                    })
+            let connection = connection.with_credentials(move |action| {
+                Ok(match action {
+                    gix::credentials::helper::Action::Get(ctx) => {
+                        Some(gix::credentials::protocol::Outcome {
+                            identity: gix::sec::identity::Account {
+                                username: username.clone(),
+                                password: password.clone(),
+                                oauth_refresh_token: None,
+                            },
+                            next: ctx.into(),
+                        })
+                    }
+                    _ => None,
                 })
-                .prepare_fetch(gix::progress::Discard, Default::default())
-                .map_err(git("list remote refs"))?
-                .receive(gix::progress::Discard, &interrupt)
+            });
+            receive(name, connection, bounds)
         }
-        _ => connection
-            .prepare_fetch(gix::progress::Discard, Default::default())
-            .map_err(git("list remote refs"))?
-            .receive(gix::progress::Discard, &interrupt),
-    };
-    prepare.map_err(git("fetch"))?;
+        _ => receive(name, connection, bounds),
+    }
+}
+
+/// Negotiates and receives the pack on an open connection.
+fn receive<T: gix::protocol::transport::client::blocking_io::Transport>(
+    name: &str,
+    connection: gix::remote::Connection<'_, '_, '_, T>,
+    bounds: FetchBounds<'_>,
+) -> Result<(), SourceError> {
+    let git = |op: &'static str| move |e| SourceError::git(name, op, e);
+    connection
+        .prepare_fetch(gix::progress::Discard, Default::default())
+        .map_err(git("list remote refs"))?
+        .receive(gix::progress::Discard, bounds.interrupt)
+        .map_err(git("fetch"))?;
     Ok(())
+}
+
+/// A connection to a git daemon whose socket reads and writes time out (gix's own has no read timeout).
+fn git_daemon(
+    name: &str,
+    url: &str,
+    timeout: Duration,
+) -> Result<daemon::Connection<TcpStream, TcpStream>, SourceError> {
+    let parsed = gix::url::parse(url.as_bytes().as_bstr())
+        .map_err(|e| SourceError::git(name, "remote url", e))?;
+    let host = parsed
+        .host()
+        .ok_or_else(|| SourceError::git(name, "remote url", "no host"))?
+        .to_owned();
+    let port = parsed.port;
+    let io = |op: &'static str| move |e: std::io::Error| SourceError::git(name, op, e);
+    let addr = (host.as_str(), port.unwrap_or(DAEMON_PORT))
+        .to_socket_addrs()
+        .map_err(io("resolve host"))?
+        .next()
+        .ok_or_else(|| SourceError::git(name, "resolve host", "no address"))?;
+    let read = TcpStream::connect_timeout(&addr, timeout).map_err(io("connect"))?;
+    read.set_read_timeout(Some(timeout))
+        .map_err(io("connect"))?;
+    read.set_write_timeout(Some(timeout))
+        .map_err(io("connect"))?;
+    let write = read.try_clone().map_err(io("connect"))?;
+    Ok(daemon::Connection::new(
+        read,
+        write,
+        gix::protocol::transport::Protocol::V2,
+        parsed.path.clone(),
+        Some((host, port)),
+        gix::protocol::transport::client::git::ConnectMode::Daemon,
+        false,
+    ))
 }
 
 /// The commit `git_ref` points to in the repository at `path`; `None` for the default branch.
@@ -211,12 +293,14 @@ pub(crate) fn blob(name: &str, path: &Path, oid: ObjectId) -> Result<Vec<u8>, So
 }
 
 /// The content of the file at `file` in `commit`, if there is one (a regular file, not in a hidden dir
-/// unless asked for by its exact path).
+/// unless asked for by its exact path). A file larger than `max_size` is an error, found from the
+/// object's header before its content is read.
 pub(crate) fn file_at(
     name: &str,
     path: &Path,
     commit: ObjectId,
     file: &str,
+    max_size: u64,
 ) -> Result<Option<Vec<u8>>, SourceError> {
     let repo = gix::open(path).map_err(|e| SourceError::git(name, "open", e))?;
     let tree = repo
@@ -229,6 +313,15 @@ pub(crate) fn file_at(
         .map_err(|e| SourceError::git(name, "look up file", e))?;
     match entry {
         Some(entry) if entry.mode().is_blob() => {
+            let size = header_size(&repo, name, entry.object_id())?;
+            if size > max_size {
+                return Err(SourceError::TooLarge {
+                    repository: name.to_owned(),
+                    path: file.to_owned(),
+                    size,
+                    limit: max_size,
+                });
+            }
             let blob = repo
                 .find_blob(entry.object_id())
                 .map_err(|e| SourceError::git(name, "read file", e))?;

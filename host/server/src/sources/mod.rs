@@ -5,7 +5,11 @@
 //! streams of any number of agents) subscribe and never touch Git to learn about new commits. Pollers
 //! wake every poll interval or at once on [`Sources::notify`] (push endpoints, `tether-server notify`).
 //! When the remote fails, the poller backs off with jitter, keeps serving the last known commit and
-//! says so in its status. A poller stops when its last watcher is gone.
+//! says so in its status. A poller stops, and leaves the map of pollers, when its last watcher is gone.
+//!
+//! Every fetch is bounded by `fetch_timeout`: past it the fetch is interrupted and the poll fails with
+//! an error naming the repository, while the last commit read stays served. A fetch that is still
+//! stuck in the background blocks the next fetch of that mirror from starting (never two at once).
 
 mod git;
 
@@ -15,10 +19,12 @@ use rand::Rng;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tether_config::gitops::GitRef;
 use tether_config::server::{Repository, RepositorySource, ServerConfig};
+use tether_rpc::limits::format_size;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -48,6 +54,26 @@ pub enum SourceError {
     },
     #[error("repository `{repository}` has no {git_ref}")]
     NoSuchRef { repository: String, git_ref: String },
+    #[error(
+        "repository `{repository}`: file `{path}` is {}; the limit is {}",
+        format_size(*size),
+        format_size(*limit)
+    )]
+    TooLarge {
+        repository: String,
+        path: String,
+        size: u64,
+        limit: u64,
+    },
+    #[error("repository `{repository}`: fetch did not finish within {}s; interrupted", timeout.as_secs_f32())]
+    FetchTimeout {
+        repository: String,
+        timeout: Duration,
+    },
+    #[error(
+        "repository `{0}`: the previous fetch (interrupted after its timeout) has not ended yet; not starting another"
+    )]
+    FetchStillRunning(String),
     #[error("repository `{0}` has not been read yet")]
     NotReady(String),
 }
@@ -126,19 +152,50 @@ struct Source {
     git_dir: PathBuf,
     remote: Option<(String, Option<git::HttpCredentials>)>,
     poll_interval: Duration,
+    fetch_timeout: Duration,
     /// Serialises fetches into one mirror.
     fetch_lock: tokio::sync::Mutex<()>,
+    /// Held by the blocking thread of a fetch for as long as it runs, which can outlast an interrupted
+    /// fetch's timeout: a new fetch into the mirror is refused until it is free, never run alongside.
+    fetching: Arc<Mutex<()>>,
 }
 
 struct Poller {
+    /// Tells this poller from a later one of the same key when it removes itself.
+    id: u64,
     state: watch::Sender<SourceState>,
     wake: Arc<Notify>,
+}
+
+/// Running pollers by key, and their number for observers.
+#[derive(Default)]
+struct Pollers {
+    running: Mutex<HashMap<SourceKey, Poller>>,
+    count: watch::Sender<usize>,
+}
+
+impl Pollers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SourceKey, Poller>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Removes the poller `id` of `key`, unless a newer poller took its place already.
+    fn remove(&self, key: &SourceKey, id: u64) {
+        let mut running = self.lock();
+        if running.get(key).is_some_and(|p| p.id == id) {
+            running.remove(key);
+        }
+        self.count.send_replace(running.len());
+    }
 }
 
 /// The repositories and their pollers.
 pub struct Sources {
     sources: HashMap<String, Arc<Source>>,
-    pollers: Mutex<HashMap<SourceKey, Poller>>,
+    pollers: Arc<Pollers>,
+    next_poller: AtomicU64,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
     tracker: TaskTracker,
@@ -182,14 +239,17 @@ impl Sources {
                     git_dir,
                     remote,
                     poll_interval: repo.poll_interval.unwrap_or(config.poll_interval),
+                    fetch_timeout: config.fetch_timeout,
                     fetch_lock: tokio::sync::Mutex::new(()),
+                    fetching: Arc::new(Mutex::new(())),
                 };
                 (repo.name.clone(), Arc::new(source))
             })
             .collect();
         Self {
             sources,
-            pollers: Mutex::new(HashMap::new()),
+            pollers: Arc::new(Pollers::default()),
+            next_poller: AtomicU64::new(0),
             metrics,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -207,15 +267,13 @@ impl Sources {
             .get(&key.repository)
             .ok_or_else(|| SourceError::UnknownRepository(key.repository.clone()))?
             .clone();
-        let mut pollers = self
-            .pollers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut pollers = self.pollers.lock();
         if let Some(poller) = pollers.get(&key)
             && !poller.state.is_closed()
         {
             return Ok(poller.state.subscribe());
         }
+        let id = self.next_poller.fetch_add(1, Ordering::Relaxed);
         let (state, receiver) = watch::channel(SourceState {
             commit: None,
             status: SourceStatus::Starting,
@@ -229,8 +287,14 @@ impl Sources {
             metrics: self.metrics.clone(),
             cancel: self.cancel.child_token(),
         };
-        self.tracker.spawn(task.run());
-        pollers.insert(key, Poller { state, wake });
+        let registry = self.pollers.clone();
+        let stopped = key.clone();
+        self.tracker.spawn(async move {
+            task.run().await;
+            registry.remove(&stopped, id);
+        });
+        pollers.insert(key, Poller { id, state, wake });
+        self.pollers.count.send_replace(pollers.len());
         Ok(receiver)
     }
 
@@ -243,10 +307,7 @@ impl Sources {
             "tether_server_notifications_total",
             &[("repository", repository)],
         );
-        let pollers = self
-            .pollers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pollers = self.pollers.lock();
         for (key, poller) in pollers.iter() {
             if key.repository == repository {
                 poller.wake.notify_one();
@@ -268,12 +329,14 @@ impl Sources {
         })
     }
 
+    /// The number of running pollers, changing as they start and stop.
+    pub fn running(&self) -> watch::Receiver<usize> {
+        self.pollers.count.subscribe()
+    }
+
     /// Latest state of every running poller (HTTP API).
     pub fn states(&self) -> Vec<(SourceKey, SourceState)> {
-        let pollers = self
-            .pollers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pollers = self.pollers.lock();
         pollers
             .iter()
             .filter(|(_, p)| !p.state.is_closed())
@@ -296,19 +359,37 @@ impl Sources {
     pub async fn blob(&self, repository: &str, blob: ObjectId) -> Result<Vec<u8>, SourceError> {
         let source = self.source(repository)?;
         let name = repository.to_owned();
-        blocking(move || git::blob(&name, &source.git_dir, blob)).await
+        let content = blocking(move || git::blob(&name, &source.git_dir, blob)).await?;
+        self.count_read(repository, content.len());
+        Ok(content)
     }
 
-    /// The file at `path` in `commit`, if there is one.
+    /// The file at `path` in `commit`, if there is one; a file over `max_size` is
+    /// [`SourceError::TooLarge`] and is not read.
     pub async fn file_at(
         &self,
         repository: &str,
         commit: ObjectId,
         path: &str,
+        max_size: u64,
     ) -> Result<Option<Vec<u8>>, SourceError> {
         let source = self.source(repository)?;
         let (name, path) = (repository.to_owned(), path.to_owned());
-        blocking(move || git::file_at(&name, &source.git_dir, commit, &path)).await
+        let content =
+            blocking(move || git::file_at(&name, &source.git_dir, commit, &path, max_size)).await?;
+        if let Some(content) = &content {
+            self.count_read(repository, content.len());
+        }
+        Ok(content)
+    }
+
+    /// File content read from Git: what the limits checked from the tree keep small.
+    fn count_read(&self, repository: &str, bytes: usize) {
+        self.metrics.add(
+            "tether_server_git_read_bytes_total",
+            &[("repository", repository)],
+            i64::try_from(bytes).unwrap_or(i64::MAX),
+        );
     }
 
     fn source(&self, repository: &str) -> Result<Arc<Source>, SourceError> {
@@ -390,6 +471,7 @@ impl PollTask {
                         changed
                     });
                 }
+                Err(_) if self.cancel.is_cancelled() => return,
                 Err(e) => {
                     let now = tokio::time::Instant::now();
                     if last_failure.is_some_and(|t| {
@@ -437,16 +519,10 @@ impl PollTask {
         if let Some((url, credentials)) = &source.remote {
             // Pollers of several refs of one repository share the mirror: one fetch at a time.
             let _guard = source.fetch_lock.lock().await;
-            let (url, credentials, dir, name) = (
-                url.clone(),
-                credentials.clone(),
-                source.git_dir.clone(),
-                name.clone(),
-            );
             self.metrics
                 .inc("tether_server_git_fetches_total", &[("repository", &name)]);
             let started = tokio::time::Instant::now();
-            blocking(move || git::fetch(&name, &url, &dir, credentials.as_ref())).await?;
+            self.fetch(url, credentials.as_ref()).await?;
             tracing::debug!(repository = %self.key.repository, elapsed = ?started.elapsed(), "fetched");
         }
         let git_ref = self.key.git_ref.clone();
@@ -457,6 +533,63 @@ impl PollTask {
                 .await;
         tracing::debug!(repository = %self.key.repository, elapsed = ?started.elapsed(), "resolved");
         resolved
+    }
+
+    /// One fetch into the mirror, interrupted at `fetch_timeout` or at shutdown.
+    async fn fetch(
+        &self,
+        url: &str,
+        credentials: Option<&git::HttpCredentials>,
+    ) -> Result<(), SourceError> {
+        let source = &self.source;
+        let interrupt = Arc::new(AtomicBool::new(false));
+        let (url, credentials, dir, name, fetching, flag, timeout) = (
+            url.to_owned(),
+            credentials.cloned(),
+            source.git_dir.clone(),
+            self.key.repository.clone(),
+            source.fetching.clone(),
+            interrupt.clone(),
+            source.fetch_timeout,
+        );
+        let fetch = blocking(move || {
+            let _running = match fetching.try_lock() {
+                Ok(running) => running,
+                // A fetch that panicked left nothing running.
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    return Err(SourceError::FetchStillRunning(name));
+                }
+            };
+            let bounds = git::FetchBounds {
+                timeout,
+                interrupt: &flag,
+            };
+            git::fetch(&name, &url, &dir, credentials.as_ref(), bounds)
+        });
+        let started = tokio::time::Instant::now();
+        tokio::select! {
+            fetched = tokio::time::timeout(timeout, fetch) => match fetched {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) if started.elapsed() < timeout => Err(e),
+                // A socket or HTTP timeout is the same timeout seen from the fetch's side.
+                Ok(Err(_)) | Err(_) => {
+                    interrupt.store(true, Ordering::Relaxed);
+                    self.metrics.inc(
+                        "tether_server_git_fetch_timeouts_total",
+                        &[("repository", &self.key.repository)],
+                    );
+                    Err(SourceError::FetchTimeout {
+                        repository: self.key.repository.clone(),
+                        timeout,
+                    })
+                }
+            },
+            () = self.cancel.cancelled() => {
+                interrupt.store(true, Ordering::Relaxed);
+                Err(SourceError::NotReady(self.key.repository.clone()))
+            }
+        }
     }
 }
 

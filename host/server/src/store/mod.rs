@@ -10,6 +10,7 @@ pub use sqlite::SqliteStore;
 
 use crate::token::TokenHash;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// A registered agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,9 +54,23 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("store: the call did not finish: {0}")]
+    Worker(String),
 }
 
-/// Agents and tokens. Calls are short (one indexed lookup or write), so they are synchronous.
+/// What the store knows about a presented token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenLookup {
+    /// An unrevoked token, and its agent.
+    Active(Agent, TokenRecord),
+    /// A token the store issued and that is revoked: its holder is known, it just may not call.
+    Revoked,
+    /// No token with that hash was ever issued.
+    Unknown,
+}
+
+/// Agents and tokens. Calls are short (one indexed lookup or write) but may wait for the disk or another
+/// process's lock, so async code makes them through [`blocking`].
 pub trait Store: Send + Sync + std::fmt::Debug {
     fn register_agent(
         &self,
@@ -78,14 +93,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn tokens(&self, agent: Option<&str>) -> Result<Vec<TokenRecord>, StoreError>;
     /// Revokes a token; revoking twice is not an error.
     fn revoke_token(&self, id: i64, now: i64) -> Result<TokenRecord, StoreError>;
-    /// The agent owning an unrevoked token with this hash, recording the use.
-    fn authenticate(
-        &self,
-        hash: &TokenHash,
-        now: i64,
-    ) -> Result<Option<(Agent, TokenRecord)>, StoreError>;
+    /// Whether a token with this hash is active (then with its agent, and the use recorded), revoked or
+    /// unknown.
+    fn authenticate(&self, hash: &TokenHash, now: i64) -> Result<TokenLookup, StoreError>;
     /// Whether token `id` is still unrevoked (long streams ask before each message).
     fn token_active(&self, id: i64) -> Result<bool, StoreError>;
+}
+
+/// Runs `call` on the store from async code, on the blocking pool: a store call may wait for the disk or
+/// a lock, and must not hold up the runtime's workers (every stream and call of the server) meanwhile.
+pub async fn blocking<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    call: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || call(store.as_ref()))
+        .await
+        .map_err(|e| StoreError::Worker(e.to_string()))?
 }
 
 /// Agent names appear in paths (`.tether/agents/<name>/`), metrics and Kubernetes objects.

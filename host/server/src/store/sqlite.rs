@@ -1,6 +1,6 @@
 //! The embedded store: one SQLite file in the data dir.
 
-use super::{Agent, Store, StoreError, TokenRecord, valid_agent_name};
+use super::{Agent, Store, StoreError, TokenLookup, TokenRecord, valid_agent_name};
 use crate::token::TokenHash;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -206,16 +206,12 @@ impl Store for SqliteStore {
         .ok_or(StoreError::NoSuchToken(id))
     }
 
-    fn authenticate(
-        &self,
-        hash: &TokenHash,
-        now: i64,
-    ) -> Result<Option<(Agent, TokenRecord)>, StoreError> {
+    fn authenticate(&self, hash: &TokenHash, now: i64) -> Result<TokenLookup, StoreError> {
         let conn = self.conn();
         let found = conn
             .query_row(
                 &format!(
-                    "SELECT {TOKEN_COLUMNS}, a.id, a.config_repository, a.created_at {TOKEN_FROM} WHERE t.hash = ?1 AND t.revoked_at IS NULL"
+                    "SELECT {TOKEN_COLUMNS}, a.id, a.config_repository, a.created_at {TOKEN_FROM} WHERE t.hash = ?1"
                 ),
                 [&hash.0],
                 |row| {
@@ -231,8 +227,11 @@ impl Store for SqliteStore {
             )
             .optional()?;
         let Some((agent, mut token)) = found else {
-            return Ok(None);
+            return Ok(TokenLookup::Unknown);
         };
+        if token.revoked_at.is_some() {
+            return Ok(TokenLookup::Revoked);
+        }
         // Recording every use would write on every call; a minute's resolution is plenty.
         if token.last_used_at.is_none_or(|last| now - last >= 60) {
             conn.execute(
@@ -241,7 +240,7 @@ impl Store for SqliteStore {
             )?;
             token.last_used_at = Some(now);
         }
-        Ok(Some((agent, token)))
+        Ok(TokenLookup::Active(agent, token))
     }
 
     fn token_active(&self, id: i64) -> Result<bool, StoreError> {
@@ -294,7 +293,9 @@ mod tests {
         let record = store.create_token("prod", &new.hash, "ci", 3, 100).unwrap();
         assert_eq!(record.last_used_at, None);
 
-        let (agent, used) = store.authenticate(&new.hash, 200).unwrap().unwrap();
+        let TokenLookup::Active(agent, used) = store.authenticate(&new.hash, 200).unwrap() else {
+            panic!("an unrevoked token is active");
+        };
         assert_eq!(agent.name, "prod");
         assert_eq!(used.last_used_at, Some(200));
         assert_eq!(
@@ -305,7 +306,10 @@ mod tests {
 
         let revoked = store.revoke_token(record.id, 300).unwrap();
         assert_eq!(revoked.revoked_at, Some(300));
-        assert_eq!(store.authenticate(&new.hash, 301).unwrap(), None);
+        assert_eq!(
+            store.authenticate(&new.hash, 301).unwrap(),
+            TokenLookup::Revoked
+        );
         assert!(!store.token_active(record.id).unwrap());
         assert_eq!(
             store.revoke_token(record.id, 400).unwrap().revoked_at,
@@ -318,7 +322,7 @@ mod tests {
         ));
         assert_eq!(
             store.authenticate(&token::generate().hash, 1).unwrap(),
-            None
+            TokenLookup::Unknown
         );
     }
 
@@ -361,6 +365,9 @@ mod tests {
             store.create_token("prod", &new.hash, "", 3, 1).unwrap();
         }
         let store = SqliteStore::open(&path).unwrap();
-        assert!(store.authenticate(&new.hash, 2).unwrap().is_some());
+        assert!(matches!(
+            store.authenticate(&new.hash, 2).unwrap(),
+            TokenLookup::Active(..)
+        ));
     }
 }

@@ -17,6 +17,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 pub const WEBHOOK_SECRET: &str = "generic-secret";
+/// The HTTP API's admin token, unless a test configures `api` itself.
+pub const ADMIN_TOKEN: &str = "admin-secret";
 
 /// A running server and what it was started with.
 pub struct Harness {
@@ -26,20 +28,32 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// Starts a server whose configuration is `extra_yaml` plus loopback listeners, a data dir and a
-    /// generic webhook secret.
+    /// Starts a server whose configuration is `extra_yaml` plus loopback listeners, a data dir, a
+    /// generic webhook secret and the admin token [`ADMIN_TOKEN`].
     pub async fn start(extra_yaml: &str) -> Result<Self> {
         let data = tempfile::tempdir()?;
         let secret = data.path().join("webhook-secret");
         std::fs::write(&secret, format!("{WEBHOOK_SECRET}\n"))?;
-        // A test that configures `webhooks` itself replaces the default generic secret.
+        // A test that configures `webhooks` or `api` itself replaces the default.
         let webhooks = if extra_yaml.contains("webhooks:") {
             String::new()
         } else {
             format!("webhooks: {{secret_file: {}}}\n", secret.display())
         };
+        let admin = data.path().join("admin-token");
+        std::fs::write(&admin, format!("{ADMIN_TOKEN}\n"))?;
+        let api = if extra_yaml.contains("api:") {
+            String::new()
+        } else {
+            format!("api: {{admin_token_file: {}}}\n", admin.display())
+        };
+        let listen = if extra_yaml.contains("listen:") {
+            String::new()
+        } else {
+            "listen: {grpc: '127.0.0.1:0', http: '127.0.0.1:0'}\n".to_owned()
+        };
         let yaml = format!(
-            "data_dir: {}\nlisten: {{grpc: '127.0.0.1:0', http: '127.0.0.1:0'}}\n{webhooks}{extra_yaml}",
+            "data_dir: {}\n{listen}{webhooks}{api}{extra_yaml}",
             data.path().display(),
         );
         let config = tether_config::server::parse_server_config(&yaml, "test-server.yaml")?;
@@ -121,8 +135,17 @@ impl Harness {
         .await
     }
 
+    /// GET `path` with the admin token.
     pub async fn get(&self, path: &str) -> Result<(u16, String)> {
-        http(self.server.http_addr, "GET", path, &[], b"").await
+        let bearer = format!("Bearer {ADMIN_TOKEN}");
+        http(
+            self.server.http_addr,
+            "GET",
+            path,
+            &[("authorization", &bearer)],
+            b"",
+        )
+        .await
     }
 }
 
