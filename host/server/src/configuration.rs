@@ -130,6 +130,15 @@ impl ConfigTask {
         self.ctx.send(&self.tx, message).await
     }
 
+    /// Ends the stream of an agent whose token was revoked; every agent has this stream open, so
+    /// the agent is shown as disconnected from now on.
+    async fn token_refused(&self) {
+        self.ctx
+            .registry
+            .disconnected(&self.agent, crate::store::now());
+        self.send(Err(crate::auth::unauthenticated())).await;
+    }
+
     async fn run(self, mut state: watch::Receiver<SourceState>, resume: Option<gix::ObjectId>) {
         // What the agent has: the configuration at the commit it resumes from, if that can be read.
         let mut sent: Option<(String, String)> = match resume {
@@ -151,7 +160,7 @@ impl ConfigTask {
             {
                 seen = Some(commit);
                 if !self.ctx.token_active(self.token_id) {
-                    self.send(Err(crate::auth::unauthenticated())).await;
+                    self.token_refused().await;
                     return;
                 }
                 match self.read(commit).await {
@@ -194,7 +203,7 @@ impl ConfigTask {
                 () = self.ctx.cancel.cancelled() => return,
                 () = tokio::time::sleep(crate::context::TOKEN_RECHECK) => {
                     if !self.ctx.token_active(self.token_id) {
-                        self.send(Err(crate::auth::unauthenticated())).await;
+                        self.token_refused().await;
                         return;
                     }
                 }
