@@ -1,5 +1,5 @@
-//! The agent program: flags, the connection, registration, and the one list of feature modules,
-//! started in order and stopped in reverse.
+//! The agent program: flags, the connection, registration on every connection, readiness, and
+//! the one list of feature modules, supervised, started in order and stopped in reverse.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use k8s_openapi::api::coordination::v1::Lease;
 use secrecy::SecretString;
-use tether_config::agent::AgentMode;
+use tether_config::agent::{AgentMode, LogLevel, Logging};
 use tether_plugin_host::{EngineOptions, PluginEngine};
 use tether_rpc::agent::v1::{AgentMeta, HeartbeatRequest, RegisterRequest};
 use tokio::sync::watch;
@@ -20,11 +20,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::configuration;
-use crate::connection::{Backoff, ServerConnection};
+use crate::connection::{Backoff, LinkState, PassesGate, ServerConnection, TokenSource};
 use crate::gitops::module::{GitopsModule, REAPPLY_INTERVAL};
 use crate::leader::LeaderElection;
 use crate::metrics::Metrics;
-use crate::module::{ActiveConfig, Module};
+use crate::module::{ActiveConfig, ConfigWatch, Module, ModuleHealth, supervise};
 
 /// How the agent is started. Every flag can also come from the environment.
 #[derive(Debug, Clone, clap::Args)]
@@ -38,9 +38,13 @@ pub struct AgentOptions {
     /// The agent's token itself; prefer --token-file, which keeps it out of the process list.
     #[arg(long, env = "TETHER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// CA certificate (PEM) to verify the server with, instead of the system roots.
+    /// CA certificate (PEM) to verify an https:// server with, besides the system's roots.
     #[arg(long, env = "TETHER_SERVER_CA_FILE")]
     pub server_ca_file: Option<PathBuf>,
+    /// Allow http:// to a server that is not on loopback: the token then crosses the network in
+    /// clear text. Only for networks that are encrypted otherwise (a service mesh).
+    #[arg(long, env = "TETHER_INSECURE_PLAINTEXT")]
+    pub insecure_plaintext: bool,
     /// Kubeconfig to use out of cluster; in a pod the ServiceAccount is used.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -62,6 +66,11 @@ pub struct AgentOptions {
     /// Where compiled plugins are cached between restarts.
     #[arg(long, env = "TETHER_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Where the agent writes what it works on (each commit's files while rendering). Default:
+    /// `work` under --cache-dir, else the system's temp dir. In a pod with a read-only root
+    /// filesystem, mount an emptyDir here.
+    #[arg(long, env = "TETHER_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(
         long,
@@ -97,18 +106,32 @@ impl AgentOptions {
         }
     }
 
-    fn token(&self) -> Result<SecretString> {
-        let token = match (&self.token_file, &self.token) {
-            (Some(file), _) => std::fs::read_to_string(file)
-                .with_context(|| format!("read the token file {}", file.display()))?,
-            (None, Some(token)) => token.clone(),
+    fn token(&self) -> Result<TokenSource> {
+        match (&self.token_file, &self.token) {
+            (Some(file), _) => Ok(TokenSource::File(file.clone())),
+            (None, Some(token)) => Ok(TokenSource::Value(SecretString::from(token.clone()))),
             (None, None) => bail!("give the agent's token with --token-file or TETHER_TOKEN"),
-        };
-        let token = token.trim().to_owned();
-        if token.is_empty() {
-            bail!("the agent's token is empty");
         }
-        Ok(SecretString::from(token))
+    }
+
+    /// The work dir, created and checked writable now so that a read-only filesystem is one
+    /// clear error at start rather than a failed render per commit.
+    fn work_dir(&self) -> Result<PathBuf> {
+        let dir = match (&self.work_dir, &self.cache_dir) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(cache)) => cache.join("work"),
+            (None, None) => std::env::temp_dir(),
+        };
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| tempfile::tempfile_in(&dir).map(drop))
+            .with_context(|| {
+                format!(
+                    "the work dir {} is not writable; point --work-dir (TETHER_WORK_DIR) at a \
+                     writable directory, in a pod an emptyDir volume",
+                    dir.display()
+                )
+            })?;
+        Ok(dir)
     }
 }
 
@@ -145,14 +168,18 @@ impl RunningAgent {
 /// Starts the agent: connects, registers, and runs every module until shut down.
 pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
     let mode = options.mode()?;
-    let token = options.token()?;
+    let work_dir = options.work_dir()?;
     let ca = options
         .server_ca_file
         .as_ref()
         .map(|f| std::fs::read(f).with_context(|| format!("read {}", f.display())))
         .transpose()?;
-    let connection = ServerConnection::new(&options.server, &token, ca)?;
-    drop(token);
+    let connection = ServerConnection::new(
+        &options.server,
+        options.token()?,
+        ca,
+        options.insecure_plaintext,
+    )?;
     let client = match &options.kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
@@ -173,14 +200,12 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
 
     let stop = CancellationToken::new();
     let metrics = Arc::new(Metrics::default());
-    let (agent_name, heartbeat_every) =
-        register(&connection, &options, &kubernetes_version, &stop).await?;
-    tracing::info!(agent = %agent_name, server = %options.server, "registered");
-
     let mut stages = Vec::new();
     let (config_tx, config_rx) = watch::channel(None);
+    let health = Arc::new(ModuleHealth::default());
 
-    // Stage: observability, first up and last down.
+    // Stage: observability, first up and last down: /healthz answers while the agent waits for
+    // the server, and /readyz says why it is not ready.
     let listener = tokio::net::TcpListener::bind(options.observability_addr)
         .await
         .with_context(|| format!("listen on {}", options.observability_addr))?;
@@ -188,15 +213,52 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
     let observability = TaskTracker::new();
     observability.spawn(serve_observability(
         listener,
-        config_rx.clone(),
+        Readiness {
+            config: config_rx.clone(),
+            link: connection.link(),
+            modules: health.clone(),
+        },
         metrics.clone(),
         stop.clone(),
     ));
+    // A rotated Secret is picked up from the start, also while the first registration waits.
+    observability.spawn(connection.clone().watch_token_file(stop.clone()));
     stages.push(("observability", observability));
 
-    // Stage: heartbeat and leader election.
+    let meta = AgentMeta {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        git_commit: String::new(),
+        pod_namespace: options.namespace.clone(),
+        pod_name: options.pod_name.clone(),
+        kubernetes_version,
+    };
+    let registered = tokio::select! {
+        registered = register(&connection, &meta, &stop) => registered,
+        // Stopped before the server ever answered: the stages started so far are drained.
+        _ = stop.cancelled() => None,
+    };
+    let Some(Registration {
+        agent_name,
+        heartbeat_every,
+    }) = registered
+    else {
+        stop.cancel();
+        for (_, stage) in stages.into_iter().rev() {
+            stage.close();
+            stage.wait().await;
+        }
+        bail!("stopped before registering with the server");
+    };
+    tracing::info!(agent = %agent_name, server = %options.server, "registered");
+
+    // Stage: presence (heartbeats, registration again on every new connection) and leader election.
     let presence = TaskTracker::new();
-    presence.spawn(heartbeat(connection.clone(), heartbeat_every, stop.clone()));
+    presence.spawn(stay_registered(
+        connection.clone(),
+        meta,
+        heartbeat_every,
+        stop.clone(),
+    ));
     let leader = if options.leader_election {
         let leases = kube::Api::<Lease>::namespaced(client.clone(), &options.namespace);
         let (rx, task) = LeaderElection::new(
@@ -224,6 +286,7 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
         connection: connection.clone(),
         engine,
         plugin_dir: options.plugin_dir.clone(),
+        work_dir,
         agent_name: agent_name.clone(),
         agent_namespace: options.namespace.clone(),
         leader,
@@ -234,7 +297,12 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
     // Stage: the modules; the configuration stream feeds them.
     let running = TaskTracker::new();
     for module in &modules {
-        running.spawn(module.clone().run(config_rx.clone(), stop.child_token()));
+        running.spawn(supervise(
+            module.clone(),
+            config_rx.clone(),
+            stop.child_token(),
+            health.clone(),
+        ));
     }
     running.spawn(configuration::follow(
         connection,
@@ -256,63 +324,168 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
     })
 }
 
+/// The log filter for `observability.logging`: `level` for the agent, `grpc_level` for the gRPC
+/// and HTTP/2 libraries underneath (GitLab's agent has the same two knobs).
+pub fn log_filter(logging: &Logging) -> String {
+    let name = |level: LogLevel| match level {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    };
+    let grpc = name(logging.grpc_level);
+    format!(
+        "{},tonic={grpc},h2={grpc},hyper={grpc},hyper_util={grpc},tower={grpc}",
+        name(logging.level)
+    )
+}
+
+/// What the server told the agent when it registered.
+#[derive(Debug)]
+struct Registration {
+    agent_name: String,
+    heartbeat_every: Duration,
+}
+
+/// Registers until the server accepts, then re-sends the last reports: `None` only if stopped.
+/// Network errors are retried with the usual backoff; a refused token is probed far less often,
+/// and at once when the token file changes.
 async fn register(
     connection: &ServerConnection,
-    options: &AgentOptions,
-    kubernetes_version: &str,
+    meta: &AgentMeta,
     stop: &CancellationToken,
-) -> Result<(String, Duration)> {
-    let mut backoff = Backoff::default();
+) -> Option<Registration> {
+    let mut unreachable = Backoff::default();
+    let mut refused = Backoff::token_refused();
+    let mut token_changes = connection.token_changes();
     loop {
-        let request = RegisterRequest {
-            meta: Some(AgentMeta {
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                git_commit: String::new(),
-                pod_namespace: options.namespace.clone(),
-                pod_name: options.pod_name.clone(),
-                kubernetes_version: kubernetes_version.to_owned(),
-            }),
-        };
-        match connection.agent().register(request).await {
-            Ok(response) => {
-                let response = response.into_inner();
-                // The server says how often it expects to hear from the agent.
-                let every =
-                    Duration::from_secs(u64::from(response.heartbeat_interval_seconds.max(1)));
-                return Ok((response.agent_name, every));
-            }
-            Err(status) if status.code() == tonic::Code::Unauthenticated => {
-                bail!("the server refused the agent's token (Unauthenticated)")
-            }
-            Err(status) => {
-                let delay = backoff.failed(Instant::now());
-                tracing::warn!(retry_in = ?delay, "cannot register with the server: {}", status.message());
-                tokio::select! {
-                    _ = stop.cancelled() => bail!("stopped before registering"),
-                    _ = tokio::time::sleep(delay) => {}
+        let mut request = tonic::Request::new(RegisterRequest {
+            meta: Some(meta.clone()),
+        });
+        // The registration is the probe that finds out whether a refused token works again.
+        request.extensions_mut().insert(PassesGate);
+        let mut client = connection.agent();
+        let delay = tokio::select! {
+            _ = stop.cancelled() => return None,
+            result = client.register(request) => match result {
+                Ok(response) => {
+                    let response = response.into_inner();
+                    connection.resend_reports().await;
+                    // The server says how often it expects to hear from the agent.
+                    return Some(Registration {
+                        agent_name: response.agent_name,
+                        heartbeat_every: Duration::from_secs(u64::from(
+                            response.heartbeat_interval_seconds.max(1),
+                        )),
+                    });
                 }
+                Err(status) if *connection.link().borrow() == LinkState::TokenRefused => {
+                    // Logged once at ERROR by the connection; each probe only at DEBUG.
+                    let delay = refused.failed(Instant::now());
+                    tracing::debug!(retry_in = ?delay, "registration refused: {}", status.message());
+                    delay
+                }
+                Err(status) => {
+                    let delay = unreachable.failed(Instant::now());
+                    tracing::warn!(retry_in = ?delay, "cannot register with the server: {}", status.message());
+                    delay
+                }
+            }
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            _ = tokio::time::sleep(delay) => {}
+            _ = token_changes.changed() => {
+                refused.reset();
+                unreachable.reset();
             }
         }
     }
 }
 
-async fn heartbeat(connection: ServerConnection, every: Duration, stop: CancellationToken) {
-    let mut interval = tokio::time::interval(every);
+/// Heartbeats until `stop`, registering again whenever the connection may be a new one: a
+/// heartbeat failed, the server says it does not know the agent (it restarted), or a long-lived
+/// stream had to be opened again.
+async fn stay_registered(
+    connection: ServerConnection,
+    meta: AgentMeta,
+    mut every: Duration,
+    stop: CancellationToken,
+) {
+    let mut reopened = connection.reopened();
+    let mut link = connection.link();
     loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = interval.tick() => {
-                if let Err(e) = connection.agent().heartbeat(HeartbeatRequest {}).await {
-                    tracing::warn!("heartbeat: {}", e.message());
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is now, and the agent has just registered.
+        interval.tick().await;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = reopened.changed() => break,
+                // Some call found the token refused: probe with registrations from now on.
+                _ = link.wait_for(|s| *s == LinkState::TokenRefused) => break,
+                _ = interval.tick() => {}
+            }
+            let mut request = tonic::Request::new(HeartbeatRequest {});
+            request.extensions_mut().insert(PassesGate);
+            let mut client = connection.agent();
+            let beat = tokio::select! {
+                _ = stop.cancelled() => return,
+                beat = client.heartbeat(request) => beat,
+            };
+            match beat {
+                Ok(response) if response.get_ref().registered => {}
+                Ok(_) => {
+                    tracing::info!(
+                        "the server does not know this agent (it restarted): registering again"
+                    );
+                    break;
+                }
+                Err(status) => {
+                    tracing::warn!("heartbeat: {}", status.message());
+                    break;
                 }
             }
         }
+        match register(&connection, &meta, &stop).await {
+            Some(registration) => {
+                tracing::info!(agent = %registration.agent_name, "registered again");
+                every = registration.heartbeat_every;
+            }
+            None => return,
+        }
+    }
+}
+
+/// What `/readyz` answers from: ready once a configuration is in force, the server accepts the
+/// token and every module runs.
+#[derive(Debug, Clone)]
+struct Readiness {
+    config: ConfigWatch,
+    link: watch::Receiver<LinkState>,
+    modules: Arc<ModuleHealth>,
+}
+
+impl Readiness {
+    /// Why the agent is not ready, if it is not.
+    fn not_ready(&self) -> Option<String> {
+        if *self.link.borrow() == LinkState::TokenRefused {
+            return Some("tether-server refused the agent's token\n".to_owned());
+        }
+        if let Some((module, why)) = self.modules.down().into_iter().next() {
+            return Some(format!("module {module} is down: {why}\n"));
+        }
+        if self.config.borrow().is_none() {
+            return Some("waiting for the configuration\n".to_owned());
+        }
+        None
     }
 }
 
 async fn serve_observability(
     listener: tokio::net::TcpListener,
-    config: watch::Receiver<Option<Arc<ActiveConfig>>>,
+    readiness: Readiness,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
@@ -321,15 +494,11 @@ async fn serve_observability(
         .route(
             "/readyz",
             get(move || {
-                let ready = config.borrow().is_some();
+                let verdict = readiness.not_ready();
                 async move {
-                    if ready {
-                        (StatusCode::OK, "ready\n")
-                    } else {
-                        (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "waiting for the configuration\n",
-                        )
+                    match verdict {
+                        None => (StatusCode::OK, "ready\n".to_owned()),
+                        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
                     }
                 }
             }),
@@ -346,5 +515,24 @@ async fn serve_observability(
         .await;
     if let Err(e) = served {
         tracing::error!("observability endpoint: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_filter_follows_gitlabs_two_levels() {
+        assert_eq!(
+            log_filter(&Logging::default()),
+            "info,tonic=warn,h2=warn,hyper=warn,hyper_util=warn,tower=warn"
+        );
+        let filter = log_filter(&Logging {
+            level: LogLevel::Debug,
+            grpc_level: LogLevel::Error,
+        });
+        assert!(filter.starts_with("debug,tonic=error,"), "{filter}");
+        tracing_subscriber::EnvFilter::try_new(&filter).unwrap();
     }
 }

@@ -1,11 +1,14 @@
 //! Receives the agent's configuration from the server, one message per commit that changed it,
 //! validates it with every module, and publishes the latest valid one. An invalid configuration
-//! is reported and ignored: the previous one stays in force.
+//! is logged at ERROR, reported to the server and ignored: the previous one stays in force. Keys
+//! the agent accepts without acting on them (GitLab's, for features Tether lacks) are logged at
+//! WARN by name and reported with the applied configuration.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use tether_config::agent::{AgentMode, parse_agent_config};
+use tether_rpc::agent::v1::ConfigurationReport;
 use tether_rpc::configuration::v1::ConfigurationRequest;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +36,21 @@ pub fn parse(
     })
 }
 
+/// What the agent accepts in `active` without acting on it, one message per key.
+pub fn warnings(active: &ActiveConfig) -> Vec<String> {
+    active
+        .config
+        .gitlab_keys_ignored()
+        .into_iter()
+        .map(|key| {
+            format!(
+                "{}: `{key}` is a GitLab agent key for a feature Tether does not have; it is ignored",
+                active.file
+            )
+        })
+        .collect()
+}
+
 /// Follows the configuration stream until `stop`, reconnecting with backoff.
 pub async fn follow(
     connection: ServerConnection,
@@ -44,6 +62,7 @@ pub async fn follow(
 ) {
     let mut backoff = Backoff::default();
     let mut last_commit = String::new();
+    let mut failed_before = false;
     loop {
         let mut client = connection.configuration();
         let request = ConfigurationRequest {
@@ -57,6 +76,10 @@ pub async fn follow(
             Ok(response) => {
                 backoff.connected(Instant::now());
                 metrics.set_server_connected(true);
+                if failed_before {
+                    // The server may be a new one that has never heard of this agent.
+                    connection.stream_reopened();
+                }
                 let mut stream = response.into_inner();
                 loop {
                     let message = tokio::select! {
@@ -78,15 +101,35 @@ pub async fn follow(
                                 }) {
                                 Ok(active) => {
                                     tracing::info!(commit = %active.commit_id, file = %active.file, "configuration applied");
+                                    let warnings = warnings(&active);
+                                    for warning in &warnings {
+                                        tracing::warn!(commit = %active.commit_id, file = %active.file, "{warning}");
+                                    }
                                     Metrics::add(&metrics.config_commits, 1);
                                     publish.send_replace(Some(Arc::new(active)));
+                                    connection
+                                        .report_configuration(ConfigurationReport {
+                                            commit_id: msg.commit_id,
+                                            file: msg.file,
+                                            error: String::new(),
+                                            warnings,
+                                        })
+                                        .await;
                                 }
                                 Err(e) => {
                                     Metrics::add(&metrics.config_rejected, 1);
                                     tracing::error!(
                                         commit = %msg.commit_id,
                                         "configuration refused, the previous one stays in force: {e}"
-                                    )
+                                    );
+                                    connection
+                                        .report_configuration(ConfigurationReport {
+                                            commit_id: msg.commit_id,
+                                            file: msg.file,
+                                            error: e,
+                                            warnings: Vec::new(),
+                                        })
+                                        .await;
                                 }
                             }
                         }
@@ -105,11 +148,39 @@ pub async fn follow(
             ),
         }
         metrics.set_server_connected(false);
+        failed_before = true;
         let delay = backoff.failed(Instant::now());
         tracing::warn!(retry_in = ?delay, "not connected to the server; the cluster stays as it is");
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gitlab_keys_for_missing_features_are_warned_about_by_name() {
+        let file = ".gitlab/agents/edge/config.yaml";
+        let yaml = "gitops:\n  manifest_projects:\n    - id: group/apps\n\
+                    ci_access:\n  projects:\n    - id: group/app\n\
+                    remote_development:\n  enabled: true\n";
+        let active = parse("abc", file, yaml, &AgentMode::ClusterWide).unwrap();
+        assert_eq!(
+            warnings(&active),
+            [
+                format!(
+                    "{file}: `ci_access` is a GitLab agent key for a feature Tether does not have; it is ignored"
+                ),
+                format!(
+                    "{file}: `remote_development` is a GitLab agent key for a feature Tether does not have; it is ignored"
+                ),
+            ]
+        );
+        let unknown = parse("abc", file, "ci_acces: {}\n", &AgentMode::ClusterWide).unwrap_err();
+        assert!(unknown.contains("unknown field `ci_acces`"), "{unknown}");
     }
 }

@@ -1,22 +1,47 @@
 //! The agent's connection to tether-server: one gRPC channel that dials out (the cluster needs no
-//! inbound port), the agent's token on every call, and the backoff every long-lived call retries
-//! with. The token is a secret: it is never logged and never handed to a module.
+//! inbound port), the agent's token on every call, whether the server accepts that token, the last
+//! reports to send again after a reconnection, and the backoff every long-lived call retries with.
+//! The token is a secret: it is never logged and never handed to a module.
+//!
+//! A refused token is not a network error: retrying cannot fix it, only a new token can. So the
+//! first refusal is logged once at ERROR, every call but the registration probe waits at the gate
+//! instead of hammering the server, and the token file is re-read so a rotated Secret recovers the
+//! agent without a restart.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use tether_rpc::agent::v1::agent_service_client::AgentServiceClient;
+use tether_rpc::agent::v1::{ConfigurationReport, ProjectStatus, StatusReport};
 use tether_rpc::configuration::v1::configuration_service_client::ConfigurationServiceClient;
 use tether_rpc::gitops::v1::gitops_service_client::GitopsServiceClient;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tonic::body::Body;
+use tonic::codegen::http;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tower::{Service, ServiceExt};
 
 /// How long a connection must stay up before the backoff starts from the beginning again.
 pub const HEALTHY_PERIOD: Duration = Duration::from_secs(60);
+/// First and longest wait between probes while the server refuses the token: a new token takes a
+/// person or a Secret rotation (which the token file's watch notices at once), so probing fast
+/// would only load the server and its failure limit.
+pub const TOKEN_REFUSED_BACKOFF: (Duration, Duration) =
+    (Duration::from_secs(30), Duration::from_secs(300));
+/// How often the token file is read for a rotated token. Kubernetes updates a mounted Secret
+/// within about a minute; this adds little to that.
+pub const TOKEN_FILE_POLL: Duration = Duration::from_secs(5);
 const KEEPALIVE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
@@ -26,13 +51,76 @@ pub enum ConnectionError {
         address: String,
         source: tonic::transport::Error,
     },
+    #[error("server address {address}: give https://HOST:PORT (or http:// to a loopback address)")]
+    Scheme { address: String },
+    #[error(
+        "server address {address}: http:// would send the agent's token in clear text to a host \
+         that is not loopback; use https:// (or pass --insecure-plaintext if the network is trusted)"
+    )]
+    Plaintext { address: String },
+    #[error("cannot read the token file {path}: {source}")]
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the agent's token is empty ({from})")]
+    EmptyToken { from: String },
     #[error("the token is not a valid header value (it must be printable ASCII)")]
     Token,
 }
 
-/// Adds `authorization: Bearer <token>` to every call.
+/// Where the agent's token comes from.
+#[derive(Debug, Clone)]
+pub enum TokenSource {
+    /// Read now and re-read whenever it changes (a mounted Secret that is rotated).
+    File(PathBuf),
+    /// Given once (from the environment); cannot change while the agent runs.
+    Value(SecretString),
+}
+
+impl TokenSource {
+    fn header(&self) -> Result<MetadataValue<Ascii>, ConnectionError> {
+        let (token, from) = match self {
+            TokenSource::File(path) => (
+                SecretString::from(std::fs::read_to_string(path).map_err(|source| {
+                    ConnectionError::TokenFile {
+                        path: path.clone(),
+                        source,
+                    }
+                })?),
+                path.display().to_string(),
+            ),
+            TokenSource::Value(token) => (token.clone(), "TETHER_TOKEN".to_owned()),
+        };
+        let token = token.expose_secret().trim();
+        if token.is_empty() {
+            return Err(ConnectionError::EmptyToken { from });
+        }
+        format!("Bearer {token}")
+            .parse::<MetadataValue<Ascii>>()
+            .map_err(|_| ConnectionError::Token)
+    }
+}
+
+/// Whether the server currently accepts the agent, as the last call found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// No call has got through yet (or only network errors since the start).
+    Connecting,
+    /// The last answer came from the server with the token accepted.
+    Connected,
+    /// The server refused the token (Unauthenticated).
+    TokenRefused,
+}
+
+/// Marks a call that goes through even while the token is refused: the registration probe that
+/// finds out whether a token works again, and reports that must never wait.
+#[derive(Debug, Clone, Copy)]
+pub struct PassesGate;
+
+/// Adds `authorization: Bearer <token>` to every call, with the token as last read.
 #[derive(Clone)]
-pub struct BearerToken(Arc<MetadataValue<Ascii>>);
+pub struct BearerToken(Arc<RwLock<MetadataValue<Ascii>>>);
 
 impl std::fmt::Debug for BearerToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,29 +133,112 @@ impl Interceptor for BearerToken {
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", (*self.0).clone());
+        let header = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        request.metadata_mut().insert("authorization", header);
         Ok(request)
     }
 }
 
-type Authed = InterceptedService<Channel, BearerToken>;
+/// The channel with a gate in front: while the token is refused, calls wait here (the probe and
+/// reports excepted), and every answer's status says whether the token was accepted.
+#[derive(Debug, Clone)]
+pub struct GatedChannel {
+    channel: Channel,
+    link: Arc<watch::Sender<LinkState>>,
+}
+
+impl Service<http::Request<Body>> for GatedChannel {
+    type Response = http::Response<Body>;
+    type Error = tonic::transport::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Readiness is awaited on a clone of the channel inside `call`, after the gate.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let channel = self.channel.clone();
+        let link = self.link.clone();
+        Box::pin(async move {
+            if request.extensions().get::<PassesGate>().is_none() {
+                let mut state = link.subscribe();
+                // Only a dropped sender ends the wait early, and the connection holds it.
+                let _ = state.wait_for(|s| *s != LinkState::TokenRefused).await;
+            }
+            let response = channel.oneshot(request).await?;
+            observe(&link, response.headers());
+            Ok(response)
+        })
+    }
+}
+
+/// Reads the token verdict from an answer's headers. Authentication failures come back as
+/// "trailers only" answers, so the status is in the headers; an answer without a status is a
+/// stream the server accepted. Other errors say nothing about the token.
+fn observe(link: &watch::Sender<LinkState>, headers: &http::HeaderMap) {
+    let code = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(tonic::Code::from);
+    let state = match code {
+        None | Some(tonic::Code::Ok) => LinkState::Connected,
+        // Only Unauthenticated: tether-server answers PermissionDenied for a repository the
+        // agent is not granted, a mistake in one project's configuration, not in the token.
+        Some(tonic::Code::Unauthenticated) => LinkState::TokenRefused,
+        Some(_) => return,
+    };
+    let previous = link.send_replace(state);
+    match (previous, state) {
+        (LinkState::TokenRefused, LinkState::TokenRefused) => {}
+        (_, LinkState::TokenRefused) => tracing::error!(
+            code = ?code.unwrap_or(tonic::Code::Unauthenticated),
+            "tether-server refused the agent's token: it may have been revoked or expired. The agent \
+             is not ready and checks every few minutes, and at once when its token file changes"
+        ),
+        (LinkState::TokenRefused, _) => {
+            tracing::info!("tether-server accepts the agent's token again");
+        }
+        _ => {}
+    }
+}
+
+type Authed = InterceptedService<GatedChannel, BearerToken>;
 
 /// A lazily connected channel to the server; tonic reconnects it as needed.
 #[derive(Debug, Clone)]
 pub struct ServerConnection {
-    channel: Channel,
+    channel: GatedChannel,
     token: BearerToken,
+    source: Arc<TokenSource>,
+    /// Bumped whenever a different token is read from the token file.
+    token_changes: Arc<watch::Sender<u64>>,
+    /// Bumped whenever a long-lived stream is opened again after it failed: the server may have
+    /// restarted, so the agent registers again.
+    reopened: Arc<watch::Sender<u64>>,
+    reports: Arc<Mutex<LastReports>>,
+}
+
+/// What the server was last told, to tell a restarted server at once.
+#[derive(Debug, Default)]
+struct LastReports {
+    projects: BTreeMap<String, ProjectStatus>,
+    configuration: Option<ConfigurationReport>,
 }
 
 impl ServerConnection {
-    /// `address` is `http://…` (plaintext, for loopback) or `https://…`, verified against `ca_pem`
-    /// or the system roots.
+    /// `address` is `https://…`, verified against the system roots plus `ca_pem`, or `http://…`,
+    /// which is refused for a host that is not loopback unless `insecure_plaintext`.
     pub fn new(
         address: &str,
-        token: &SecretString,
+        token: TokenSource,
         ca_pem: Option<Vec<u8>>,
+        insecure_plaintext: bool,
     ) -> Result<Self, ConnectionError> {
         let err = |source| ConnectionError::Address {
             address: address.to_owned(),
@@ -78,19 +249,68 @@ impl ServerConnection {
             .http2_keep_alive_interval(KEEPALIVE)
             .keep_alive_while_idle(true)
             .connect_timeout(Duration::from_secs(10));
-        if address.starts_with("https://") {
-            let mut tls = ClientTlsConfig::new().with_enabled_roots();
-            if let Some(ca) = ca_pem {
-                tls = tls.ca_certificate(Certificate::from_pem(ca));
+        let uri = endpoint.uri().clone();
+        match uri.scheme_str() {
+            Some("https") => {
+                let tls = |native: bool| {
+                    let mut tls = ClientTlsConfig::new();
+                    if native {
+                        tls = tls.with_native_roots();
+                    }
+                    if let Some(ca) = &ca_pem {
+                        tls = tls.ca_certificate(Certificate::from_pem(ca));
+                    }
+                    tls
+                };
+                endpoint = match endpoint.clone().tls_config(tls(true)) {
+                    Ok(endpoint) => endpoint,
+                    // A minimal image may have no system roots; the given CA is enough then.
+                    Err(e) if ca_pem.is_some() => {
+                        tracing::info!(
+                            "no system root certificates ({e}); verifying the server with --server-ca-file only"
+                        );
+                        endpoint.tls_config(tls(false)).map_err(err)?
+                    }
+                    Err(e) => return Err(err(e)),
+                };
             }
-            endpoint = endpoint.tls_config(tls).map_err(err)?;
+            Some("http") => {
+                let host = uri.host().unwrap_or_default();
+                let loopback = host == "localhost"
+                    || host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback());
+                if !loopback {
+                    if !insecure_plaintext {
+                        return Err(ConnectionError::Plaintext {
+                            address: address.to_owned(),
+                        });
+                    }
+                    tracing::warn!(
+                        server = address,
+                        "--insecure-plaintext: the agent's token goes to the server unencrypted"
+                    );
+                }
+            }
+            _ => {
+                return Err(ConnectionError::Scheme {
+                    address: address.to_owned(),
+                });
+            }
         }
-        let header = format!("Bearer {}", token.expose_secret())
-            .parse::<MetadataValue<Ascii>>()
-            .map_err(|_| ConnectionError::Token)?;
+        let header = token.header()?;
         Ok(Self {
-            channel: endpoint.connect_lazy(),
-            token: BearerToken(Arc::new(header)),
+            channel: GatedChannel {
+                channel: endpoint.connect_lazy(),
+                link: Arc::new(watch::Sender::new(LinkState::Connecting)),
+            },
+            token: BearerToken(Arc::new(RwLock::new(header))),
+            source: Arc::new(token),
+            token_changes: Arc::new(watch::Sender::new(0)),
+            reopened: Arc::new(watch::Sender::new(0)),
+            reports: Arc::default(),
         })
     }
 
@@ -104,6 +324,124 @@ impl ServerConnection {
 
     pub fn agent(&self) -> AgentServiceClient<Authed> {
         AgentServiceClient::with_interceptor(self.channel.clone(), self.token.clone())
+    }
+
+    /// Whether the server accepts the agent's token, changing as calls find out.
+    pub fn link(&self) -> watch::Receiver<LinkState> {
+        self.channel.link.subscribe()
+    }
+
+    /// Changes whenever a new token has been read from the token file.
+    pub fn token_changes(&self) -> watch::Receiver<u64> {
+        self.token_changes.subscribe()
+    }
+
+    /// Changes whenever a long-lived stream was opened again after failing.
+    pub fn reopened(&self) -> watch::Receiver<u64> {
+        self.reopened.subscribe()
+    }
+
+    /// A long-lived stream failed and is open again.
+    pub fn stream_reopened(&self) {
+        self.reopened.send_modify(|n| *n += 1);
+    }
+
+    /// Reads the token file again; true if it holds a different token, which is used from now on.
+    pub fn reload_token(&self) -> Result<bool, ConnectionError> {
+        let header = self.source.header()?;
+        let changed = {
+            let mut current = self
+                .token
+                .0
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let changed = *current != header;
+            *current = header;
+            changed
+        };
+        if changed {
+            tracing::info!("read a new token from the token file");
+            self.token_changes.send_modify(|n| *n += 1);
+        }
+        Ok(changed)
+    }
+
+    /// Re-reads the token file every [`TOKEN_FILE_POLL`] until `stop`. Polling, rather than file
+    /// events, because Kubernetes replaces a mounted Secret by swapping a symlink of the directory.
+    pub async fn watch_token_file(self, stop: CancellationToken) {
+        if !matches!(*self.source, TokenSource::File(_)) {
+            return;
+        }
+        let mut failing = false;
+        let mut poll = tokio::time::interval(TOKEN_FILE_POLL);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = poll.tick() => {}
+            }
+            match self.reload_token() {
+                Ok(_) => failing = false,
+                // Logged once per spell of failures: the old token stays in use meanwhile.
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!("{e}; the agent keeps using the token it has");
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Reports a project's status, remembered to be sent again after a reconnection. Never waits
+    /// for a refused token to be replaced.
+    pub async fn report_status(&self, status: ProjectStatus) {
+        self.lock_reports()
+            .projects
+            .insert(status.project_id.clone(), status.clone());
+        let mut request = tonic::Request::new(StatusReport {
+            projects: vec![status],
+        });
+        request.extensions_mut().insert(PassesGate);
+        if let Err(e) = self.agent().report_status(request).await {
+            tracing::warn!("status report not delivered: {}", e.message());
+        }
+    }
+
+    /// Reports what the agent made of a configuration, remembered like statuses.
+    pub async fn report_configuration(&self, report: ConfigurationReport) {
+        self.lock_reports().configuration = Some(report.clone());
+        let mut request = tonic::Request::new(report);
+        request.extensions_mut().insert(PassesGate);
+        if let Err(e) = self.agent().report_configuration(request).await {
+            tracing::warn!("configuration report not delivered: {}", e.message());
+        }
+    }
+
+    /// Sends the last status of every project and the last configuration report again: the
+    /// server keeps them in memory only, so after it restarts it knows nothing until told.
+    pub async fn resend_reports(&self) {
+        let (projects, configuration) = {
+            let reports = self.lock_reports();
+            (
+                reports.projects.values().cloned().collect::<Vec<_>>(),
+                reports.configuration.clone(),
+            )
+        };
+        if let Some(report) = configuration {
+            self.report_configuration(report).await;
+        }
+        if !projects.is_empty() {
+            let mut request = tonic::Request::new(StatusReport { projects });
+            request.extensions_mut().insert(PassesGate);
+            if let Err(e) = self.agent().report_status(request).await {
+                tracing::warn!("status reports not delivered again: {}", e.message());
+            }
+        }
+    }
+
+    fn lock_reports(&self) -> std::sync::MutexGuard<'_, LastReports> {
+        self.reports
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -132,9 +470,20 @@ impl Backoff {
         }
     }
 
+    /// For probing whether a refused token is accepted again: see [`TOKEN_REFUSED_BACKOFF`].
+    pub fn token_refused() -> Self {
+        Self::new(TOKEN_REFUSED_BACKOFF.0, TOKEN_REFUSED_BACKOFF.1)
+    }
+
     /// A call got through; the connection counts as healthy from `now`.
     pub fn connected(&mut self, now: Instant) {
         self.healthy_since.get_or_insert(now);
+    }
+
+    /// Starts over from the first delay (a new token makes the old failures irrelevant).
+    pub fn reset(&mut self) {
+        self.next = self.initial;
+        self.healthy_since = None;
     }
 
     /// The call failed at `now`: how long to wait before the next attempt. ±20% jitter keeps a
@@ -157,6 +506,10 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn token() -> TokenSource {
+        TokenSource::Value(SecretString::from("tthr_very_secret"))
+    }
 
     #[test]
     fn backoff_grows_to_its_cap_with_jitter() {
@@ -185,14 +538,104 @@ mod tests {
         assert!(reset <= Duration::from_millis(1200), "{reset:?}");
     }
 
+    #[test]
+    fn a_refused_token_is_probed_far_less_often_than_a_network_error_is_retried() {
+        let now = Instant::now();
+        let mut network = Backoff::default();
+        let mut refused = Backoff::token_refused();
+        assert!(refused.failed(now) >= Duration::from_secs(24));
+        assert!(network.failed(now) <= Duration::from_millis(600));
+        let mut capped = Duration::ZERO;
+        for _ in 0..10 {
+            capped = refused.failed(now);
+        }
+        assert!(capped >= Duration::from_secs(240), "{capped:?}");
+    }
+
     #[tokio::test]
     async fn the_token_never_shows_in_debug_output() {
+        let conn = ServerConnection::new("http://127.0.0.1:1", token(), None, false).unwrap();
+        assert!(!format!("{conn:?}").contains("very_secret"));
+    }
+
+    #[tokio::test]
+    async fn plaintext_is_refused_off_loopback_unless_asked_for() {
+        for address in [
+            "http://127.0.0.1:8150",
+            "http://localhost:8150",
+            "http://[::1]:8150",
+        ] {
+            ServerConnection::new(address, token(), None, false)
+                .unwrap_or_else(|e| panic!("{address}: {e}"));
+        }
+        for address in ["http://10.0.0.1:8150", "http://tether.example:8150"] {
+            let e = ServerConnection::new(address, token(), None, false).unwrap_err();
+            assert!(matches!(e, ConnectionError::Plaintext { .. }), "{e}");
+            assert!(e.to_string().contains("--insecure-plaintext"), "{e}");
+            ServerConnection::new(address, token(), None, true).unwrap();
+        }
+        let e = ServerConnection::new("tether.example:8150", token(), None, false).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ConnectionError::Scheme { .. } | ConnectionError::Address { .. }
+            ),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_changed_token_file_is_used_from_then_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "tthr_first\n").unwrap();
         let conn = ServerConnection::new(
             "http://127.0.0.1:1",
-            &SecretString::from("tthr_very_secret"),
+            TokenSource::File(file.clone()),
             None,
+            false,
         )
         .unwrap();
-        assert!(!format!("{conn:?}").contains("very_secret"));
+        let changes = conn.token_changes();
+        assert!(!conn.reload_token().unwrap());
+        std::fs::write(&file, "tthr_second\n").unwrap();
+        assert!(conn.reload_token().unwrap());
+        assert!(changes.has_changed().unwrap());
+        let mut interceptor = conn.token.clone();
+        let request = interceptor.call(tonic::Request::new(())).unwrap();
+        assert_eq!(
+            request.metadata().get("authorization").unwrap(),
+            "Bearer tthr_second"
+        );
+        // An emptied file (a Secret being replaced) keeps the token in use.
+        std::fs::write(&file, "").unwrap();
+        assert!(matches!(
+            conn.reload_token(),
+            Err(ConnectionError::EmptyToken { .. })
+        ));
+        let request = interceptor.call(tonic::Request::new(())).unwrap();
+        assert_eq!(
+            request.metadata().get("authorization").unwrap(),
+            "Bearer tthr_second"
+        );
+    }
+
+    #[test]
+    fn answers_tell_whether_the_token_was_accepted() {
+        let link = watch::Sender::new(LinkState::Connecting);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("grpc-status", "14".parse().unwrap());
+        observe(&link, &headers);
+        assert_eq!(*link.borrow(), LinkState::Connecting, "unavailable");
+        headers.insert("grpc-status", "16".parse().unwrap());
+        observe(&link, &headers);
+        assert_eq!(*link.borrow(), LinkState::TokenRefused);
+        for (code, what) in [("8", "rate limited"), ("7", "a repository not granted")] {
+            headers.insert("grpc-status", code.parse().unwrap());
+            observe(&link, &headers);
+            assert_eq!(*link.borrow(), LinkState::TokenRefused, "{what}");
+        }
+        observe(&link, &http::HeaderMap::new());
+        assert_eq!(*link.borrow(), LinkState::Connected, "a stream accepted");
     }
 }

@@ -104,3 +104,33 @@ async fn fetch_file(
     }
     Ok(bytes)
 }
+
+/// Runs `load` off the runtime's threads (compiling a component takes milliseconds to seconds). A
+/// panic in it, a bug in a plugin's compilation or the engine, becomes an error for this
+/// configuration instead of taking the module down with it.
+pub async fn off_the_runtime<T: Send + 'static>(
+    load: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(load)
+        .await
+        .map_err(|e| match e.try_into_panic() {
+            Ok(payload) => format!("panicked: {}", crate::module::panic_message(payload)),
+            Err(e) => e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_while_loading_is_an_error() {
+        let loaded =
+            off_the_runtime(|| -> u32 { panic!("a component the engine chokes on") }).await;
+        assert_eq!(
+            loaded,
+            Err("panicked: a component the engine chokes on".to_owned())
+        );
+        assert_eq!(off_the_runtime(|| 7).await, Ok(7));
+    }
+}

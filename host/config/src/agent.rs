@@ -10,6 +10,11 @@
 //! drift: {interval: 5m, detectors: [ownership]}
 //! prometheus: {url: "http://prometheus.monitoring.svc:9090"}
 //! observability: {logging: {level: info, grpc_level: warn}}
+//! # GitLab's keys for features Tether does not have: accepted, ignored, reported by name
+//! ci_access: {...}
+//! container_scanning: {...}
+//! remote_development: {...}
+//! flux: {...}
 //! ```
 //!
 //! The repository's config can only narrow what the agent's own flags allow (mode, namespaces, kinds);
@@ -55,9 +60,38 @@ pub struct AgentConfig {
     pub prometheus: Option<Prometheus>,
     #[serde(default)]
     pub observability: Observability,
+    /// GitLab's keys for features Tether does not have. Accepted so that a GitLab agent config is a
+    /// drop-in, never acted on, and reported by [`AgentConfig::gitlab_keys_ignored`] so nobody
+    /// believes they are in force. Their content is kept as written and not checked.
+    #[serde(default)]
+    pub ci_access: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub container_scanning: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub remote_development: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub flux: Option<serde_yaml::Value>,
 }
 
 impl AgentConfig {
+    /// The GitLab keys set in this configuration that Tether accepts but does not act on, by their
+    /// dotted path, in the order of GitLab's reference.
+    pub fn gitlab_keys_ignored(&self) -> Vec<&'static str> {
+        [
+            ("ci_access", self.ci_access.is_some()),
+            ("container_scanning", self.container_scanning.is_some()),
+            ("remote_development", self.remote_development.is_some()),
+            ("flux", self.flux.is_some()),
+            (
+                "observability.google_profiler",
+                self.observability.google_profiler.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect()
+    }
+
     /// Whether objects of `group`/`kind` are managed: included (everything when no inclusions are
     /// listed) and not excluded.
     pub fn manages(&self, group: &str, kind: &str) -> bool {
@@ -229,11 +263,15 @@ pub struct Prometheus {
 }
 
 /// `observability:` — GitLab's keys.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Observability {
     #[serde(default)]
     pub logging: Logging,
+    /// GitLab's Google Cloud Profiler settings: accepted, not acted on (see
+    /// [`AgentConfig::gitlab_keys_ignored`]).
+    #[serde(default)]
+    pub google_profiler: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

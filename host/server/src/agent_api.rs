@@ -7,8 +7,8 @@ use crate::registry::{self, HEARTBEAT_INTERVAL};
 use std::sync::Arc;
 use tether_rpc::agent::v1::agent_service_server::{AgentService, AgentServiceServer};
 use tether_rpc::agent::v1::{
-    HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse, StatusReport,
-    StatusReportResponse, SyncResult,
+    ConfigurationReport, ConfigurationReportResponse, HeartbeatRequest, HeartbeatResponse,
+    RegisterRequest, RegisterResponse, StatusReport, StatusReportResponse, SyncResult,
 };
 use tonic::{Request, Response, Status};
 
@@ -58,10 +58,30 @@ impl AgentService for AgentApi {
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
         let who = agent_of(&request)?;
-        self.ctx
+        let registered = self
+            .ctx
             .registry
             .heartbeat(&who.agent.name, crate::store::now());
-        Ok(Response::new(HeartbeatResponse {}))
+        Ok(Response::new(HeartbeatResponse { registered }))
+    }
+
+    async fn report_configuration(
+        &self,
+        request: Request<ConfigurationReport>,
+    ) -> Result<Response<ConfigurationReportResponse>, Status> {
+        let who = agent_of(&request)?;
+        let report = request.into_inner();
+        let error = (!report.error.is_empty()).then_some(report.error);
+        if let Some(error) = &error {
+            tracing::warn!(agent = %who.agent.name, commit = %report.commit_id, "the agent refused its configuration: {error}");
+        }
+        self.ctx.registry.configuration_reported(
+            &who.agent.name,
+            report.commit_id,
+            error,
+            report.warnings,
+        );
+        Ok(Response::new(ConfigurationReportResponse {}))
     }
 
     async fn report_status(

@@ -132,6 +132,15 @@ impl ConfigTask {
         self.ctx.send(&self.tx, message).await
     }
 
+    /// Ends the stream of an agent whose token was revoked; every agent has this stream open, so
+    /// the agent is shown as disconnected from now on.
+    async fn token_refused(&self) {
+        self.ctx
+            .registry
+            .disconnected(&self.agent, crate::store::now());
+        self.send(Err(crate::auth::unauthenticated())).await;
+    }
+
     async fn run(self, mut state: watch::Receiver<SourceState>, resume: Option<gix::ObjectId>) {
         // What the agent has: the configuration at the commit it resumes from, if that can be read.
         let mut sent: Option<(String, String)> = match resume {
@@ -153,7 +162,7 @@ impl ConfigTask {
             {
                 seen = Some(commit);
                 if !self.ctx.token_active(self.token_id).await {
-                    self.send(Err(crate::auth::unauthenticated())).await;
+                    self.token_refused().await;
                     return;
                 }
                 match self.read(commit).await {
@@ -196,7 +205,7 @@ impl ConfigTask {
                 () = self.ctx.cancel.cancelled() => return,
                 () = tokio::time::sleep(crate::context::TOKEN_RECHECK) => {
                     if !self.ctx.token_active(self.token_id).await {
-                        self.send(Err(crate::auth::unauthenticated())).await;
+                        self.token_refused().await;
                         return;
                     }
                 }

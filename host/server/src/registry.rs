@@ -54,6 +54,13 @@ pub struct ConfigurationState {
     pub error: Option<String>,
     /// The most recent invalid configuration's error, kept after a valid one follows.
     pub last_error: Option<String>,
+    /// Why the agent refused the latest configuration it received (it keeps the previous one);
+    /// `None` once it applies one.
+    pub agent_error: Option<String>,
+    /// The commit of the configuration the agent reports it runs with.
+    pub applied_commit_id: Option<String>,
+    /// What the agent accepted in that configuration but does not act on.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -63,13 +70,18 @@ pub struct Connection {
     pub last_heartbeat: Option<i64>,
     pub projects: Vec<ProjectStatus>,
     pub configuration: ConfigurationState,
+    /// Set when the server ended the agent's streams because its token was refused; cleared by the
+    /// agent's next authenticated call.
+    pub disconnected_at: Option<i64>,
 }
 
 impl Connection {
     pub fn connected(&self, now: i64) -> bool {
-        self.last_heartbeat.is_some_and(|t| {
-            now.saturating_sub(t) <= i64::try_from(CONNECTED_WITHIN.as_secs()).unwrap_or(i64::MAX)
-        })
+        self.disconnected_at.is_none()
+            && self.last_heartbeat.is_some_and(|t| {
+                now.saturating_sub(t)
+                    <= i64::try_from(CONNECTED_WITHIN.as_secs()).unwrap_or(i64::MAX)
+            })
     }
 }
 
@@ -116,16 +128,54 @@ impl Registry {
             c.meta = meta;
             c.registered_at = Some(now);
             c.last_heartbeat = Some(now);
+            c.disconnected_at = None;
         });
     }
 
-    pub fn heartbeat(&self, agent: &str, now: i64) {
-        self.with(agent, |c| c.last_heartbeat = Some(now));
+    /// Records a heartbeat; false if the agent never registered with this server (it restarted),
+    /// which tells the agent to register again.
+    pub fn heartbeat(&self, agent: &str, now: i64) -> bool {
+        self.with(agent, |c| {
+            c.last_heartbeat = Some(now);
+            c.disconnected_at = None;
+            c.registered_at.is_some()
+        })
+    }
+
+    /// The agent's token was refused on one of its streams: it is shown as disconnected until it
+    /// authenticates again.
+    pub fn disconnected(&self, agent: &str, now: i64) {
+        self.with(agent, |c| c.disconnected_at = Some(now));
+    }
+
+    /// What the agent made of configuration `commit_id`: refused with `error`, or applied with
+    /// `warnings`.
+    pub fn configuration_reported(
+        &self,
+        agent: &str,
+        commit_id: String,
+        error: Option<String>,
+        warnings: Vec<String>,
+    ) {
+        self.with(agent, |c| {
+            c.configuration.warnings = warnings;
+            match error {
+                Some(error) => {
+                    c.configuration.agent_error =
+                        Some(format!("commit {commit_id}: refused by the agent: {error}"));
+                }
+                None => {
+                    c.configuration.applied_commit_id = Some(commit_id);
+                    c.configuration.agent_error = None;
+                }
+            }
+        });
     }
 
     pub fn report(&self, agent: &str, statuses: Vec<ProjectStatus>, now: i64) {
         self.with(agent, |c| {
             c.last_heartbeat = Some(now);
+            c.disconnected_at = None;
             for status in statuses {
                 c.projects.retain(|p| p.project_id != status.project_id);
                 c.projects.push(status);

@@ -99,6 +99,7 @@ impl Fleet {
             token_file: Some(token_file),
             token: None,
             server_ca_file: None,
+            insecure_plaintext: false,
             kubeconfig: Some(cluster().kubeconfig().to_owned()),
             namespace: namespace.to_owned(),
             pod_name: format!("{name}-0"),
@@ -106,6 +107,7 @@ impl Fleet {
             namespaces: vec![],
             plugin_dir: None,
             cache_dir: None,
+            work_dir: None,
             observability_addr: "127.0.0.1:0".parse()?,
             leader_election: true,
         };

@@ -1,14 +1,15 @@
 //! The agent's install manifests (deploy/agent) on the real API server: the namespaced variant
-//! installs and rolls out, the cluster-wide one passes the server's validation, and an agent
-//! acting as the installed ServiceAccount syncs into its namespace while RBAC keeps it out of
-//! every other.
+//! installs and rolls out, the cluster-wide one passes the server's validation, every directory
+//! the agent writes to is a writable volume under the read-only root filesystem, and an agent
+//! acting as the installed ServiceAccount, with those directories, syncs into its namespace while
+//! RBAC keeps it out of every other.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Result, bail};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec};
 use kube::Api;
 use kube::api::PostParams;
 use kube::runtime::wait::await_condition;
@@ -45,9 +46,22 @@ async fn the_install_manifests_work_and_bound_the_agent() -> Result<()> {
     };
     tokio::time::timeout(
         DEADLINE,
-        await_condition(deployments, "tether-agent", available),
+        await_condition(deployments.clone(), "tether-agent", available),
     )
     .await??;
+
+    // As installed: a read-only root filesystem, so the work and cache dirs must be volumes.
+    let installed = deployments.get("tether-agent").await?;
+    let pod = installed
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("a pod template");
+    let writable = writable_dirs(&pod, "agent")?;
+    assert_eq!(
+        writable.keys().collect::<Vec<_>>(),
+        ["TETHER_CACHE_DIR", "TETHER_WORK_DIR"],
+        "{writable:?}"
+    );
 
     // The cluster-wide variant, validated by the API server without being persisted.
     let dry = kubectl(
@@ -64,11 +78,16 @@ async fn the_install_manifests_work_and_bound_the_agent() -> Result<()> {
     // An agent with the installed ServiceAccount's token, in namespaced mode.
     let credentials = cluster().token_for("tether-system", "tether-agent").await?;
     let fleet = Fleet::start(&[("apps-agent", "apps")], &[("settings", "1")]).await?;
+    // The pod's writable volumes, under a directory standing in for its root filesystem.
+    let root = tempfile::tempdir()?;
+    let in_root = |path: &PathBuf| root.path().join(path.strip_prefix("/").unwrap_or(path));
     let agent = fleet
         .agent_with("apps-agent", "tether-system", |options| {
             options.kubeconfig = Some(credentials.kubeconfig.clone());
             options.mode = ModeFlag::Namespaced;
             options.namespaces = vec!["apps".into()];
+            options.work_dir = Some(in_root(&writable["TETHER_WORK_DIR"]));
+            options.cache_dir = Some(in_root(&writable["TETHER_CACHE_DIR"]));
         })
         .await?;
     let in_apps = Api::<ConfigMap>::namespaced(admin, "apps");
@@ -94,4 +113,56 @@ async fn the_install_manifests_work_and_bound_the_agent() -> Result<()> {
     agent.shutdown().await;
     fleet.server.shutdown().await;
     Ok(())
+}
+
+/// The agent's settings for the directories it writes to.
+const WRITTEN_DIRS: [&str; 2] = ["TETHER_CACHE_DIR", "TETHER_WORK_DIR"];
+
+/// The directories container `name` is told to write to, each checked to be on a writable
+/// emptyDir volume under its read-only root filesystem.
+fn writable_dirs(pod: &PodSpec, name: &str) -> Result<std::collections::BTreeMap<String, PathBuf>> {
+    let container: &Container = pod
+        .containers
+        .iter()
+        .find(|c| c.name == name)
+        .expect("the agent's container");
+    let read_only_root = container
+        .security_context
+        .as_ref()
+        .and_then(|s| s.read_only_root_filesystem)
+        == Some(true);
+    assert!(
+        read_only_root,
+        "the agent runs with a read-only root filesystem"
+    );
+    let mut dirs = std::collections::BTreeMap::new();
+    for var in container.env.iter().flatten() {
+        if !WRITTEN_DIRS.contains(&var.name.as_str()) {
+            continue;
+        }
+        let dir = PathBuf::from(var.value.clone().unwrap_or_default());
+        let mount = container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| dir.starts_with(&m.mount_path) && m.read_only != Some(true));
+        let Some(mount) = mount else {
+            bail!(
+                "{} = {} is not on a writable volume",
+                var.name,
+                dir.display()
+            );
+        };
+        let volume = pod
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == mount.name)
+            .expect("a mounted volume is declared");
+        if volume.empty_dir.is_none() {
+            bail!("{}: volume {} is not an emptyDir", var.name, volume.name);
+        }
+        dirs.insert(var.name.clone(), dir);
+    }
+    Ok(dirs)
 }

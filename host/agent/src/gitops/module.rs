@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use tether_config::gitops::{GitRef, ManifestProject};
 use tether_config::plugins::Plugins;
 use tether_plugin_host::{PluginCatalog, PluginEngine};
-use tether_rpc::agent::v1::{self as agent_rpc, StatusReport, SyncResult};
+use tether_rpc::agent::v1::{self as agent_rpc, SyncResult};
 use tether_rpc::gitops::v1::{self as gitops_rpc, ObjectsToSynchronizeRequest, PathSelector};
 use tether_rpc::sync_stream::{ObjectsSet, SyncAssembler};
 use tokio::sync::watch;
@@ -37,6 +37,8 @@ pub struct GitopsModule {
     pub connection: ServerConnection,
     pub engine: Arc<PluginEngine>,
     pub plugin_dir: Option<std::path::PathBuf>,
+    /// Where each commit's files are written for rendering (the agent's --work-dir).
+    pub work_dir: std::path::PathBuf,
     /// The agent's name on the server: part of every inventory's name.
     pub agent_name: String,
     /// Where inventories live: the agent's own namespace.
@@ -201,11 +203,18 @@ impl GitopsModule {
         let engine = self.engine.clone();
         let plugins = active.config.plugins.clone();
         let complete = files.complete();
-        // Compiling a component takes milliseconds to seconds: not on the runtime's threads.
-        let catalog =
-            tokio::task::spawn_blocking(move || PluginCatalog::load(&engine, &plugins, &files))
-                .await
-                .unwrap_or_else(|e| panic!("loading plugins panicked: {e}"));
+        let (catalog, complete) = match crate::plugin_files::off_the_runtime(move || {
+            PluginCatalog::load(&engine, &plugins, &files)
+        })
+        .await
+        {
+            Ok(catalog) => (catalog, complete),
+            // Retried with backoff like an unfetched plugin file; the workers fail to render meanwhile.
+            Err(e) => {
+                tracing::error!("loading the plugins failed: {e}");
+                (PluginCatalog::default(), false)
+            }
+        };
         for failure in catalog.failures() {
             tracing::error!(plugin = %failure.plugin, "plugin not loaded: {}", failure.error);
         }
@@ -368,8 +377,10 @@ impl GitopsModule {
         };
         let rendered = tokio::task::spawn_blocking({
             let set = set.clone();
+            let work_dir = self.work_dir.clone();
             move || {
-                let files = ProjectFiles::write(
+                let files = ProjectFiles::write_in(
+                    &work_dir,
                     set.files
                         .iter()
                         .map(|(path, data)| (path.as_str(), data.as_ref())),
@@ -473,12 +484,7 @@ impl GitopsModule {
     }
 
     async fn send_status(&self, status: agent_rpc::ProjectStatus) {
-        let report = StatusReport {
-            projects: vec![status],
-        };
-        if let Err(e) = self.connection.agent().report_status(report).await {
-            tracing::warn!("status report not delivered: {}", e.message());
-        }
+        self.connection.report_status(status).await;
     }
 }
 

@@ -49,11 +49,20 @@ impl ProjectFiles {
     pub fn write<'a>(
         files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     ) -> Result<Self, RenderError> {
+        Self::write_in(&std::env::temp_dir(), files)
+    }
+
+    /// Like [`ProjectFiles::write`], in a directory of its own under `work_dir` (the agent's work
+    /// dir: its root filesystem is read-only in a pod).
+    pub fn write_in<'a>(
+        work_dir: &Path,
+        files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<Self, RenderError> {
         let dir = tempfile::Builder::new()
             .prefix("tether-commit-")
-            .tempdir()
+            .tempdir_in(work_dir)
             .map_err(|source| RenderError::Write {
-                path: "(a temporary directory)".into(),
+                path: work_dir.display().to_string(),
                 source,
             })?;
         let root = cap_std::fs::Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority())

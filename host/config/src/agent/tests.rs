@@ -210,9 +210,88 @@ fn unknown_keys_are_errors_with_file_line_and_key() {
     assert!(e.message.contains("unknown field `prnue_timeout`"), "{e}");
     assert!(e.to_string().starts_with(&format!("{FILE}:5:")), "{e}");
 
-    let e = error("gitops: {}\nci_access: {}\n");
+    // Neither GitLab's nor Tether's: still an error (a typo of GitLab's `ci_access`).
+    let e = error("gitops: {}\nci_acess: {}\n");
     assert_eq!(e.line, Some(2), "{e}");
-    assert!(e.message.contains("unknown field `ci_access`"), "{e}");
+    assert!(e.message.contains("unknown field `ci_acess`"), "{e}");
+    let e = error("observability:\n  google_profile: {}\n");
+    assert_eq!(
+        e.key.as_deref(),
+        Some("observability.google_profile"),
+        "{e}"
+    );
+}
+
+/// A whole GitLab agent config as GitLab's documentation writes each section: the GitOps part
+/// drives Tether, the sections for features Tether does not have are accepted and named.
+const GITLAB_FULL_CONFIG: &str = r#"
+gitops:
+  manifest_projects:
+  - id: gitlab-org/cluster-integration/gitlab-agent
+    default_namespace: my-ns
+    paths:
+    - glob: '/**/*.{yaml,yml,json}'
+ci_access:
+  projects:
+  - id: path/to/project
+    default_namespace: my-ns
+    access_as:
+      agent: {}
+  groups:
+  - id: path/to/group/subgroup
+    environments:
+    - production
+container_scanning:
+  cadence: '0 0 * * *'
+  vulnerability_report:
+    namespaces:
+    - default
+    - kube-system
+  resource_requirements:
+    requests:
+      cpu: 200m
+      memory: 200Mi
+remote_development:
+  enabled: true
+  dns_zone: workspaces.example.dev
+  network_policy:
+    enabled: true
+    egress:
+    - allow: '0.0.0.0/0'
+      except:
+      - '10.0.0.0/8'
+flux:
+  webhook_receivers: []
+observability:
+  logging:
+    level: debug
+    grpc_level: warn
+  google_profiler:
+    enabled: true
+    project_id: my-project
+"#;
+
+#[test]
+fn gitlabs_keys_for_features_tether_lacks_are_accepted_and_named() {
+    let config = parse(GITLAB_FULL_CONFIG).unwrap();
+    assert_eq!(config.gitops.manifest_projects.iter().count(), 1);
+    assert_eq!(config.observability.logging.level, LogLevel::Debug);
+    assert_eq!(
+        config.gitlab_keys_ignored(),
+        [
+            "ci_access",
+            "container_scanning",
+            "remote_development",
+            "flux",
+            "observability.google_profiler"
+        ]
+    );
+    assert!(
+        parse(GITLAB_CONFIG)
+            .unwrap()
+            .gitlab_keys_ignored()
+            .is_empty()
+    );
 }
 
 #[test]
