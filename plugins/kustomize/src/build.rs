@@ -27,14 +27,9 @@ pub fn build(loader: &Loader, dir: &str) -> Result<Vec<Resource>> {
 }
 
 pub fn build_with_warnings(loader: &Loader, dir: &str) -> Result<Built> {
+    // A Component at the top is built like a kustomization: kustomize applies it to its own
+    // resources (only a Component listed under `resources:` is refused).
     let target = Target::load(loader, dir)?.ok_or_else(|| missing_kustomization(dir))?;
-    if target.kustomization.is_component() {
-        return Err(Error::input(format!(
-            "`{}` is a Component; build the kustomization that lists it under `components:`",
-            target.file
-        ))
-        .in_file(&target.file));
-    }
     let mut accumulator = Accumulator::default();
     let mut stack = Vec::new();
     let schema = target.schema(loader)?;

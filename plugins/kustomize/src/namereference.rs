@@ -89,17 +89,23 @@ fn update(
                     spec.path
                 )));
             };
+            // kustomize groups the candidates by effective namespace (none is `default`), first
+            // as they were in the source, then as they are now: a subject `namespace: default`
+            // names a ServiceAccount written without one, which then moved to the build's namespace.
             let scoped: Vec<&Resource> = match map.get("namespace").and_then(Value::as_str) {
                 None => candidates.iter().collect(),
                 Some(namespace) => {
+                    let in_namespace = |id: &ResId| {
+                        !id.is_cluster_scoped() && id.effective_namespace() == namespace
+                    };
                     let original: Vec<&Resource> = candidates
                         .iter()
-                        .filter(|r| r.org_id.namespace == namespace)
+                        .filter(|r| in_namespace(&r.org_id))
                         .collect();
                     if original.is_empty() {
                         candidates
                             .iter()
-                            .filter(|r| r.namespace() == namespace)
+                            .filter(|r| in_namespace(&r.cur_id()))
                             .collect()
                     } else {
                         original
