@@ -43,6 +43,8 @@ async fn agent(
         cache_dir: None,
         observability_addr: "127.0.0.1:0".parse()?,
         leader_election: true,
+        insecure_plaintext: false,
+        work_dir: None,
     })
     .await?;
     Ok(agent)
