@@ -26,9 +26,6 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::codegen::http;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tower::{Service, ServiceExt};
 
@@ -79,7 +76,7 @@ pub enum TokenSource {
 }
 
 impl TokenSource {
-    fn header(&self) -> Result<MetadataValue<Ascii>, ConnectionError> {
+    fn header(&self) -> Result<http::HeaderValue, ConnectionError> {
         let (token, from) = match self {
             TokenSource::File(path) => (
                 SecretString::from(std::fs::read_to_string(path).map_err(|source| {
@@ -96,9 +93,10 @@ impl TokenSource {
         if token.is_empty() {
             return Err(ConnectionError::EmptyToken { from });
         }
-        format!("Bearer {token}")
-            .parse::<MetadataValue<Ascii>>()
-            .map_err(|_| ConnectionError::Token)
+        let mut header = http::HeaderValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| ConnectionError::Token)?;
+        header.set_sensitive(true);
+        Ok(header)
     }
 }
 
@@ -118,9 +116,10 @@ pub enum LinkState {
 #[derive(Debug, Clone, Copy)]
 pub struct PassesGate;
 
-/// Adds `authorization: Bearer <token>` to every call, with the token as last read.
+/// The `authorization: Bearer <token>` header, as last read; marked sensitive so no debug output
+/// of a request shows it.
 #[derive(Clone)]
-pub struct BearerToken(Arc<RwLock<MetadataValue<Ascii>>>);
+pub struct BearerToken(Arc<RwLock<http::HeaderValue>>);
 
 impl std::fmt::Debug for BearerToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -128,27 +127,24 @@ impl std::fmt::Debug for BearerToken {
     }
 }
 
-impl Interceptor for BearerToken {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        let header = self
-            .0
+impl BearerToken {
+    fn current(&self) -> http::HeaderValue {
+        self.0
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        request.metadata_mut().insert("authorization", header);
-        Ok(request)
+            .clone()
     }
 }
 
 /// The channel with a gate in front: while the token is refused, calls wait here (the probe and
-/// reports excepted), and every answer's status says whether the token was accepted.
+/// reports excepted); each call gets the token as read when it passes the gate (a call that waited
+/// goes out with the new token, not the refused one); every answer's status says whether the token
+/// was accepted.
 #[derive(Debug, Clone)]
 pub struct GatedChannel {
     channel: Channel,
     link: Arc<watch::Sender<LinkState>>,
+    token: BearerToken,
 }
 
 impl Service<http::Request<Body>> for GatedChannel {
@@ -161,15 +157,19 @@ impl Service<http::Request<Body>> for GatedChannel {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         let channel = self.channel.clone();
         let link = self.link.clone();
+        let token = self.token.clone();
         Box::pin(async move {
             if request.extensions().get::<PassesGate>().is_none() {
                 let mut state = link.subscribe();
                 // Only a dropped sender ends the wait early, and the connection holds it.
                 let _ = state.wait_for(|s| *s != LinkState::TokenRefused).await;
             }
+            request
+                .headers_mut()
+                .insert(http::header::AUTHORIZATION, token.current());
             let response = channel.oneshot(request).await?;
             observe(&link, response.headers());
             Ok(response)
@@ -208,7 +208,7 @@ fn observe(link: &watch::Sender<LinkState>, headers: &http::HeaderMap) {
     }
 }
 
-type Authed = InterceptedService<GatedChannel, BearerToken>;
+type Authed = GatedChannel;
 
 /// A lazily connected channel to the server; tonic reconnects it as needed.
 #[derive(Debug, Clone)]
@@ -300,13 +300,14 @@ impl ServerConnection {
                 });
             }
         }
-        let header = token.header()?;
+        let token_header = BearerToken(Arc::new(RwLock::new(token.header()?)));
         Ok(Self {
             channel: GatedChannel {
                 channel: endpoint.connect_lazy(),
                 link: Arc::new(watch::Sender::new(LinkState::Connecting)),
+                token: token_header.clone(),
             },
-            token: BearerToken(Arc::new(RwLock::new(header))),
+            token: token_header,
             source: Arc::new(token),
             token_changes: Arc::new(watch::Sender::new(0)),
             reopened: Arc::new(watch::Sender::new(0)),
@@ -315,15 +316,15 @@ impl ServerConnection {
     }
 
     pub fn gitops(&self) -> GitopsServiceClient<Authed> {
-        GitopsServiceClient::with_interceptor(self.channel.clone(), self.token.clone())
+        GitopsServiceClient::new(self.channel.clone())
     }
 
     pub fn configuration(&self) -> ConfigurationServiceClient<Authed> {
-        ConfigurationServiceClient::with_interceptor(self.channel.clone(), self.token.clone())
+        ConfigurationServiceClient::new(self.channel.clone())
     }
 
     pub fn agent(&self) -> AgentServiceClient<Authed> {
-        AgentServiceClient::with_interceptor(self.channel.clone(), self.token.clone())
+        AgentServiceClient::new(self.channel.clone())
     }
 
     /// Whether the server accepts the agent's token, changing as calls find out.
@@ -601,23 +602,14 @@ mod tests {
         std::fs::write(&file, "tthr_second\n").unwrap();
         assert!(conn.reload_token().unwrap());
         assert!(changes.has_changed().unwrap());
-        let mut interceptor = conn.token.clone();
-        let request = interceptor.call(tonic::Request::new(())).unwrap();
-        assert_eq!(
-            request.metadata().get("authorization").unwrap(),
-            "Bearer tthr_second"
-        );
+        assert_eq!(conn.token.current(), "Bearer tthr_second");
         // An emptied file (a Secret being replaced) keeps the token in use.
         std::fs::write(&file, "").unwrap();
         assert!(matches!(
             conn.reload_token(),
             Err(ConnectionError::EmptyToken { .. })
         ));
-        let request = interceptor.call(tonic::Request::new(())).unwrap();
-        assert_eq!(
-            request.metadata().get("authorization").unwrap(),
-            "Bearer tthr_second"
-        );
+        assert_eq!(conn.token.current(), "Bearer tthr_second");
     }
 
     #[test]

@@ -52,10 +52,7 @@ async fn the_install_manifests_work_and_bound_the_agent() -> Result<()> {
 
     // As installed: a read-only root filesystem, so the work and cache dirs must be volumes.
     let installed = deployments.get("tether-agent").await?;
-    let pod = installed
-        .spec
-        .and_then(|s| s.template.spec)
-        .expect("a pod template");
+    let pod = installed.spec.template.spec.expect("a pod template");
     let writable = writable_dirs(&pod, "agent")?;
     assert_eq!(
         writable.keys().collect::<Vec<_>>(),
