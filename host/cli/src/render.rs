@@ -86,9 +86,8 @@ pub(crate) fn run(args: RenderArgs, cache_dir: Option<PathBuf>) -> Result<ExitCo
     let mut catalog = PluginCatalog::load(&engine, &Default::default(), &NoPluginFiles);
     let name = if is_component_file(&plugin) {
         let path = Path::new(&plugin);
-        let bytes =
-            tether_plugin_host::read_component_file(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = tether_plugin_host::read_component_file(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())

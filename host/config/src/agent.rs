@@ -333,7 +333,10 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
             line: refused.line(),
             column: refused.column(),
             key: None,
-            message: format!("YAML nested more than {} levels deep", crate::yaml::MAX_DEPTH),
+            message: format!(
+                "YAML nested more than {} levels deep",
+                crate::yaml::MAX_DEPTH
+            ),
         });
     }
     let deserializer = serde_yaml::Deserializer::from_str(text);

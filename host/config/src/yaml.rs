@@ -230,7 +230,9 @@ mod tests {
     fn deep_block_nesting_is_refused_compact_or_indented() {
         let compact = format!("{}x\n", "- ".repeat(150));
         assert!(check_limits(&compact, "c.yaml", usize::MAX).is_err());
-        let indented: String = (0..150).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+        let indented: String = (0..150)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
         let error = check_limits(&indented, "i.yaml", usize::MAX).unwrap_err();
         assert_eq!(error.line(), Some(MAX_DEPTH + 1));
     }
@@ -254,6 +256,13 @@ mod tests {
     #[test]
     fn a_file_over_the_size_limit_is_refused_before_scanning() {
         let error = check_limits("a: 1\n", "v.yaml", 3).unwrap_err();
-        assert!(matches!(error, YamlLimitError::TooLarge { size: 5, limit: 3, .. }));
+        assert!(matches!(
+            error,
+            YamlLimitError::TooLarge {
+                size: 5,
+                limit: 3,
+                ..
+            }
+        ));
     }
 }

@@ -50,7 +50,11 @@ impl PluginFiles for LocalPluginFiles {
             .map_err(|e| format!("cannot open the {what} {}: {e}", root.display()))?;
         // Looked at before opening: opening a FIFO blocks until a writer comes.
         dir.metadata(path.as_str())
-            .and_then(|m| m.is_file().then_some(()).ok_or_else(crate::compile::not_a_file))
+            .and_then(|m| {
+                m.is_file()
+                    .then_some(())
+                    .ok_or_else(crate::compile::not_a_file)
+            })
             .and_then(|()| dir.open(path.as_str()))
             .and_then(|file| crate::compile::read_bounded(file.into_std()))
             .map_err(|e| format!("{}/{path}: {e}", root.display()))

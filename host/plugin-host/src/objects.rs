@@ -22,9 +22,11 @@ pub(crate) struct ObjectProblem(pub(crate) String);
 /// Refuse a manifest text in which an object has the same key twice, naming the key and where it is.
 pub(crate) fn check_duplicate_keys(manifest: &str) -> Result<(), ObjectProblem> {
     let mut deserializer = serde_json::Deserializer::from_str(manifest);
-    UniqueKeys { path: String::new() }
-        .deserialize(&mut deserializer)
-        .map_err(|e| ObjectProblem(e.to_string()))
+    UniqueKeys {
+        path: String::new(),
+    }
+    .deserialize(&mut deserializer)
+    .map_err(|e| ObjectProblem(e.to_string()))
 }
 
 /// The identity of an object, as `kind/namespace/name` for messages and `(group, kind, ns, name)` for
@@ -152,9 +154,10 @@ fn name_rule(group: &str, kind: &str) -> NameRule {
     match (group, kind) {
         ("", "Namespace") => NameRule::DnsLabel,
         ("", "Service") => NameRule::Dns1035Label,
-        ("rbac.authorization.k8s.io", "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding") => {
-            NameRule::PathSegment
-        }
+        (
+            "rbac.authorization.k8s.io",
+            "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding",
+        ) => NameRule::PathSegment,
         _ => NameRule::DnsSubdomain,
     }
 }
@@ -248,8 +251,14 @@ fn is_cluster_scoped(group: &str, kind: &str) -> bool {
         ("node.k8s.io", "RuntimeClass"),
         ("networking.k8s.io", "IngressClass"),
         ("certificates.k8s.io", "CertificateSigningRequest"),
-        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
-        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+        (
+            "admissionregistration.k8s.io",
+            "ValidatingWebhookConfiguration",
+        ),
+        (
+            "admissionregistration.k8s.io",
+            "MutatingWebhookConfiguration",
+        ),
         ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
         (
             "admissionregistration.k8s.io",
@@ -258,9 +267,7 @@ fn is_cluster_scoped(group: &str, kind: &str) -> bool {
         ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
         ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
     ];
-    CLUSTER_SCOPED
-        .iter()
-        .any(|&(g, k)| g == group && k == kind)
+    CLUSTER_SCOPED.iter().any(|&(g, k)| g == group && k == kind)
 }
 
 /// Walks a JSON document refusing a repeated key in any object; `path` is where it is, for the message.
@@ -355,10 +362,19 @@ mod tests {
     #[test]
     fn names_are_checked_per_kind() {
         check_all(&[config_map("a.b-c"), config_map("x")]).unwrap();
-        for bad in ["a/b", "..", "Upper", "new\nline", &"a".repeat(254), "-a", ""] {
+        for bad in [
+            "a/b",
+            "..",
+            "Upper",
+            "new\nline",
+            &"a".repeat(254),
+            "-a",
+            "",
+        ] {
             assert!(check_all(&[config_map(bad)]).is_err(), "{bad:?}");
         }
-        let service = |name: &str| json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}});
+        let service =
+            |name: &str| json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}});
         assert!(check_all(&[service("1abc")]).is_err());
         assert!(check_all(&[service("a.b")]).is_err());
         check_all(&[service("abc-1")]).unwrap();
@@ -383,7 +399,10 @@ mod tests {
         let explicit = json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "a", "namespace": "default"}});
         let error = check_all(&[config_map("a"), explicit]).unwrap_err();
-        assert!(error.contains("object #0 is ConfigMap/default/a too"), "{error}");
+        assert!(
+            error.contains("object #0 is ConfigMap/default/a too"),
+            "{error}"
+        );
         // Same name, another kind or group: different objects.
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a"}});
         check_all(&[config_map("a"), secret]).unwrap();
@@ -391,7 +410,8 @@ mod tests {
 
     #[test]
     fn a_list_is_refused() {
-        let list = json!({"apiVersion": "v1", "kind": "List", "metadata": {"name": "x"}, "items": []});
+        let list =
+            json!({"apiVersion": "v1", "kind": "List", "metadata": {"name": "x"}, "items": []});
         assert!(check_all(&[list]).unwrap_err().contains("List"));
     }
 

@@ -193,12 +193,7 @@ impl PluginEngine {
 
     /// Compile (through the on-disk cache when the engine has one), within the compile limits.
     pub fn compile(&self, plugin: &str, bytes: &[u8]) -> Result<Component, LoadError> {
-        crate::compile::compile(
-            self.wasmtime(),
-            plugin,
-            bytes,
-            self.inner().compile_timeout,
-        )
+        crate::compile::compile(self.wasmtime(), plugin, bytes, self.inner().compile_timeout)
     }
 
     /// Linking checks names; the types of the world's exported functions are checked when an instance
@@ -405,14 +400,13 @@ impl Plugin {
         let output = render::convert_output(self.name(), output)?;
         let mut set = objects::ObjectSet::new(&request.namespace);
         for (index, object) in output.objects.iter().enumerate() {
-            set.check(index, &object.manifest).map_err(|problem| {
-                PluginError::InvalidOutput {
+            set.check(index, &object.manifest)
+                .map_err(|problem| PluginError::InvalidOutput {
                     plugin: self.name().to_owned(),
                     index,
                     origin: object.origin.as_ref().map(ToString::to_string),
                     reason: problem.0,
-                }
-            })?;
+                })?;
         }
         Ok(output)
     }

@@ -99,7 +99,10 @@ mod tests {
         let long = "é".repeat(10_000);
         let shown = guest_text(&long, 100);
         assert!(shown.len() < 200, "{}", shown.len());
-        assert!(shown.ends_with("(20000 bytes in all, truncated)"), "{shown}");
+        assert!(
+            shown.ends_with("(20000 bytes in all, truncated)"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -420,7 +420,12 @@ fn a_source_tree_with_a_fifo_is_refused_before_the_plugin_can_block_on_it() {
     );
     let request = RenderRequest::new(dir.path()).with_settings(settings(&[("wait", "fifo")]));
     let error = plugin.render(&request).unwrap_err();
-    let PluginError::SourceTree { plugin: name, reason, .. } = &error else {
+    let PluginError::SourceTree {
+        plugin: name,
+        reason,
+        ..
+    } = &error
+    else {
         panic!("{error:?}")
     };
     assert_eq!(name, "sleeper");
@@ -577,7 +582,10 @@ fn guest_text_is_capped_and_its_control_characters_escaped() {
     let file = &guest.location.as_ref().unwrap().file;
     assert!(file.len() < 2048, "{}", file.len());
     let shown = error.to_string();
-    assert!(!shown.contains(['\u{1b}', '\u{7}', '\r', '\n', '\u{202e}']), "{shown:?}");
+    assert!(
+        !shown.contains(['\u{1b}', '\u{7}', '\r', '\n', '\u{202e}']),
+        "{shown:?}"
+    );
     assert!(shown.contains("\\u{1b}]0;pwned"), "escaped, not dropped");
 
     let dir = empty_dir();
@@ -614,7 +622,11 @@ fn objects_result(manifests: &[&str]) -> Result<tether_plugin_host::RenderOutput
     let plugin = renderer("liar", artifacts::BAD_OUTPUT_PATH);
     let keys: Vec<String> = (0..manifests.len()).map(|i| format!("object{i}")).collect();
     let mut pairs = vec![("case", "objects")];
-    pairs.extend(keys.iter().map(String::as_str).zip(manifests.iter().copied()));
+    pairs.extend(
+        keys.iter()
+            .map(String::as_str)
+            .zip(manifests.iter().copied()),
+    );
     let dir = empty_dir();
     plugin.render(&RenderRequest::new(dir.path()).with_settings(settings(&pairs)))
 }
@@ -632,18 +644,29 @@ fn returned_objects_are_checked_as_the_api_server_would() {
     let too_long = "a".repeat(300);
     for name in ["a/b", "..", "Upper", "new\nline", too_long.as_str()] {
         let error = objects_error(&[&config_map(name)]);
-        let PluginError::InvalidOutput { plugin, index, origin, reason } = &error else {
+        let PluginError::InvalidOutput {
+            plugin,
+            index,
+            origin,
+            reason,
+        } = &error
+        else {
             panic!("{name:?}: {error:?}")
         };
         assert_eq!((plugin.as_str(), *index), ("liar", 0));
         assert_eq!(origin.as_deref(), Some("object0"));
-        assert!(reason.contains("ConfigMap/") && reason.contains("metadata.name"), "{reason}");
+        assert!(
+            reason.contains("ConfigMap/") && reason.contains("metadata.name"),
+            "{reason}"
+        );
         assert!(!error.to_string().contains('\n'), "{error}");
     }
 
     let cases: [(&[&str], &str); 4] = [
         (
-            &[r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team","namespace":"default"}}"#],
+            &[
+                r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team","namespace":"default"}}"#,
+            ],
             "cluster-scoped",
         ),
         (

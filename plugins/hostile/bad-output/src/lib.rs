@@ -46,14 +46,18 @@ impl Renderer for BadOutput {
                     &object,
                     Some(Location::file(HOSTILE)),
                 )]);
-                output.warnings.push(Diagnostic::new(HOSTILE, Some(Location::file(HOSTILE))));
+                output
+                    .warnings
+                    .push(Diagnostic::new(HOSTILE, Some(Location::file(HOSTILE))));
                 Ok(output)
             }
             "stderr" => {
                 eprintln!("{HOSTILE}");
                 panic!("{HOSTILE}");
             }
-            other => Err(PluginError::invalid_setting(format!("unknown case `{other}`"))),
+            other => Err(PluginError::invalid_setting(format!(
+                "unknown case `{other}`"
+            ))),
         }
     }
 }

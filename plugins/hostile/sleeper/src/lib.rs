@@ -27,7 +27,11 @@ impl Renderer for Sleeper {
                     .map_err(|e| PluginError::failed(format!("{path}: {e}")))?;
                 return Err(PluginError::failed(format!("read {} bytes", bytes.len())));
             }
-            other => return Err(PluginError::invalid_setting(format!("unknown wait `{other}`"))),
+            other => {
+                return Err(PluginError::invalid_setting(format!(
+                    "unknown wait `{other}`"
+                )));
+            }
         }
         Err(PluginError::failed("woke up"))
     }
