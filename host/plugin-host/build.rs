@@ -24,6 +24,8 @@ const RUST_PLUGINS: &[(&str, &str)] = &[
     ("tether_hostile_trap", "TRAP"),
     ("tether_hostile_wrong_exports", "WRONG_EXPORTS"),
     ("tether_hostile_future_version", "FUTURE_VERSION"),
+    ("tether_hostile_sleeper", "SLEEPER"),
+    ("tether_hostile_bad_output", "BAD_OUTPUT"),
 ];
 
 /// Compiled into the host binaries.

@@ -18,7 +18,7 @@ pub(crate) struct CheckArgs {
 }
 
 pub(crate) fn run(args: CheckArgs) -> Result<ExitCode> {
-    let bytes = std::fs::read(&args.file)
+    let bytes = tether_plugin_host::read_component_file(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let name = args
         .file

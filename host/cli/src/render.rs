@@ -85,8 +85,8 @@ pub(crate) fn run(args: RenderArgs, cache_dir: Option<PathBuf>) -> Result<ExitCo
     let mut catalog = PluginCatalog::load(&engine, &Default::default(), &NoPluginFiles);
     let name = if is_component_file(&plugin) {
         let path = Path::new(&plugin);
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = tether_plugin_host::read_component_file(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         // Named as a path entry's `render: {plugin}` would name it (`my_renderer.wasm`: `my-renderer`).
         let name = path
             .file_stem()
@@ -198,6 +198,11 @@ fn helm_settings(args: &RenderArgs) -> Result<Vec<(String, String)>> {
         for file in &args.values {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("--values {}: cannot read it", file.display()))?;
+            tether_config::yaml::check_limits(
+                &text,
+                &format!("--values {}", file.display()),
+                tether_config::yaml::MAX_VALUES_FILE_SIZE,
+            )?;
             serde_yaml::from_str::<serde_yaml::Value>(&text)
                 .with_context(|| format!("--values {}: not YAML", file.display()))?;
             documents.push(text);

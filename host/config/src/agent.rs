@@ -365,6 +365,18 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     text: &str,
     file: &str,
 ) -> Result<T, AgentConfigError> {
+    if let Err(refused) = crate::yaml::check_limits(text, file, usize::MAX) {
+        return Err(AgentConfigError {
+            file: file.to_owned(),
+            line: refused.line(),
+            column: refused.column(),
+            key: None,
+            message: format!(
+                "YAML nested more than {} levels deep",
+                crate::yaml::MAX_DEPTH
+            ),
+        });
+    }
     let deserializer = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();

@@ -666,6 +666,14 @@ pub fn parse_plugins_section(text: &str, file: &str) -> Result<Plugins, ConfigEr
         #[serde(default)]
         plugins: Plugins,
     }
+    crate::yaml::check_limits(text, file, usize::MAX).map_err(|refused| ConfigError {
+        file: file.to_owned(),
+        line: refused.line(),
+        message: format!(
+            "YAML nested more than {} levels deep",
+            crate::yaml::MAX_DEPTH
+        ),
+    })?;
     serde_yaml::from_str::<Section>(text)
         .map(|s| s.plugins)
         .map_err(|e| ConfigError {

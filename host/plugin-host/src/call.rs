@@ -8,22 +8,21 @@
 use crate::bindings::proxy::tether::plugin::outbound::{self, OutboundError};
 use crate::bindings::renderer::tether::plugin::log::{self, Level};
 use crate::bindings::types::{self, HttpRequest, HttpResponse};
-use crate::engine::EPOCH_TICK;
 use crate::error::PluginError;
 use crate::limits::MemoryLimiter;
 use crate::output::GuestOutput;
 use crate::services::OutboundTransport;
+use crate::text;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 use tether_config::plugins::{AllowedUrl, PluginLimits};
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// Guest path of a renderer's source tree.
 pub(crate) const SOURCE_DIR: &str = "/src";
-/// Longest log message kept; the rest is cut.
-const LOG_MESSAGE_CAP: usize = 4096;
 /// Log messages per call; later ones are counted and dropped.
 const LOG_MESSAGES_PER_CALL: u32 = 1000;
 
@@ -63,10 +62,21 @@ pub(crate) struct CallSetup<'a> {
 }
 
 /// Run `invoke` in a fresh, limited store and map every failure to a [`PluginError`].
+///
+/// `limits.timeout` is wall-clock time from the start of the call (instantiation included), whatever
+/// the guest is doing:
+/// - running its own code: the epoch callback runs at every tick (`EPOCH_TICK`), compares the wall
+///   clock with the deadline and either stops the guest or yields to the executor;
+/// - waiting in WASI (a sleep, a poll on a clock): the async WASI waits on a future, and the call's
+///   timer drops the whole call — store, instance, stack and the waits in it — when it fires;
+/// - a call that returns after its deadline (its last tick came late on a loaded machine) is a timeout
+///   too: the elapsed wall time is checked once more at the end, so no call ever passes over its limit.
+///
+/// When this returns, the call holds nothing: the caller's thread and concurrency permit are free.
 pub(crate) fn run<R>(
     engine: &Engine,
     setup: CallSetup<'_>,
-    invoke: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
+    invoke: impl AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
 ) -> Result<R, PluginError> {
     let plugin = setup.plugin.to_string();
     let stdout = GuestOutput::default();
@@ -80,12 +90,14 @@ pub(crate) fn run<R>(
         .allow_tcp(false)
         .allow_udp(false);
     if let Some(dir) = setup.source_dir {
+        let tree_error = |reason: String| PluginError::SourceTree {
+            plugin: plugin.clone(),
+            path: dir.display().to_string(),
+            reason,
+        };
+        check_source_tree(dir).map_err(tree_error)?;
         wasi.preopened_dir(dir, SOURCE_DIR, FsPerms::ReadOnly)
-            .map_err(|e| PluginError::SourceTree {
-                plugin: plugin.clone(),
-                path: dir.display().to_string(),
-                reason: format!("{e:#}"),
-            })?;
+            .map_err(|e| tree_error(format!("{e:#}")))?;
     }
     let state = CallState {
         plugin: setup.plugin.clone(),
@@ -98,20 +110,39 @@ pub(crate) fn run<R>(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
-    // Set before instantiation so that start functions and initialisers are bounded too. One extra tick
-    // because the current one may be nearly over.
-    let ticks = setup
-        .limits
-        .timeout
-        .as_millis()
-        .div_ceil(EPOCH_TICK.as_millis()) as u64
-        + 1;
-    store.set_epoch_deadline(ticks);
-    store.epoch_deadline_trap();
+    store.set_hostcall_fuel(hostcall_fuel(setup.limits.output.bytes()));
+    let timeout = setup.limits.timeout;
+    let started = Instant::now();
+    // Set before instantiation so that start functions and initialisers are bounded too.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        Ok(if started.elapsed() >= timeout {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
 
-    let result = invoke(&mut store);
+    // The timer is made inside the runtime (it registers with the runtime's clock when created).
+    let result = wasmtime_wasi::runtime::in_tokio(async {
+        tokio::time::timeout(timeout, invoke(&mut store)).await
+    });
+    let elapsed = started.elapsed();
     stdout.flush_to_log(&plugin, "stdout");
     let stderr_text = stderr.flush_to_log(&plugin, "stderr");
+    let timed_out = || PluginError::Timeout {
+        plugin: plugin.clone(),
+        limit: timeout,
+    };
+    let Ok(result) = result else {
+        return Err(timed_out());
+    };
+    let result = result.and_then(|value| {
+        if elapsed > timeout {
+            return Err(Trap::Interrupt.into());
+        }
+        Ok(value)
+    });
     result.map_err(|error| {
         if let Some(wanted) = store.data().limiter.denied {
             return PluginError::MemoryLimit {
@@ -120,29 +151,77 @@ pub(crate) fn run<R>(
                 wanted,
             };
         }
-        match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => PluginError::Timeout {
+        if format!("{error:#}").contains(FUEL_EXHAUSTED) {
+            return PluginError::OutputTooLarge {
                 plugin: plugin.clone(),
-                limit: setup.limits.timeout,
-            },
+                limit: setup.limits.output,
+            };
+        }
+        let stderr = text::guest_lines(&stderr_text, text::STDERR_CAP);
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => timed_out(),
             Some(trap) => PluginError::Trap {
                 plugin: plugin.clone(),
                 trap: trap.to_string(),
-                stderr: stderr_text,
+                stderr,
             },
             None => PluginError::Trap {
                 plugin: plugin.clone(),
-                trap: format!("{error:#}"),
-                stderr: stderr_text,
+                trap: text::guest_text(&format!("{error:#}"), text::TRAP_TEXT_CAP),
+                stderr,
             },
         }
     })
 }
 
+/// wasmtime's own message when a call copies more than its hostcall fuel between guest and host (its
+/// error type is private, so the text is what identifies it).
+const FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
+/// wasmtime counts the bytes a call copies from guest to host (strings, and lists at the host's size of
+/// each element) against its "hostcall fuel", 128 MiB by default, which made any `limits.output` over
+/// 128 MiB unreachable. Tied to `limits.output` instead: twice the limit plus 16 MiB leaves room for
+/// the per-element overhead of many small objects, so an output near the limit is counted and refused
+/// as `OutputLimit` with its size, at any setting up to the maximum; far past it, the copy itself is
+/// stopped (`OutputTooLarge`, naming the same limit) before the host allocates it all.
+pub(crate) fn hostcall_fuel(output_limit: u64) -> usize {
+    let fuel = output_limit.saturating_mul(2).saturating_add(16 << 20);
+    usize::try_from(fuel).unwrap_or(usize::MAX)
+}
+
+/// A source tree may hold only directories, regular files and symlinks (which WASI resolves inside the
+/// tree). Anything else — a FIFO, a socket, a device — would block the thread that opens it in the
+/// host's WASI implementation beyond any timer's reach, so the tree is refused before the call.
+fn check_source_tree(dir: &Path) -> Result<(), String> {
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let entries = std::fs::read_dir(&current)
+            .map_err(|e| format!("cannot list {}: {e}", current.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot list {}: {e}", current.display()))?;
+            let kind = entry
+                .file_type()
+                .map_err(|e| format!("cannot read {}: {e}", entry.path().display()))?;
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if !kind.is_file() && !kind.is_symlink() {
+                let relative = entry.path();
+                let relative = relative.strip_prefix(dir).unwrap_or(&relative);
+                return Err(format!(
+                    "`{}` is not a regular file (a FIFO, socket or device); a source tree holds only \
+                     files, directories and symlinks",
+                    text::guest_text(&relative.display().to_string(), text::PATH_CAP)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl types::Host for CallState {}
 
 impl log::Host for CallState {
-    fn log(&mut self, level: Level, mut message: String) {
+    fn log(&mut self, level: Level, message: String) {
         self.logged += 1;
         if self.logged > LOG_MESSAGES_PER_CALL {
             if self.logged == LOG_MESSAGES_PER_CALL + 1 {
@@ -153,14 +232,7 @@ impl log::Host for CallState {
             }
             return;
         }
-        if message.len() > LOG_MESSAGE_CAP {
-            let cut = (0..=LOG_MESSAGE_CAP)
-                .rev()
-                .find(|&i| message.is_char_boundary(i))
-                .unwrap_or(0);
-            message.truncate(cut);
-            message.push_str("… (truncated)");
-        }
+        let message = text::guest_text(&message, text::MESSAGE_CAP);
         let plugin = &*self.plugin;
         match level {
             Level::Trace => tracing::trace!(plugin, "{message}"),

@@ -48,7 +48,15 @@ impl PluginFiles for LocalPluginFiles {
             .ok_or_else(|| format!("no {what} is configured"))?;
         let dir = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority())
             .map_err(|e| format!("cannot open the {what} {}: {e}", root.display()))?;
-        dir.read(path.as_str())
+        // Looked at before opening: opening a FIFO blocks until a writer comes.
+        dir.metadata(path.as_str())
+            .and_then(|m| {
+                m.is_file()
+                    .then_some(())
+                    .ok_or_else(crate::compile::not_a_file)
+            })
+            .and_then(|()| dir.open(path.as_str()))
+            .and_then(|file| crate::compile::read_bounded(file.into_std()))
             .map_err(|e| format!("{}/{path}: {e}", root.display()))
     }
 }

@@ -27,6 +27,8 @@ pub struct EngineOptions {
     /// Instances that can be alive at once across all plugins (each call holds one while it runs).
     /// The pool reserves address space for every slot up front, so this bounds the host's footprint.
     pub pool_slots: u32,
+    /// How long compiling one component is waited for before it is refused (see `compile`).
+    pub compile_timeout: Duration,
 }
 
 impl Default for EngineOptions {
@@ -34,6 +36,7 @@ impl Default for EngineOptions {
         EngineOptions {
             cache_dir: None,
             pool_slots: DEFAULT_POOL_SLOTS,
+            compile_timeout: crate::compile::DEFAULT_COMPILE_TIMEOUT,
         }
     }
 }
@@ -60,6 +63,7 @@ pub(crate) struct EngineInner {
     pub(crate) proxy_linker: Linker<CallState>,
     /// The compile cache's directory and handle (whose hit and miss counters the engine shares).
     cache: Option<(PathBuf, Cache)>,
+    pub(crate) compile_timeout: Duration,
     _ticker: EpochTicker,
 }
 
@@ -140,6 +144,7 @@ impl PluginEngine {
                 drift_linker,
                 proxy_linker,
                 cache: cache_dir,
+                compile_timeout: options.compile_timeout,
                 _ticker: ticker,
             }),
         })
@@ -167,13 +172,14 @@ impl PluginEngine {
     }
 }
 
-/// WASI 0.2 (sandboxed by each call's context) plus the world's own imports.
+/// WASI 0.2 (sandboxed by each call's context) plus the world's own imports. The async WASI: a guest
+/// waiting in a sleep or a poll waits on a future the call's timer can drop (see `call::run`).
 fn world_linker(
     engine: &Engine,
     add_world: impl FnOnce(&mut Linker<CallState>) -> wasmtime::Result<()>,
 ) -> Result<Linker<CallState>, LoadError> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .and_then(|()| add_world(&mut linker))
         .map_err(|e| LoadError::Engine(format!("linking the host interfaces: {e:#}")))?;
     Ok(linker)

@@ -26,6 +26,12 @@ pub enum PluginError {
         limit: ByteSize,
         size: u64,
     },
+    /// Stopped while copying its result (or one host call's arguments) to the host: wasmtime's hostcall
+    /// fuel, which the host sets from `limits.output`, ran out before the size could be counted.
+    #[error(
+        "plugin `{plugin}` passed the host more data in one call than its output limit of {limit} (limits.output) allows, and was stopped"
+    )]
+    OutputTooLarge { plugin: String, limit: ByteSize },
     #[error("plugin `{plugin}` crashed: {trap}{}", stderr_suffix(.stderr))]
     Trap {
         plugin: String,
@@ -77,6 +83,7 @@ impl PluginError {
             PluginError::Timeout { plugin, .. }
             | PluginError::MemoryLimit { plugin, .. }
             | PluginError::OutputLimit { plugin, .. }
+            | PluginError::OutputTooLarge { plugin, .. }
             | PluginError::Trap { plugin, .. }
             | PluginError::Guest { plugin, .. }
             | PluginError::InvalidOutput { plugin, .. }
@@ -136,6 +143,12 @@ pub enum LoadError {
         source_desc: String,
         reason: String,
     },
+    #[error("plugin `{plugin}` was not compiled: over the {limit} limit: {detail}")]
+    CompileLimit {
+        plugin: String,
+        limit: &'static str,
+        detail: String,
+    },
     #[error("plugin `{plugin}` is not a valid WebAssembly component: {reason}")]
     NotAComponent { plugin: String, reason: String },
     #[error(
@@ -160,6 +173,7 @@ impl LoadError {
             LoadError::Sha256Mismatch { plugin, .. }
             | LoadError::Read { plugin, .. }
             | LoadError::NotAComponent { plugin, .. }
+            | LoadError::CompileLimit { plugin, .. }
             | LoadError::WorldMismatch { plugin, .. }
             | LoadError::Start { plugin, .. }
             | LoadError::ShadowsBuiltin { plugin } => Some(plugin),

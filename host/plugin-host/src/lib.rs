@@ -23,15 +23,22 @@
 mod bindings;
 mod call;
 mod catalog;
+mod compile;
 mod engine;
 mod error;
 mod limits;
+mod objects;
 mod output;
 mod plugin;
 mod render;
 mod services;
+mod text;
 
 pub use catalog::{LoadFailure, LocalPluginFiles, NoPluginFiles, PluginCatalog, PluginFiles};
+pub use compile::{
+    DEFAULT_COMPILE_TIMEOUT, MAX_COMPONENT_SIZE, MAX_FUNCTION_LOCALS, MAX_FUNCTION_SIZE,
+    MAX_FUNCTIONS, read_component_file,
+};
 pub use engine::{DEFAULT_POOL_SLOTS, EngineOptions, PluginEngine};
 pub use error::{GuestError, GuestErrorKind, LoadError, PluginError};
 pub use limits::ConcurrencyGate;

@@ -6,8 +6,10 @@ use crate::call::{self, CallSetup, CallState, OutboundAccess};
 use crate::engine::PluginEngine;
 use crate::error::{LoadError, PluginError};
 use crate::limits::ConcurrencyGate;
+use crate::objects;
 use crate::render::{self, RenderOutput, RenderRequest};
 use crate::services::{HttpRequest, HttpResponse, Observed, OutboundTransport, Report};
+use crate::text;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -189,12 +191,9 @@ impl PluginEngine {
         })
     }
 
-    /// Compile (through the on-disk cache when the engine has one).
+    /// Compile (through the on-disk cache when the engine has one), within the compile limits.
     pub fn compile(&self, plugin: &str, bytes: &[u8]) -> Result<Component, LoadError> {
-        Component::new(self.wasmtime(), bytes).map_err(|e| LoadError::NotAComponent {
-            plugin: plugin.to_owned(),
-            reason: format!("{e:#}"),
-        })
+        crate::compile::compile(self.wasmtime(), plugin, bytes, self.inner().compile_timeout)
     }
 
     /// Linking checks names; the types of the world's exported functions are checked when an instance
@@ -214,10 +213,10 @@ impl PluginEngine {
             source_dir: None,
             outbound: None,
         };
-        let result = call::run(self.wasmtime(), setup, |store| match pre {
-            WorldPre::Renderer(pre) => pre.instantiate(store).map(drop),
-            WorldPre::DriftDetector(pre) => pre.instantiate(store).map(drop),
-            WorldPre::Proxy(pre) => pre.instantiate(store).map(drop),
+        let result = call::run(self.wasmtime(), setup, async |store| match pre {
+            WorldPre::Renderer(pre) => pre.instantiate_async(store).await.map(drop),
+            WorldPre::DriftDetector(pre) => pre.instantiate_async(store).await.map(drop),
+            WorldPre::Proxy(pre) => pre.instantiate_async(store).await.map(drop),
         });
         match result {
             Ok(()) => Ok(()),
@@ -344,9 +343,14 @@ impl Plugin {
     }
 
     fn guest_error(&self, error: crate::bindings::types::Error) -> PluginError {
+        let mut error = render::guest_error(error);
+        error.message = text::guest_text(&error.message, text::MESSAGE_CAP);
+        if let Some(location) = &mut error.location {
+            location.file = text::guest_text(&location.file, text::PATH_CAP);
+        }
         PluginError::Guest {
             plugin: self.name().to_owned(),
-            error: render::guest_error(error),
+            error,
         }
     }
 
@@ -367,16 +371,44 @@ impl Plugin {
         let result = call::run(
             self.inner.engine.wasmtime(),
             self.setup(Some(&request.source_dir), None),
-            |store| {
-                let instance = pre.instantiate(&mut *store)?;
+            async |store| {
+                let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .tether_plugin_render()
                     .call_render(&mut *store, &settings, &context)
+                    .await
             },
         )?;
         let output = result.map_err(|e| self.guest_error(e))?;
         self.check_output_size(render::output_size(&output))?;
-        render::convert_output(self.name(), output)
+        let output = text::guest_output(output);
+        let invalid = |index: usize, origin: Option<&crate::bindings::types::Location>| {
+            let plugin = self.name().to_owned();
+            let origin = origin.map(|o| crate::Location::from(o.clone()).to_string());
+            move |problem: objects::ObjectProblem| PluginError::InvalidOutput {
+                plugin,
+                index,
+                origin,
+                reason: problem.0,
+            }
+        };
+        // On the text, before it is parsed: a parsed value keeps only the last of two equal keys.
+        for (index, object) in output.objects.iter().enumerate() {
+            objects::check_duplicate_keys(&object.manifest)
+                .map_err(invalid(index, object.origin.as_ref()))?;
+        }
+        let output = render::convert_output(self.name(), output)?;
+        let mut set = objects::ObjectSet::new(&request.namespace);
+        for (index, object) in output.objects.iter().enumerate() {
+            set.check(index, &object.manifest)
+                .map_err(|problem| PluginError::InvalidOutput {
+                    plugin: self.name().to_owned(),
+                    index,
+                    origin: object.origin.as_ref().map(ToString::to_string),
+                    reason: problem.0,
+                })?;
+        }
+        Ok(output)
     }
 
     /// Compare desired and live objects (a drift detector only). One report per observed entry.
@@ -393,11 +425,12 @@ impl Plugin {
         let result = call::run(
             self.inner.engine.wasmtime(),
             self.setup(None, None),
-            |store| {
-                let instance = pre.instantiate(&mut *store)?;
+            async |store| {
+                let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .tether_plugin_detect()
                     .call_detect(&mut *store, &settings, observed)
+                    .await
             },
         )?;
         let reports = result.map_err(|e| self.guest_error(e))?;
@@ -444,11 +477,12 @@ impl Plugin {
         let result = call::run(
             self.inner.engine.wasmtime(),
             self.setup(None, Some(access)),
-            |store| {
-                let instance = pre.instantiate(&mut *store)?;
+            async |store| {
+                let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .tether_plugin_handler()
                     .call_handle(&mut *store, &settings, request)
+                    .await
             },
         )?;
         let response = result.map_err(|e| self.guest_error(e))?;

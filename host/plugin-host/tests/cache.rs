@@ -7,6 +7,7 @@ fn engine(root: &std::path::Path) -> PluginEngine {
     PluginEngine::new(EngineOptions {
         cache_dir: Some(root.to_owned()),
         pool_slots: 4,
+        ..EngineOptions::default()
     })
     .unwrap()
 }

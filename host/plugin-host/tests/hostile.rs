@@ -4,11 +4,12 @@
 mod common;
 
 use common::{ENGINE, assert_next_call_works, empty_dir, load, read, renderer};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tether_config::plugins::{ByteSize, Settings};
 use tether_plugin_host::artifacts;
 use tether_plugin_host::{
-    GuestErrorKind, LoadError, PluginDefinition, PluginError, PluginLimits, RenderRequest, World,
+    EngineOptions, GuestErrorKind, LoadError, PluginDefinition, PluginEngine, PluginError,
+    PluginLimits, RenderRequest, World,
 };
 
 fn limits(memory_mib: u64, timeout_ms: u64, output: u64) -> PluginLimits {
@@ -366,6 +367,367 @@ fn a_missing_source_tree_names_the_plugin() {
         .unwrap_err();
     assert!(matches!(error, PluginError::SourceTree { .. }), "{error:?}");
     assert!(error.to_string().contains("plugin `raw`"), "{error}");
+}
+
+// Gap: the time limit stopped at host calls. A guest waiting in WASI runs no code of its own, so no
+// epoch check ever ran: a 45 s sleep ended after 45 s, a forever sleep never.
+#[test]
+fn a_plugin_waiting_in_wasi_is_stopped_at_the_time_limit_and_gives_back_its_slot() {
+    let limits = PluginLimits {
+        concurrency: 1,
+        ..limits(64, 300, 1 << 20)
+    };
+    let plugin = load("sleeper", World::Renderer, artifacts::SLEEPER_PATH, limits);
+    for wait in [
+        &[("wait", "sleep"), ("seconds", "45")][..],
+        &[("wait", "forever")][..],
+    ] {
+        let started = Instant::now();
+        let error = render_with(&plugin, wait).unwrap_err();
+        assert!(
+            matches!(error, PluginError::Timeout { ref plugin, limit } if plugin == "sleeper" && limit == Duration::from_millis(300)),
+            "{wait:?}: {error:?}"
+        );
+        // Not a speed target: the guest asked for 45 s or forever; anything near that means the call
+        // was not stopped.
+        assert!(started.elapsed() < Duration::from_secs(30), "{wait:?}");
+        // With one slot, a slot kept by the stopped call would block every later call.
+        assert_eq!(plugin.concurrency().in_flight(), 0, "{wait:?}");
+    }
+    // The same plugin, asked to wait for nothing, runs to its own answer.
+    let error = render_with(&plugin, &[("seconds", "0")]).unwrap_err();
+    assert!(
+        matches!(&error, PluginError::Guest { error, .. } if error.message == "woke up"),
+        "{error:?}"
+    );
+    assert_next_call_works();
+}
+
+#[test]
+fn a_source_tree_with_a_fifo_is_refused_before_the_plugin_can_block_on_it() {
+    let dir = empty_dir();
+    let fifo = dir.path().join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let plugin = load(
+        "sleeper",
+        World::Renderer,
+        artifacts::SLEEPER_PATH,
+        limits(64, 300, 1 << 20),
+    );
+    let request = RenderRequest::new(dir.path()).with_settings(settings(&[("wait", "fifo")]));
+    let error = plugin.render(&request).unwrap_err();
+    let PluginError::SourceTree {
+        plugin: name,
+        reason,
+        ..
+    } = &error
+    else {
+        panic!("{error:?}")
+    };
+    assert_eq!(name, "sleeper");
+    assert!(reason.contains("`pipe` is not a regular file"), "{reason}");
+    assert_eq!(plugin.concurrency().in_flight(), 0);
+    // The same plugin reading a regular file in a clean tree gets an answer.
+    let clean = empty_dir();
+    std::fs::write(clean.path().join("pipe"), "12345").unwrap();
+    let error = plugin
+        .render(&RenderRequest::new(clean.path()).with_settings(settings(&[("wait", "fifo")])))
+        .unwrap_err();
+    assert!(error.to_string().contains("read 5 bytes"), "{error}");
+    assert_next_call_works();
+}
+
+// Gap: compilation was unbounded. Each limit is named, with the plugin, before anything compiles.
+#[test]
+fn a_component_over_the_compile_limits_is_refused_naming_the_limit() {
+    let function = huge_function_module(tether_plugin_host::MAX_FUNCTION_SIZE + 1);
+    let error = ENGINE
+        .load(PluginDefinition::new("slow", World::Renderer, &function))
+        .unwrap_err();
+    assert!(
+        matches!(error, LoadError::CompileLimit { ref plugin, limit: "function size", .. } if plugin == "slow"),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("plugin `slow` was not compiled"),
+        "{error}"
+    );
+
+    let mut big = read(artifacts::HELLO_PATH);
+    big.resize(tether_plugin_host::MAX_COMPONENT_SIZE + 1, 0);
+    let error = ENGINE
+        .load(PluginDefinition::new("big", World::Renderer, &big))
+        .unwrap_err();
+    assert!(
+        matches!(error, LoadError::CompileLimit { ref plugin, limit: "component size", .. } if plugin == "big"),
+        "{error:?}"
+    );
+    assert_next_call_works();
+}
+
+#[test]
+fn a_compilation_past_its_deadline_is_refused_and_the_engine_carries_on() {
+    // No cache, and a deadline no real compilation meets.
+    let engine = PluginEngine::new(EngineOptions {
+        cache_dir: None,
+        pool_slots: 2,
+        compile_timeout: Duration::from_micros(1),
+    })
+    .unwrap();
+    let bytes = read(artifacts::HELLO_PATH);
+    let error = engine
+        .load(PluginDefinition::new("hello", World::Renderer, &bytes))
+        .unwrap_err();
+    assert!(
+        matches!(error, LoadError::CompileLimit { ref plugin, limit: "compile time", .. } if plugin == "hello"),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("compile time"), "{error}");
+    assert_next_call_works();
+}
+
+#[test]
+fn component_files_are_sized_before_they_are_read() {
+    let dir = empty_dir();
+    let sparse = dir.path().join("huge.wasm");
+    let file = std::fs::File::create(&sparse).unwrap();
+    file.set_len(tether_plugin_host::MAX_COMPONENT_SIZE as u64 + 1)
+        .unwrap();
+    let error = tether_plugin_host::read_component_file(&sparse).unwrap_err();
+    assert!(error.to_string().contains("over the limit"), "{error}");
+    let fifo = dir.path().join("fifo.wasm");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let error = tether_plugin_host::read_component_file(&fifo).unwrap_err();
+    assert!(error.to_string().contains("not a regular file"), "{error}");
+}
+
+/// A core module with one function whose body is `size` bytes of `nop`.
+fn huge_function_module(size: usize) -> Vec<u8> {
+    fn leb(mut n: u64, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut body = vec![0]; // no locals
+    body.resize(size - 1, 0x01);
+    body.push(0x0b);
+    let mut code = vec![1];
+    leb(body.len() as u64, &mut code);
+    code.extend(body);
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    module.extend([1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 10]);
+    leb(code.len() as u64, &mut module);
+    module.extend(code);
+    module
+}
+
+// Gap: host-side YAML was quadratic on deep flow nesting (200 KB took 32 s in the parser).
+#[test]
+fn deeply_nested_yaml_is_refused_before_the_parser_with_file_and_line() {
+    // Under the 128 KiB cap of a configuration file.
+    let depth = 30_000;
+    let text = format!(
+        "gitops:\n  manifest_projects: {}{}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let error =
+        tether_config::agent::parse_agent_config(&text, "agents/a/config.yaml").unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with("agents/a/config.yaml:2") && message.contains("nested more than"),
+        "{message}"
+    );
+    let error = tether_config::plugins::parse_plugins_section(&text, "plugins.yaml").unwrap_err();
+    assert_eq!(error.line, Some(2), "{error}");
+}
+
+// Gap: guest text reached terminals and reports unfiltered and uncapped.
+#[test]
+fn guest_text_is_capped_and_its_control_characters_escaped() {
+    let plugin = load(
+        "liar",
+        World::Renderer,
+        artifacts::BAD_OUTPUT_PATH,
+        limits(128, 10_000, 1 << 20),
+    );
+    // 2 × 10 MB of text (message and file name) is more than the host copies for a 1 MiB output limit.
+    let error = render_with(&plugin, &[("case", "error"), ("bytes", "10000000")]).unwrap_err();
+    assert!(
+        matches!(error, PluginError::OutputTooLarge { ref plugin, .. } if plugin == "liar"),
+        "{error:?}"
+    );
+    // 2 × 4 MB is copied, and cut to a readable size.
+    let error = render_with(&plugin, &[("case", "error"), ("bytes", "4000000")]).unwrap_err();
+    let PluginError::Guest { error: guest, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert!(guest.message.len() < 8192, "{}", guest.message.len());
+    let file = &guest.location.as_ref().unwrap().file;
+    assert!(file.len() < 2048, "{}", file.len());
+    let shown = error.to_string();
+    assert!(
+        !shown.contains(['\u{1b}', '\u{7}', '\r', '\n', '\u{202e}']),
+        "{shown:?}"
+    );
+    assert!(shown.contains("\\u{1b}]0;pwned"), "escaped, not dropped");
+
+    let dir = empty_dir();
+    let output = plugin
+        .render(&RenderRequest::new(dir.path()).with_settings(settings(&[("case", "warnings")])))
+        .expect("a good object with hostile warnings renders");
+    let warning = &output.warnings[0];
+    for text in [
+        warning.message.as_str(),
+        warning.location.as_ref().unwrap().file.as_str(),
+        output.objects[0].origin.as_ref().unwrap().file.as_str(),
+    ] {
+        assert!(!text.contains(char::is_control), "{text:?}");
+    }
+
+    let error = render_with(&plugin, &[("case", "stderr")]).unwrap_err();
+    let PluginError::Trap { stderr, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        !stderr.contains(['\u{1b}', '\u{7}', '\r', '\u{202e}']),
+        "{stderr:?}"
+    );
+    assert!(!error.to_string().contains('\u{1b}'), "{error}");
+    assert_next_call_works();
+}
+
+// Gap: returned objects were checked for shape only.
+fn objects_error(manifests: &[&str]) -> PluginError {
+    objects_result(manifests).unwrap_err()
+}
+
+fn objects_result(manifests: &[&str]) -> Result<tether_plugin_host::RenderOutput, PluginError> {
+    let plugin = renderer("liar", artifacts::BAD_OUTPUT_PATH);
+    let keys: Vec<String> = (0..manifests.len()).map(|i| format!("object{i}")).collect();
+    let mut pairs = vec![("case", "objects")];
+    pairs.extend(
+        keys.iter()
+            .map(String::as_str)
+            .zip(manifests.iter().copied()),
+    );
+    let dir = empty_dir();
+    plugin.render(&RenderRequest::new(dir.path()).with_settings(settings(&pairs)))
+}
+
+fn config_map(name: &str) -> String {
+    serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}})
+        .to_string()
+}
+
+#[test]
+fn returned_objects_are_checked_as_the_api_server_would() {
+    let good = objects_result(&[&config_map("a"), &config_map("b.c-d")]).expect("valid objects");
+    assert_eq!(good.objects.len(), 2);
+
+    let too_long = "a".repeat(300);
+    for name in ["a/b", "..", "Upper", "new\nline", too_long.as_str()] {
+        let error = objects_error(&[&config_map(name)]);
+        let PluginError::InvalidOutput {
+            plugin,
+            index,
+            origin,
+            reason,
+        } = &error
+        else {
+            panic!("{name:?}: {error:?}")
+        };
+        assert_eq!((plugin.as_str(), *index), ("liar", 0));
+        assert_eq!(origin.as_deref(), Some("object0"));
+        assert!(
+            reason.contains("ConfigMap/") && reason.contains("metadata.name"),
+            "{reason}"
+        );
+        assert!(!error.to_string().contains('\n'), "{error}");
+    }
+
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team","namespace":"default"}}"#,
+            ],
+            "cluster-scoped",
+        ),
+        (
+            &[r#"{"apiVersion":"v1","kind":"List","metadata":{"name":"all"},"items":[]}"#],
+            "List",
+        ),
+        (
+            &[r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"kind":"Secret"}"#],
+            "key `kind` appears twice",
+        ),
+        (
+            &[
+                &config_map("same"),
+                r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"same","namespace":"default"}}"#,
+            ],
+            "object #0 is ConfigMap/default/same too",
+        ),
+    ];
+    for (manifests, expected) in cases {
+        let error = objects_error(manifests);
+        assert!(
+            matches!(error, PluginError::InvalidOutput { ref plugin, .. } if plugin == "liar"),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains(expected), "{expected}: {error}");
+    }
+    assert_next_call_works();
+}
+
+// Gap: a limits.output over 128 MiB was unreachable: wasmtime's default hostcall fuel (128 MiB)
+// stopped the copy first, with a message that named no limit.
+#[test]
+fn an_output_limit_over_128_mib_is_reachable() {
+    let plugin = load(
+        "huge",
+        World::Renderer,
+        artifacts::HUGE_OUTPUT_PATH,
+        limits(1024, 120_000, 256 << 20),
+    );
+    let output = render_with_output(&plugin, &[("bytes", &(140u64 << 20).to_string())])
+        .expect("140 MiB fits under a 256 MiB output limit");
+    assert_eq!(output.objects.len(), 140);
+    drop(output);
+    // Far over a small limit, the copy is stopped and the limit named.
+    let small = load(
+        "huge",
+        World::Renderer,
+        artifacts::HUGE_OUTPUT_PATH,
+        limits(256, 60_000, 1 << 20),
+    );
+    let error = render_with(&small, &[("bytes", &(64u64 << 20).to_string())]).unwrap_err();
+    assert!(error.to_string().contains("limits.output"), "{error}");
+    assert_next_call_works();
+}
+
+fn render_with_output(
+    plugin: &tether_plugin_host::Plugin,
+    pairs: &[(&str, &str)],
+) -> Result<tether_plugin_host::RenderOutput, PluginError> {
+    let dir = empty_dir();
+    plugin.render(&RenderRequest::new(dir.path()).with_settings(settings(pairs)))
 }
 
 /// Where this test binary's log goes. Global rather than scoped: tracing caches each call site's

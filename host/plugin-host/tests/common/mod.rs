@@ -16,6 +16,9 @@ pub static ENGINE: LazyLock<PluginEngine> = LazyLock::new(|| {
     PluginEngine::new(EngineOptions {
         cache_dir: Some(cache_dir),
         pool_slots: 16,
+        // The compiler is a debug build here, on machines shared by many builds: the 18 MB Python
+        // component took over two minutes to compile.
+        compile_timeout: std::time::Duration::from_secs(1200),
     })
     .expect("engine starts")
 });
