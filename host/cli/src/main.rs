@@ -5,6 +5,7 @@
 
 mod plugin_check;
 mod render;
+mod yaml;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

@@ -158,7 +158,7 @@ pub(crate) fn run(args: RenderArgs, cache_dir: Option<PathBuf>) -> Result<ExitCo
     let mut out = std::io::stdout().lock();
     for object in &output.objects {
         writeln!(out, "---")?;
-        out.write_all(serde_yaml::to_string(&object.manifest)?.as_bytes())?;
+        out.write_all(crate::yaml::to_document(&object.manifest).as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
 }

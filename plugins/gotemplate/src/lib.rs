@@ -52,7 +52,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-pub use value::{Elem, List, Map, Object, Value, deep_equal};
+pub use value::{Elem, List, Map, MapMethods, Object, Value, deep_equal};
 
 use parse::Tree;
 

@@ -59,6 +59,11 @@ pub trait Object: fmt::Debug + Send + Sync {
     fn to_value(&self) -> Option<Value> {
         None
     }
+    /// For an object that is a Go struct: its fields as encoding/json writes them (`toJson`), in
+    /// declaration order rather than sorted. `None` encodes `to_value` instead.
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        None
+    }
 }
 
 impl Value {
@@ -135,7 +140,9 @@ impl Value {
             Value::Float(_) => "float64".into(),
             Value::String(_) => "string".into(),
             Value::List(l) => format!("[]{}", l.elem().go_name()),
-            Value::Map(_) => "map[string]interface {}".into(),
+            Value::Map(m) => m
+                .methods()
+                .map_or_else(|| "map[string]interface {}".into(), |m| m.type_name()),
             Value::Object(o) => o.type_name(),
         }
     }
@@ -364,23 +371,59 @@ impl fmt::Debug for List {
     }
 }
 
-/// A Go map: a shared, mutable reference to sorted entries (sorted as `fmt` and `range` see them).
+/// A Go map: a shared, mutable reference to sorted entries (sorted as `fmt` and `range` see them),
+/// and, for a named map type of the host (helm's `common.Values`), that type's methods. The methods
+/// belong to this handle, not to the entries: Go's map types are per value, the data is shared.
 #[derive(Clone, Default)]
-pub struct Map(Arc<RwLock<BTreeMap<String, Value>>>);
+pub struct Map {
+    entries: Arc<RwLock<BTreeMap<String, Value>>>,
+    methods: Option<Arc<dyn MapMethods>>,
+}
+
+/// The methods of a host's named map type. In Go a method of the map's type shadows a key of the
+/// same name (text/template looks for a method first), so `.Name` on such a map calls the method
+/// when `call` answers for `Name`.
+pub trait MapMethods: fmt::Debug + Send + Sync {
+    /// `map.method args…`; `None` when the type has no such method.
+    fn call(&self, map: &Map, method: &str, args: &[Value]) -> Option<Result<Value, String>>;
+    /// The Go type name `typeOf` and `%T` print (`common.Values`).
+    fn type_name(&self) -> String;
+}
 
 impl Map {
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The same entries as a map of the host's type with `methods`.
+    pub fn with_methods(&self, methods: Arc<dyn MapMethods>) -> Map {
+        Map {
+            entries: Arc::clone(&self.entries),
+            methods: Some(methods),
+        }
+    }
+
+    /// The same entries as a plain `map[string]interface {}` (Go's conversion to the unnamed type).
+    pub fn without_methods(&self) -> Map {
+        Map {
+            entries: Arc::clone(&self.entries),
+            methods: None,
+        }
+    }
+
+    /// The methods of the map's named type, if it has one.
+    pub fn methods(&self) -> Option<&Arc<dyn MapMethods>> {
+        self.methods.as_ref()
+    }
+
     /// Read access to the entries; do not call back into templates while holding it.
     pub fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Value>> {
         // Poisoning needs a panic while writing, which aborts in the plugin.
-        self.0.read().unwrap_or_else(|e| e.into_inner())
+        self.entries.read().unwrap_or_else(|e| e.into_inner())
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Value>> {
-        self.0.write().unwrap_or_else(|e| e.into_inner())
+        self.entries.write().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn get(&self, key: &str) -> Option<Value> {
@@ -425,13 +468,16 @@ impl Map {
     }
 
     pub fn ptr_eq(&self, other: &Map) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.entries, &other.entries)
     }
 }
 
 impl From<BTreeMap<String, Value>> for Map {
     fn from(m: BTreeMap<String, Value>) -> Self {
-        Map(Arc::new(RwLock::new(m)))
+        Map {
+            entries: Arc::new(RwLock::new(m)),
+            methods: None,
+        }
     }
 }
 

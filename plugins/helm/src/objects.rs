@@ -6,7 +6,7 @@ use crate::chart::{Chart, Dependency};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tether_gotemplate::{Object, Value};
+use tether_gotemplate::{Map, MapMethods, Object, Value};
 
 /// helm v4.2's default Kubernetes version for `helm template` (its client library's version).
 pub const DEFAULT_KUBE_VERSION: &str = "v1.36.0";
@@ -87,6 +87,95 @@ pub fn to_template(value: &Json) -> Value {
                 .map(|(k, v)| (k.clone(), to_template(v)))
                 .collect(),
         ),
+    }
+}
+
+/// `.Values` as templates see it: helm's `common.Values`, a map with methods (`.Values.AsMap` hands
+/// the values to `dig`, `.Values.Table "a.b"` reads a section, `.Values.PathValue "a.b"` a leaf).
+pub fn values_object(values: Value) -> Value {
+    match values {
+        Value::Map(map) => Value::Map(map.with_methods(Arc::new(ValuesType))),
+        other => other,
+    }
+}
+
+/// The methods of helm's `common.Values` (pkg/chart/common/values.go), with its error wording.
+#[derive(Debug)]
+struct ValuesType;
+
+impl ValuesType {
+    fn typed(map: &Map) -> Value {
+        Value::Map(map.with_methods(Arc::new(ValuesType)))
+    }
+
+    /// `Table`: the section at a dotted path; every step must be a map.
+    fn table(map: &Map, path: &str) -> Result<Map, String> {
+        let mut table = map.without_methods();
+        for key in path.split('.') {
+            match table.get(key) {
+                Some(Value::Map(next)) => table = next.without_methods(),
+                _ => return Err(format!("{key:?} is not a table")),
+            }
+        }
+        Ok(table)
+    }
+
+    /// `PathValue`: the leaf at a dotted path; a section is no value.
+    fn path_value(map: &Map, path: &str) -> Result<Value, String> {
+        if path.is_empty() {
+            return Err("YAML path cannot be empty".to_owned());
+        }
+        let (table, key) = match path.rsplit_once('.') {
+            Some((prefix, key)) => (
+                Self::table(map, prefix).map_err(|_| format!("{key:?} is not a value"))?,
+                key,
+            ),
+            None => (map.without_methods(), path),
+        };
+        match table.get(key) {
+            Some(Value::Map(_)) | None => Err(format!("{key:?} is not a value")),
+            Some(value) => Ok(value),
+        }
+    }
+}
+
+impl MapMethods for ValuesType {
+    fn call(&self, map: &Map, method: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        let no_args = |result: Value| match args {
+            [] => Ok(result),
+            _ => Err(format!(
+                "wrong number of args for {method}: want 0 got {}",
+                args.len()
+            )),
+        };
+        let path = || match args {
+            [Value::String(path)] => Ok(path.to_string()),
+            [other] => Err(format!(
+                "wrong type for value; expected string; got {}",
+                other.type_name()
+            )),
+            _ => Err(format!(
+                "wrong number of args for {method}: want 1 got {}",
+                args.len()
+            )),
+        };
+        Some(match method {
+            // An empty Values gives a new map (Go: `map[string]interface{}{}`), else the same one.
+            "AsMap" => no_args(Value::Map(if map.is_empty() {
+                Map::new()
+            } else {
+                map.without_methods()
+            })),
+            // sigs.k8s.io/yaml's Marshal, what toYaml prints before trimming the final newline.
+            "YAML" => no_args(Value::str(Value::Map(map.without_methods()).to_yaml())),
+            "Table" => path().and_then(|p| Self::table(map, &p).map(|t| Self::typed(&t))),
+            "PathValue" => path().and_then(|p| Self::path_value(map, &p)),
+            _ => return None,
+        })
+    }
+
+    fn type_name(&self) -> String {
+        "common.Values".into()
     }
 }
 
@@ -270,6 +359,15 @@ impl Object for Capabilities {
         map.insert("HelmVersion".into(), encode(&self.helm_version));
         Some(Value::map(map))
     }
+
+    /// `toJson` writes the struct's fields in declaration order.
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        Some(vec![
+            ("KubeVersion".into(), self.kube_version.clone()),
+            ("APIVersions".into(), self.api_versions.clone()),
+            ("HelmVersion".into(), self.helm_version.clone()),
+        ])
+    }
 }
 
 /// `.Capabilities.HelmVersion`: the helm this renderer matches.
@@ -302,6 +400,14 @@ impl Object for HelmVersion {
         map.insert("go_version".into(), text("go1.26.8"));
         map.insert("kube_client_version".into(), text("v1.36"));
         Some(Value::map(map))
+    }
+
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        Some(vec![
+            ("version".into(), text("v4.2")),
+            ("go_version".into(), text("go1.26.8")),
+            ("kube_client_version".into(), text("v1.36")),
+        ])
     }
 }
 
@@ -357,6 +463,14 @@ impl Object for KubeVersion {
         map.insert("Minor".into(), text(&self.minor));
         Some(Value::map(map))
     }
+
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        Some(vec![
+            ("Version".into(), text(&self.version)),
+            ("Major".into(), text(&self.major)),
+            ("Minor".into(), text(&self.minor)),
+        ])
+    }
 }
 
 /// `.Capabilities.APIVersions` with its `Has` method.
@@ -408,6 +522,46 @@ impl Object for ApiVersions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_methods_follow_helm() {
+        let values = values_object(to_template(&serde_json::json!({
+            "image": {"tag": "1.25"}, "name": "web", "deep": {"nested": {"level": 3}}
+        })));
+        let Value::Map(map) = &values else { panic!() };
+        let call = |method: &str, arg: &str| {
+            ValuesType
+                .call(map, method, &[text(arg)])
+                .expect("a method")
+        };
+        assert_eq!(call("PathValue", "image.tag").unwrap().go_string(), "1.25");
+        assert_eq!(call("PathValue", "name").unwrap().go_string(), "web");
+        assert_eq!(
+            call("PathValue", "image").unwrap_err(),
+            "\"image\" is not a value"
+        );
+        assert_eq!(
+            call("PathValue", "nope.x").unwrap_err(),
+            "\"x\" is not a value"
+        );
+        assert_eq!(
+            call("PathValue", "").unwrap_err(),
+            "YAML path cannot be empty"
+        );
+        let table = call("Table", "deep.nested").unwrap();
+        assert_eq!(table.type_name(), "common.Values");
+        assert_eq!(table.go_string(), "map[level:3]");
+        assert_eq!(
+            call("Table", "name").unwrap_err(),
+            "\"name\" is not a table"
+        );
+        let as_map = ValuesType.call(map, "AsMap", &[]).unwrap().unwrap();
+        assert_eq!(as_map.type_name(), "map[string]interface {}");
+        assert!(ValuesType.call(map, "image", &[]).is_none());
+        let empty = Map::new();
+        let yaml = ValuesType.call(&empty, "YAML", &[]).unwrap().unwrap();
+        assert_eq!(yaml.go_string(), "{}\n");
+    }
 
     #[test]
     fn capabilities_default_and_from_cluster() {

@@ -184,7 +184,7 @@ fn collect(
     );
     data.insert("Release".to_owned(), release.clone());
     data.insert("Capabilities".to_owned(), capabilities.clone());
-    data.insert("Values".to_owned(), values);
+    data.insert("Values".to_owned(), objects::values_object(values));
     data.insert("Subcharts".to_owned(), Value::map(subcharts));
     let data = Arc::new(data);
     for template in &chart.templates {

@@ -284,8 +284,8 @@ fn run(cases: Vec<Case>, minimum: usize) {
 
 #[test]
 fn own_charts_render_like_helm_template() {
-    // 18 charts, each with defaults and overrides.
-    run(own_cases(), 36);
+    // 20 charts, each with defaults and overrides.
+    run(own_cases(), 40);
 }
 
 #[test]
@@ -319,6 +319,13 @@ fn refused_charts_are_errors_naming_file_line_and_cause() {
             &["missing-dependency/Chart.yaml", "postgresql", "charts/"],
         ),
         ("bad-output", &["bad-output/templates/cm.yaml", "YAML"]),
+        (
+            "values-method-not-a-value",
+            &[
+                "values-method-not-a-value/templates/cm.yaml:7",
+                "error calling PathValue: \"image\" is not a value",
+            ],
+        ),
     ];
     let renderers = Renderers::new();
     let mut problems = Vec::new();

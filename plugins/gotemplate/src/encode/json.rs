@@ -35,6 +35,44 @@ pub(crate) fn json_string(out: &mut String, s: &str, escape_html: bool) {
     out.push('"');
 }
 
+/// A JSON object of `entries` in the order given (a map's sorted keys, a struct's fields).
+fn json_object(
+    out: &mut String,
+    entries: &[(String, Value)],
+    escape_html: bool,
+    indent: Option<&str>,
+    depth: usize,
+) -> bool {
+    out.push('{');
+    if entries.is_empty() {
+        out.push('}');
+        return true;
+    }
+    let newline = |out: &mut String, depth: usize| {
+        if let Some(ind) = indent {
+            out.push('\n');
+            out.push_str(&ind.repeat(depth));
+        }
+    };
+    for (i, (k, item)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        newline(out, depth + 1);
+        json_string(out, k, escape_html);
+        out.push(':');
+        if indent.is_some() {
+            out.push(' ');
+        }
+        if !json_value(out, item, escape_html, indent, depth + 1) {
+            return false;
+        }
+    }
+    newline(out, depth);
+    out.push('}');
+    true
+}
+
 fn json_value(
     out: &mut String,
     v: &Value,
@@ -53,10 +91,15 @@ fn json_value(
         return false;
     }
     match v {
-        Value::Object(o) => match o.to_value() {
-            Some(inner) => return json_value(out, &inner, escape_html, indent, depth),
-            None => out.push_str("null"),
-        },
+        Value::Object(o) => {
+            if let Some(fields) = o.json_fields() {
+                return json_object(out, &fields, escape_html, indent, depth);
+            }
+            match o.to_value() {
+                Some(inner) => return json_value(out, &inner, escape_html, indent, depth),
+                None => out.push_str("null"),
+            }
+        }
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(&b.to_string()),
         Value::Int(i) | Value::Int64(i) => out.push_str(&i.to_string()),
@@ -84,30 +127,7 @@ fn json_value(
             newline(out, depth);
             out.push(']');
         }
-        Value::Map(m) => {
-            out.push('{');
-            let entries = m.entries();
-            if entries.is_empty() {
-                out.push('}');
-                return true;
-            }
-            for (i, (k, item)) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                newline(out, depth + 1);
-                json_string(out, k, escape_html);
-                out.push(':');
-                if indent.is_some() {
-                    out.push(' ');
-                }
-                if !json_value(out, item, escape_html, indent, depth + 1) {
-                    return false;
-                }
-            }
-            newline(out, depth);
-            out.push('}');
-        }
+        Value::Map(m) => return json_object(out, &m.entries(), escape_html, indent, depth),
     }
     true
 }

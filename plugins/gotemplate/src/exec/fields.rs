@@ -56,6 +56,15 @@ impl Exec<'_, '_> {
         match &receiver {
             Value::Nil => Err(self.error(format!("nil pointer evaluating interface {{}}.{name}"))),
             Value::Map(m) => {
+                // A method of the map's named type shadows a key of the same name, as in Go.
+                if let Some(methods) = m.methods() {
+                    let argv = self.eval_method_args(dot, node, args, final_.clone())?;
+                    if let Some(result) = methods.call(m, name, &argv) {
+                        return result
+                            .map(Some)
+                            .map_err(|e| self.error(format!("error calling {name}: {e}")));
+                    }
+                }
                 if has_args {
                     return Err(self.error(format!("{name} is not a method but has arguments")));
                 }
@@ -71,16 +80,7 @@ impl Exec<'_, '_> {
                 }
             }
             Value::Object(o) => {
-                let mut argv = Vec::with_capacity(args.len() + 1);
-                for a in args {
-                    argv.push(self.eval_arg(dot, a)?);
-                }
-                if let Some(f) = final_ {
-                    argv.push(f.unwrap_or(Value::Nil));
-                }
-                if !args.is_empty() {
-                    self.at_arg(node);
-                }
+                let argv = self.eval_method_args(dot, node, args, final_)?;
                 if let Some(result) = o.call(name, &argv) {
                     return result
                         .map(Some)
@@ -108,5 +108,26 @@ impl Exec<'_, '_> {
                 }
             ))),
         }
+    }
+
+    /// The arguments of a method call: those written after the name, then a piped value.
+    fn eval_method_args(
+        &mut self,
+        dot: &Slot,
+        node: &Arg,
+        args: &[Arg],
+        final_: Option<Slot>,
+    ) -> Result<Vec<Value>> {
+        let mut argv = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            argv.push(self.eval_arg(dot, a)?);
+        }
+        if let Some(f) = final_ {
+            argv.push(f.unwrap_or(Value::Nil));
+        }
+        if !args.is_empty() {
+            self.at_arg(node);
+        }
+        Ok(argv)
     }
 }

@@ -369,12 +369,8 @@ impl<'a, 's> Exec<'a, 's> {
                 )
             }
             ArgKind::Chain(inner, names) => {
-                if cmd.args.len() > 1 {
-                    return Err(self.error(format!(
-                        "can't give argument to non-function {}",
-                        self.source(inner)
-                    )));
-                }
+                // Arguments go to the last name, as in Go: `(.Values.Table "a").Table "b"` calls
+                // a method of the pipeline's result; a field with arguments is refused there.
                 // Go reports later errors of the chain wherever evaluating the receiver left off.
                 let receiver = self.eval_arg(dot, inner)?;
                 let receiver = match receiver {
@@ -389,7 +385,7 @@ impl<'a, 's> Exec<'a, 's> {
                     },
                     first,
                     names,
-                    &[],
+                    &cmd.args[1..],
                     final_,
                 )
             }

@@ -240,7 +240,11 @@ fn deep_copy_at(v: &Value, depth: usize) -> Value {
             for (k, v) in m.entries() {
                 out.insert(k, deep_copy_at(&v, depth + 1));
             }
-            Value::Map(out)
+            // copystructure makes a value of the original type: a copy of `.Values` keeps its methods.
+            match m.methods() {
+                Some(methods) => Value::Map(out.with_methods(std::sync::Arc::clone(methods))),
+                None => Value::Map(out),
+            }
         }
         Value::List(l) => {
             Value::List(l.like(l.iter().map(|v| deep_copy_at(v, depth + 1)).collect()))

@@ -1,0 +1,1 @@
+snippet of {{ .Chart.Name }}
