@@ -7,7 +7,8 @@
 //! change for the lease duration. The holder's `renewTime` is never compared with the local wall
 //! clock, so a holder whose clock runs ahead is not kept forever, and one whose clock runs behind
 //! is not usurped while it renews. The leader itself stops leading when a renewal fails or does not
-//! finish within the retry period, and gitops cancels a sync in flight the moment it does.
+//! finish within two thirds of the lease (client-go's renew deadline), and gitops cancels a sync in
+//! flight the moment it does.
 
 use std::time::Duration;
 
@@ -83,9 +84,11 @@ impl LeaderElection {
         let task = tokio::spawn(async move {
             // Renew well within the lease so one slow request does not lose it.
             let retry = self.lease_duration / 3;
+            // client-go's RenewDeadline (10 s of a 15 s lease): a renewal that hangs longer must
+            // not leave this replica "leading" past its lease.
+            let renew_deadline = self.lease_duration * 2 / 3;
             loop {
-                // A renewal that hangs must not leave this replica "leading" past its lease.
-                let attempt = tokio::time::timeout(retry, self.attempt()).await;
+                let attempt = tokio::time::timeout(renew_deadline, self.attempt()).await;
                 let leading = match attempt {
                     Ok(Ok(leading)) => leading,
                     Ok(Err(e)) => {
@@ -94,7 +97,7 @@ impl LeaderElection {
                         false
                     }
                     Err(_) => {
-                        tracing::warn!(lease = %self.lease_name, "leader election: no answer within {retry:?}");
+                        tracing::warn!(lease = %self.lease_name, "leader election: no answer within {renew_deadline:?}");
                         false
                     }
                 };

@@ -339,6 +339,11 @@ impl GitopsModule {
                             applied_commit = set.commit_id.clone();
                         }
                         self.report(&project, &set.commit_id, &outcome).await;
+                        // Not done, only paused: the commit is synced again once this replica
+                        // leads again (process waits for that), unless a newer one is queued.
+                        if matches!(outcome, Outcome::LeadershipLost) && next.is_none() {
+                            next = Some(set.clone());
+                        }
                         last_set = Some(set);
                     }
                     _ = reapply.tick(), if in_flight.is_none() && next.is_none() => {
