@@ -55,6 +55,9 @@ pub struct AgentConfig {
     pub prometheus: Option<Prometheus>,
     #[serde(default)]
     pub observability: Observability,
+    /// Who may reach the cluster through the tunnel; `None`: nobody.
+    #[serde(default)]
+    pub user_access: Option<crate::user_access::UserAccess>,
 }
 
 impl AgentConfig {

@@ -7,3 +7,4 @@ pub mod duration;
 pub mod gitops;
 pub mod plugins;
 pub mod server;
+pub mod user_access;
