@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tether_rpc::agent::v1::agent_service_client::AgentServiceClient;
 use tether_rpc::configuration::v1::configuration_service_client::ConfigurationServiceClient;
 use tether_rpc::gitops::v1::gitops_service_client::GitopsServiceClient;
+use tether_rpc::tunnel::v1::tunnel_service_client::TunnelServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -104,6 +105,10 @@ impl ServerConnection {
 
     pub fn agent(&self) -> AgentServiceClient<Authed> {
         AgentServiceClient::with_interceptor(self.channel.clone(), self.token.clone())
+    }
+
+    pub fn tunnel(&self) -> TunnelServiceClient<Authed> {
+        TunnelServiceClient::with_interceptor(self.channel.clone(), self.token.clone())
     }
 }
 
