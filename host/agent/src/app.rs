@@ -141,6 +141,7 @@ pub struct RunningAgent {
     pub observability_addr: SocketAddr,
     pub config: watch::Receiver<Option<Arc<ActiveConfig>>>,
     pub metrics: Arc<Metrics>,
+    pub tunnel_pool: Arc<crate::tunnel::PoolStats>,
     stop: CancellationToken,
     stages: Vec<(&'static str, TaskTracker)>,
 }
@@ -281,18 +282,26 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
         cache_dir: options.cache_dir.clone(),
         ..EngineOptions::default()
     })?);
-    let modules: Vec<Arc<dyn Module>> = vec![Arc::new(GitopsModule {
-        client: client.clone(),
-        connection: connection.clone(),
-        engine,
-        plugin_dir: options.plugin_dir.clone(),
-        work_dir,
-        agent_name: agent_name.clone(),
-        agent_namespace: options.namespace.clone(),
-        leader,
-        metrics: metrics.clone(),
-        reapply_interval: REAPPLY_INTERVAL,
-    })];
+    let tunnel_pool = Arc::new(crate::tunnel::PoolStats::default());
+    let modules: Vec<Arc<dyn Module>> = vec![
+        Arc::new(GitopsModule {
+            client: client.clone(),
+            connection: connection.clone(),
+            engine,
+            plugin_dir: options.plugin_dir.clone(),
+            work_dir,
+            agent_name: agent_name.clone(),
+            agent_namespace: options.namespace.clone(),
+            leader,
+            metrics: metrics.clone(),
+            reapply_interval: REAPPLY_INTERVAL,
+        }),
+        Arc::new(crate::tunnel::TunnelModule {
+            client: client.clone(),
+            connection: connection.clone(),
+            stats: tunnel_pool.clone(),
+        }),
+    ];
 
     // Stage: the modules; the configuration stream feeds them.
     let running = TaskTracker::new();
@@ -319,6 +328,7 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
         observability_addr,
         config: config_rx,
         metrics,
+        tunnel_pool,
         stop,
         stages,
     })

@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::codegen::http;
+use tether_rpc::tunnel::v1::tunnel_service_client::TunnelServiceClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tower::{Service, ServiceExt};
 
@@ -443,6 +444,10 @@ impl ServerConnection {
         self.reports
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn tunnel(&self) -> TunnelServiceClient<Authed> {
+        TunnelServiceClient::new(self.channel.clone())
     }
 }
 

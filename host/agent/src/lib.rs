@@ -12,3 +12,4 @@ pub mod leader;
 pub mod metrics;
 pub mod module;
 pub mod plugin_files;
+pub mod tunnel;

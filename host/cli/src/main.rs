@@ -3,6 +3,7 @@
 //! Owns argument parsing and printing; everything it runs is `tether-plugin-host`, so what renders here
 //! renders the same in the cluster.
 
+mod kubeconfig;
 mod plugin_check;
 mod render;
 mod yaml;
@@ -38,6 +39,8 @@ enum Command {
     },
     /// Render a directory into Kubernetes objects and print them as YAML.
     Render(render::RenderArgs),
+    /// Write a kubeconfig that reaches an agent's cluster through tether-server's tunnel.
+    Kubeconfig(kubeconfig::KubeconfigArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +81,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             command: PluginCommand::Check(args),
         } => plugin_check::run(args),
         Command::Render(args) => render::run(args, cache_dir),
+        Command::Kubeconfig(args) => kubeconfig::run(args),
     }
 }
 

@@ -71,6 +71,9 @@ pub struct AgentConfig {
     pub remote_development: Option<serde_yaml::Value>,
     #[serde(default)]
     pub flux: Option<serde_yaml::Value>,
+    /// Who may reach the cluster through the tunnel; `None`: nobody.
+    #[serde(default)]
+    pub user_access: Option<crate::user_access::UserAccess>,
 }
 
 impl AgentConfig {

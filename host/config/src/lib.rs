@@ -7,4 +7,5 @@ pub mod duration;
 pub mod gitops;
 pub mod plugins;
 pub mod server;
+pub mod user_access;
 pub mod yaml;

@@ -80,6 +80,16 @@ pub struct ServerConfig {
     pub webhooks: Webhooks,
     #[serde(default)]
     pub api: Api,
+    #[serde(default)]
+    pub people: Option<People>,
+}
+
+/// `people:` — the HTTP listener for people (the Kubernetes API proxy through the agents' tunnels and
+/// the user administration), apart from the agents' listener. Off when unset.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct People {
+    pub listen: SocketAddr,
 }
 
 /// `api:` — access to the HTTP API's agent, token and source endpoints.
@@ -105,6 +115,7 @@ impl Default for ServerConfig {
             grants: Vec::new(),
             webhooks: Webhooks::default(),
             api: Api::default(),
+            people: None,
         }
     }
 }

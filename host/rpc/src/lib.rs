@@ -7,6 +7,7 @@
 
 pub mod limits;
 pub mod sync_stream;
+pub mod tunnel_stream;
 
 /// `tether.agent.v1`: registration, heartbeat, status reports.
 pub mod agent {
@@ -26,5 +27,12 @@ pub mod configuration {
 pub mod gitops {
     pub mod v1 {
         tonic::include_proto!("tether.gitops.v1");
+    }
+}
+
+/// `tether.tunnel.v1`: the reverse tunnel that carries requests into the agent's cluster.
+pub mod tunnel {
+    pub mod v1 {
+        tonic::include_proto!("tether.tunnel.v1");
     }
 }

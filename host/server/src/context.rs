@@ -21,6 +21,8 @@ pub struct Context {
     pub store: Arc<dyn Store>,
     pub sources: Arc<Sources>,
     pub registry: Registry,
+    /// The agents' idle tunnel streams.
+    pub tunnels: crate::tunnel::Tunnels,
     pub metrics: Arc<Metrics>,
     /// Cancelled at shutdown: every stream ends.
     pub cancel: CancellationToken,

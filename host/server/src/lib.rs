@@ -18,6 +18,8 @@ pub mod sources;
 pub mod store;
 pub mod tls;
 pub mod token;
+pub mod tunnel;
+pub mod users;
 
 use crate::auth::{Authenticator, FailureLimiter};
 use crate::context::Context;
@@ -48,6 +50,9 @@ pub const GRPC_MODULES: &[(&str, GrpcModule)] = &[
     ("gitops", |ctx, auth, routes| {
         routes.add_service(auth.guard(gitops::Gitops::server(ctx.clone())));
     }),
+    ("tunnel", |ctx, auth, routes| {
+        routes.add_service(auth.guard(tunnel::TunnelApi::server(ctx.clone())));
+    }),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +81,8 @@ pub enum StartError {
     Tls(#[from] tonic::transport::Error),
     #[error(transparent)]
     Push(#[from] push::PushError),
+    #[error(transparent)]
+    People(#[from] users::PeopleError),
 }
 
 /// A running server; [`RunningServer::shutdown`] stops it.
@@ -83,6 +90,8 @@ pub enum StartError {
 pub struct RunningServer {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// The people's listener (Kubernetes API proxy), when configured.
+    pub people_addr: Option<SocketAddr>,
     ctx: Arc<Context>,
     servers: TaskTracker,
 }
@@ -165,6 +174,20 @@ pub async fn start(
             source,
         })?;
 
+    // The people's listener: bound with the others, so a taken port fails the start.
+    let people_listener = match &config.people {
+        Some(people) => {
+            users::check_address(people.listen)?;
+            let listener = listen(people.listen).await?;
+            let users = users::open_store(&config.data_dir).map_err(users::PeopleError::from)?;
+            Some((listener, Arc::new(users)))
+        }
+        None => None,
+    };
+    let people_addr = people_listener
+        .as_ref()
+        .and_then(|(l, _)| l.local_addr().ok());
+
     let metrics = Arc::new(Metrics::new());
     let sources = Arc::new(Sources::new(&config, metrics.clone()));
     let limiter = Arc::new(FailureLimiter::new(config.auth_failures_per_minute.0));
@@ -173,6 +196,7 @@ pub async fn start(
         store: store.clone(),
         sources,
         registry: registry::Registry::new(),
+        tunnels: tunnel::Tunnels::new(),
         metrics: metrics.clone(),
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),
@@ -200,6 +224,10 @@ pub async fn start(
             tracing::error!("gRPC server: {e}");
         }
     });
+    if let Some((listener, users)) = people_listener {
+        let people = Arc::new(users::People::new(ctx.clone(), users, admin.clone()));
+        servers.spawn(users::serve(people, listener));
+    }
     let router = api::router(ctx.clone(), secrets, admin);
     let shutdown = ctx.cancel.clone().cancelled_owned();
     match http_tls {
@@ -230,6 +258,7 @@ pub async fn start(
     Ok(RunningServer {
         grpc_addr,
         http_addr,
+        people_addr,
         ctx,
         servers,
     })

@@ -46,6 +46,9 @@ enum Command {
     /// Create, list and revoke agent tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Create people, issue and revoke their personal tokens (for the Kubernetes API proxy).
+    #[command(subcommand)]
+    User(tether_server::users::cli::UserCommand),
     /// Tell the running server that REPO changed (for a post-receive hook); needs `webhooks.secret_file`
     /// and a loopback HTTP listener (plain HTTP).
     Notify {
@@ -218,6 +221,13 @@ async fn dispatch(cli: Cli) -> Result<()> {
             let config = load_config(&cli)?;
             let record = open_store(&config)?.revoke_token(*id, tether_server::store::now())?;
             writeln!(out, "revoked token {} of agent {}", record.id, record.agent)?;
+        }
+        Command::User(command) => {
+            let config = load_config(&cli)?;
+            command.run(
+                &tether_server::users::open_store(&config.data_dir)?,
+                &mut out,
+            )?;
         }
         Command::Notify { repository, url } => {
             let config = load_config(&cli)?;

@@ -2,4 +2,5 @@
 //! agent's gitops loop); [`fleet`] assembles the real parts they and the benchmarks run against.
 
 pub mod fleet;
+pub mod tunnel;
 pub mod wait;

@@ -1,0 +1,239 @@
+//! The tunnel feature's server part: agents open `Tunnel` streams and offer them here; a request for an
+//! agent's cluster takes one idle stream of that agent ([`Tunnels::take`]) and is forwarded over it
+//! ([`exchange`]). One stream carries one request; the agent opens the next.
+//!
+//! It never authorises anyone: whoever calls [`Tunnels::take`] has decided the request may reach the agent.
+
+pub mod exchange;
+
+use crate::auth::agent_of;
+use crate::context::Context;
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tether_rpc::tunnel::v1::tunnel_service_server::{TunnelService, TunnelServiceServer};
+use tether_rpc::tunnel::v1::{ConnectRequest, ConnectResponse, connect_request};
+use tether_rpc::tunnel_stream::AgentOrder;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// Idle streams one agent may hold open here (the agent's own pool stops at the same number).
+pub const MAX_IDLE_PER_AGENT: usize = 500;
+/// How long an agent has to describe a new stream before it is dropped.
+pub const DESCRIPTOR_WAIT: Duration = Duration::from_secs(10);
+/// Messages queued towards the agent per stream; gRPC flow control does the rest of the backpressure.
+pub const OUTBOUND_BUFFER: usize = 4;
+
+type Outbound = mpsc::Sender<Result<ConnectResponse, Status>>;
+
+/// A described stream waiting for a request.
+#[derive(Debug)]
+pub struct IdleTunnel {
+    pub agent: String,
+    services: Vec<String>,
+    token_id: i64,
+    tx: Outbound,
+    inbound: Streaming<ConnectRequest>,
+    order: AgentOrder,
+}
+
+/// Why no stream could be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TakeError {
+    #[error("agent `{agent}` is not connected (no tunnel within {waited:?})")]
+    NotConnected { agent: String, waited: Duration },
+    #[error("agent `{agent}` does not offer the `{service}` service")]
+    NotOffered { agent: String, service: String },
+}
+
+/// The idle streams of every agent.
+#[derive(Debug)]
+pub struct Tunnels {
+    idle: Mutex<HashMap<String, VecDeque<IdleTunnel>>>,
+    /// Bumped whenever a stream is offered, so a request waiting for one wakes without polling.
+    offered: watch::Sender<u64>,
+}
+
+impl Default for Tunnels {
+    fn default() -> Self {
+        Self {
+            idle: Mutex::new(HashMap::new()),
+            offered: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Tunnels {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<IdleTunnel>>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Idle streams of `agent` whose agent is still there.
+    pub fn idle_count(&self, agent: &str) -> usize {
+        self.lock()
+            .get(agent)
+            .map_or(0, |q| q.iter().filter(|t| !t.tx.is_closed()).count())
+    }
+
+    /// Queues `tunnel`; gives it back when the agent holds too many idle streams already.
+    fn offer(&self, tunnel: IdleTunnel) -> Result<(), Box<IdleTunnel>> {
+        {
+            let mut idle = self.lock();
+            let queue = idle.entry(tunnel.agent.clone()).or_default();
+            queue.retain(|t| !t.tx.is_closed());
+            if queue.len() >= MAX_IDLE_PER_AGENT {
+                return Err(Box::new(tunnel));
+            }
+            queue.push_back(tunnel);
+        }
+        self.offered.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+
+    /// An idle stream of `agent` offering `service`, waiting up to `wait` for one to arrive. Streams
+    /// whose agent has gone, or whose token was revoked, are dropped on the way.
+    pub async fn take(
+        &self,
+        ctx: &Context,
+        agent: &str,
+        service: &str,
+        wait: Duration,
+    ) -> Result<IdleTunnel, TakeError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut offered = self.offered.subscribe();
+        loop {
+            offered.borrow_and_update();
+            let mut not_offered = false;
+            while let Some(tunnel) = self.pop(agent) {
+                if !tunnel.services.iter().any(|s| s == service) {
+                    not_offered = true;
+                    // Give it back: it may serve other services.
+                    let _ = self.offer(tunnel);
+                    break;
+                }
+                if !ctx.token_active(tunnel.token_id).await {
+                    let _ = tunnel.tx.try_send(Err(crate::auth::unauthenticated()));
+                    continue;
+                }
+                return Ok(tunnel);
+            }
+            if not_offered {
+                return Err(TakeError::NotOffered {
+                    agent: agent.to_owned(),
+                    service: service.to_owned(),
+                });
+            }
+            tokio::select! {
+                changed = offered.changed() => if changed.is_err() { break },
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        Err(TakeError::NotConnected {
+            agent: agent.to_owned(),
+            waited: wait,
+        })
+    }
+
+    fn close_all(&self) {
+        self.lock().clear();
+    }
+
+    fn pop(&self, agent: &str) -> Option<IdleTunnel> {
+        let mut idle = self.lock();
+        let queue = idle.get_mut(agent)?;
+        while let Some(tunnel) = queue.pop_front() {
+            if !tunnel.tx.is_closed() {
+                return Some(tunnel);
+            }
+        }
+        None
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TunnelApi {
+    ctx: Arc<Context>,
+}
+
+impl TunnelApi {
+    pub fn server(ctx: Arc<Context>) -> TunnelServiceServer<Self> {
+        // Idle streams would hold up the gRPC server's graceful shutdown: they end with the server.
+        let owner = ctx.clone();
+        ctx.tracker.spawn(async move {
+            owner.cancel.cancelled().await;
+            owner.tunnels.close_all();
+        });
+        TunnelServiceServer::new(Self { ctx })
+    }
+}
+
+type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl TunnelService for TunnelApi {
+    type TunnelStream = Stream<ConnectResponse>;
+
+    async fn tunnel(
+        &self,
+        request: Request<Streaming<ConnectRequest>>,
+    ) -> Result<Response<Self::TunnelStream>, Status> {
+        let who = agent_of(&request)?;
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(OUTBOUND_BUFFER);
+        let ctx = self.ctx.clone();
+        // The descriptor is read apart from this call, so the agent gets its response headers at once.
+        self.ctx.tracker.spawn(async move {
+            let mut order = AgentOrder::new();
+            let first = tokio::select! {
+                m = tokio::time::timeout(DESCRIPTOR_WAIT, inbound.message()) => m,
+                () = ctx.cancel.cancelled() => return,
+            };
+            let descriptor = match first {
+                Ok(Ok(Some(m))) => match order.accept(m.msg.as_ref()) {
+                    Ok(_) => match m.msg {
+                        Some(connect_request::Msg::Descriptor(d)) => d,
+                        _ => unreachable!("the order allows only a descriptor first"),
+                    },
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::invalid_argument(e.to_string()))).await;
+                        return;
+                    }
+                },
+                Ok(_) => return,
+                Err(_) => {
+                    let _ = tx
+                        .send(Err(Status::deadline_exceeded(
+                            "no AgentDescriptor within the time allowed",
+                        )))
+                        .await;
+                    return;
+                }
+            };
+            let tunnel = IdleTunnel {
+                agent: who.agent.name,
+                services: descriptor.services,
+                token_id: who.token_id,
+                tx,
+                inbound,
+                order,
+            };
+            if let Err(tunnel) = ctx.tunnels.offer(tunnel) {
+                let _ = tunnel
+                    .tx
+                    .send(Err(Status::resource_exhausted(format!(
+                        "the agent already holds {MAX_IDLE_PER_AGENT} idle tunnel streams"
+                    ))))
+                    .await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
