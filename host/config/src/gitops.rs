@@ -116,6 +116,8 @@ pub struct ManifestProject {
     pub prune_propagation_policy: PrunePropagationPolicy,
     pub inventory_policy: InventoryPolicy,
     pub force_conflicts: bool,
+    /// This project's `drift:` overrides of the agent's.
+    pub drift: Option<crate::drift::DriftOverride>,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +136,7 @@ struct ManifestProjectFields {
     prune_propagation_policy: Option<PrunePropagationPolicy>,
     inventory_policy: Option<InventoryPolicy>,
     force_conflicts: Option<bool>,
+    drift: Option<crate::drift::DriftOverride>,
 }
 
 impl TryFrom<ManifestProjectFields> for ManifestProject {
@@ -180,6 +183,7 @@ impl TryFrom<ManifestProjectFields> for ManifestProject {
                 .unwrap_or(DEFAULT_PRUNE_PROPAGATION_POLICY),
             inventory_policy: f.inventory_policy.unwrap_or(DEFAULT_INVENTORY_POLICY),
             force_conflicts: f.force_conflicts.unwrap_or(DEFAULT_FORCE_CONFLICTS),
+            drift: f.drift,
         })
     }
 }
