@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "proto/tether/agent/v1/agent.proto",
     "proto/tether/configuration/v1/configuration.proto",
     "proto/tether/gitops/v1/gitops.proto",
+    "proto/tether/drift/v1/drift.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -28,3 +28,10 @@ pub mod gitops {
         tonic::include_proto!("tether.gitops.v1");
     }
 }
+
+/// `tether.drift.v1`: drift reports from the agent.
+pub mod drift {
+    pub mod v1 {
+        tonic::include_proto!("tether.drift.v1");
+    }
+}

@@ -22,6 +22,7 @@ pub struct Context {
     pub sources: Arc<Sources>,
     pub registry: Registry,
     pub metrics: Arc<Metrics>,
+    pub drift: crate::drift::DriftLog,
     /// Cancelled at shutdown: every stream ends.
     pub cancel: CancellationToken,
     /// Every stream's task, so shutdown can wait for them.

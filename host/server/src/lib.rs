@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod configuration;
 pub mod context;
+pub mod drift;
 pub mod gitops;
 pub mod metrics;
 pub mod push;
@@ -56,6 +57,9 @@ pub const GRPC_MODULES: &[(&str, GrpcModule)] = &[
             gitops::Gitops::server(ctx.clone()),
             auth.clone(),
         ));
+    }),
+    ("drift", |ctx, auth, routes| {
+        routes.add_service(InterceptedService::new(drift::DriftApi::server(ctx.clone()), auth.clone()));
     }),
 ];
 
@@ -176,6 +180,7 @@ pub async fn start(
         sources,
         registry: registry::Registry::new(),
         metrics: metrics.clone(),
+        drift: drift::DriftLog::default(),
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),
     });
