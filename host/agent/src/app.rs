@@ -219,17 +219,27 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
         cache_dir: options.cache_dir.clone(),
         ..EngineOptions::default()
     })?);
-    let modules: Vec<Arc<dyn Module>> = vec![Arc::new(GitopsModule {
+    let applied = crate::applied::AppliedPublisher::default();
+    let mut modules: Vec<Arc<dyn Module>> = vec![Arc::new(GitopsModule {
         client: client.clone(),
         connection: connection.clone(),
         engine,
         plugin_dir: options.plugin_dir.clone(),
         agent_name: agent_name.clone(),
         agent_namespace: options.namespace.clone(),
-        leader,
+        leader: leader.clone(),
         metrics: metrics.clone(),
         reapply_interval: REAPPLY_INTERVAL,
+        applied: applied.clone(),
     })];
+    modules.push(Arc::new(crate::drift::DriftModule {
+        client: client.clone(),
+        connection: connection.clone(),
+        applied: applied.subscribe(),
+        leader,
+        metrics: metrics.clone(),
+        agent_name: agent_name.clone(),
+    }));
 
     // Stage: the modules; the configuration stream feeds them.
     let running = TaskTracker::new();

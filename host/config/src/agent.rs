@@ -22,7 +22,6 @@ use crate::plugins::{AllowedUrl, PluginName, Plugins};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;
-use std::time::Duration;
 
 /// GitLab kas refuses agent config files larger than this; so does Tether.
 pub const MAX_CONFIG_FILE_SIZE: usize = 128 * 1024;

@@ -43,6 +43,8 @@ pub struct GitopsModule {
     pub leader: watch::Receiver<bool>,
     pub metrics: Arc<Metrics>,
     pub reapply_interval: Duration,
+    /// Where each sync publishes what it applied, for the drift module.
+    pub applied: crate::applied::AppliedPublisher,
 }
 
 impl std::fmt::Debug for GitopsModule {
@@ -341,6 +343,7 @@ impl GitopsModule {
         set: ObjectsSet,
     ) -> (ObjectsSet, Outcome) {
         let started = Instant::now();
+        let mut in_flight = self.applied.begin(project.id.as_str(), &catalog);
         let rendered = tokio::task::spawn_blocking({
             let set = set.clone();
             move || {
@@ -356,6 +359,7 @@ impl GitopsModule {
         })
         .await
         .unwrap_or_else(|e| Err(vec![format!("rendering panicked: {e}")]));
+        in_flight.rendered(&set.commit_id, &rendered, synchronizer.options());
         let objects = match rendered {
             Ok(objects) => objects,
             Err(errors) => return (set, Outcome::RenderFailed(errors)),
@@ -368,6 +372,7 @@ impl GitopsModule {
             );
         }
         let report = synchronizer.sync(objects).await;
+        in_flight.synced(report.is_success());
         (
             set,
             Outcome::Synced {
