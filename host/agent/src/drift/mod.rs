@@ -74,7 +74,10 @@ impl Module for DriftModule {
     /// A detector must be the built-in one or a configured drift-detector plugin.
     fn validate(&self, config: &ActiveConfig) -> Result<(), String> {
         let agent = &config.config.drift;
-        let mut wanted = vec![("drift.detector".to_owned(), agent.detector_name().to_owned())];
+        let mut wanted = vec![(
+            "drift.detector".to_owned(),
+            agent.detector_name().to_owned(),
+        )];
         for project in config.config.gitops.manifest_projects.iter() {
             let drift = agent.with_override(project.drift.as_ref());
             wanted.push((
@@ -109,7 +112,11 @@ impl Module for DriftModule {
         Ok(())
     }
 
-    fn run(self: Arc<Self>, config: ConfigWatch, stop: CancellationToken) -> BoxFuture<'static, ()> {
+    fn run(
+        self: Arc<Self>,
+        config: ConfigWatch,
+        stop: CancellationToken,
+    ) -> BoxFuture<'static, ()> {
         async move {
             let (seen_tx, seen_rx) = mpsc::channel(SEEN_QUEUE);
             let recorder = Recorder::new(
@@ -301,14 +308,25 @@ impl DriftLoop {
                     drifted: false,
                     last_reported: None,
                 });
-                tracked.insert(settled.reference.clone(), Tracked { project: id.clone(), object: settled, ..entry });
+                tracked.insert(
+                    settled.reference.clone(),
+                    Tracked {
+                        project: id.clone(),
+                        object: settled,
+                        ..entry
+                    },
+                );
             }
         }
         // A project judged by other rules now (detector, ignore, mode): look at its objects again.
         let now = Instant::now();
         let rejudge: Vec<String> = projects
             .iter()
-            .filter(|(id, p)| self.projects.get(*id).is_some_and(|old| old.drift != p.drift))
+            .filter(|(id, p)| {
+                self.projects
+                    .get(*id)
+                    .is_some_and(|old| old.drift != p.drift)
+            })
             .map(|(id, _)| id.clone())
             .collect();
         self.projects = projects;
@@ -364,8 +382,8 @@ impl DriftLoop {
     async fn seen(&mut self, seen: Seen) {
         match seen {
             Seen::Live(reference, object) => {
-                let live = serde_json::to_value(*object).unwrap_or(Value::Null);
-                self.judge_and_act(&reference, Some(live)).await;
+                let live = self.live_value(&reference, *object);
+                self.judge_and_act(&reference, live).await;
             }
             Seen::Deleted(reference) => self.judge_and_act(&reference, None).await,
             Seen::KindGone(key) => {
@@ -400,11 +418,22 @@ impl DriftLoop {
         let api = api_for(&self.module.client, &t.object);
         match api.get_opt(&reference.name).await {
             Ok(live) => {
-                let live = live.map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
+                let live = live.and_then(|o| self.live_value(reference, o));
                 self.judge_and_act(reference, live).await;
             }
             Err(e) => tracing::warn!(object = %reference, "drift: read the live object: {e}"),
         }
+    }
+
+    /// The live object as JSON, with the `apiVersion` and `kind` that objects of a list or watch
+    /// leave out (Git always sets them: without them every object would drift).
+    fn live_value(&self, reference: &ObjectRef, object: DynamicObject) -> Option<Value> {
+        let t = self.tracked.get(reference)?;
+        let mut live = serde_json::to_value(object).ok()?;
+        let resource = &t.object.kind.resource;
+        live["apiVersion"] = Value::from(resource.api_version.as_str());
+        live["kind"] = Value::from(resource.kind.as_str());
+        Some(live)
     }
 
     async fn judge_and_act(&mut self, reference: &ObjectRef, live: Option<Value>) {
@@ -476,20 +505,18 @@ impl DriftLoop {
             Action::Reported
         } else {
             match t.remedy.decide(&paths, now) {
-                Decision::Correct => {
-                    match correct(&self.module.client, &t.object).await {
-                        Ok(()) => {
-                            t.remedy.corrected(&paths, now);
-                            Metrics::add(&self.module.metrics.drift.corrections, 1);
-                            Action::Corrected
-                        }
-                        Err(e) => {
-                            tracing::warn!(object = %reference, "drift correction refused: {e}");
-                            t.remedy.corrected(&paths, now);
-                            Action::Failed
-                        }
+                Decision::Correct => match correct(&self.module.client, &t.object).await {
+                    Ok(()) => {
+                        t.remedy.corrected(&paths, now);
+                        Metrics::add(&self.module.metrics.drift.corrections, 1);
+                        Action::Corrected
                     }
-                }
+                    Err(e) => {
+                        tracing::warn!(object = %reference, "drift correction refused: {e}");
+                        t.remedy.corrected(&paths, now);
+                        Action::Failed
+                    }
+                },
                 Decision::Wait(at) => {
                     self.due.insert(reference.clone(), at);
                     Action::Delayed
@@ -564,7 +591,10 @@ impl DriftLoop {
                     owner: d.owner.clone().unwrap_or_default(),
                 })
                 .collect(),
-            contested_by: event.contested.map(|(_, m)| m.to_owned()).unwrap_or_default(),
+            contested_by: event
+                .contested
+                .map(|(_, m)| m.to_owned())
+                .unwrap_or_default(),
             detector_failure: event
                 .judgement
                 .detector_failure
