@@ -103,7 +103,10 @@ impl ServerConnection {
     }
 
     pub fn drift(&self) -> tether_rpc::drift::v1::drift_service_client::DriftServiceClient<Authed> {
-        tether_rpc::drift::v1::drift_service_client::DriftServiceClient::with_interceptor(self.channel.clone(), self.token.clone())
+        tether_rpc::drift::v1::drift_service_client::DriftServiceClient::with_interceptor(
+            self.channel.clone(),
+            self.token.clone(),
+        )
     }
 
     pub fn agent(&self) -> AgentServiceClient<Authed> {

@@ -403,7 +403,8 @@ mod tests {
         assert_eq!(e.line, Some(5), "{e}");
         assert!(e.to_string().starts_with(&format!("{FILE}:5")), "{e}");
         assert!(e.message.contains("must start with `/`"), "{e}");
-        let e = parse_agent_config("drift:\n  ignore:\n    - paths: ['/a/~2']\n", FILE).unwrap_err();
+        let e =
+            parse_agent_config("drift:\n  ignore:\n    - paths: ['/a/~2']\n", FILE).unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
         assert!(e.message.contains("`~` must be followed"), "{e}");
     }

@@ -59,7 +59,10 @@ pub const GRPC_MODULES: &[(&str, GrpcModule)] = &[
         ));
     }),
     ("drift", |ctx, auth, routes| {
-        routes.add_service(InterceptedService::new(drift::DriftApi::server(ctx.clone()), auth.clone()));
+        routes.add_service(InterceptedService::new(
+            drift::DriftApi::server(ctx.clone()),
+            auth.clone(),
+        ));
     }),
 ];
 

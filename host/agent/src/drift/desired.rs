@@ -74,10 +74,7 @@ pub async fn settle(
     inventory_id: &str,
 ) -> Result<Option<SettledObject>, String> {
     let gvk = object.gvk()?;
-    let name = object
-        .name()
-        .ok_or("metadata.name is missing")?
-        .to_owned();
+    let name = object.name().ok_or("metadata.name is missing")?.to_owned();
     let Some(kind) = kinds
         .resolve(client, &gvk)
         .await

@@ -21,7 +21,10 @@ pub enum Decision {
     /// Not before this instant.
     Wait(Instant),
     /// Another manager keeps setting this field: leave it.
-    Contested { path: String, manager: String },
+    Contested {
+        path: String,
+        manager: String,
+    },
 }
 
 /// One object's corrections.

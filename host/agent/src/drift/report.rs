@@ -82,7 +82,8 @@ pub struct DriftMetrics {
 
 impl DriftMetrics {
     pub fn set_watches(&self, n: usize) {
-        self.watches.send_if_modified(|w| std::mem::replace(w, n) != n);
+        self.watches
+            .send_if_modified(|w| std::mem::replace(w, n) != n);
     }
 
     /// Changes as watches start and stop; holds how many run.

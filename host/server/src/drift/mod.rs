@@ -135,15 +135,7 @@ impl DriftService for DriftApi {
             ));
         }
         let secret = r.group.is_empty() && r.kind == "Secret";
-        let value = |v: Option<String>| {
-            v.map(|v| {
-                if secret {
-                    MASK.to_owned()
-                } else {
-                    cut(v)
-                }
-            })
-        };
+        let value = |v: Option<String>| v.map(|v| if secret { MASK.to_owned() } else { cut(v) });
         let record = DriftRecord {
             object: ObjectId {
                 group: r.group,

@@ -27,7 +27,11 @@ use serde_json::Value;
 use tether::plugin::types::{Diagnostic, Error};
 
 /// Written by the API server, not by Git.
-const SERVER_FIELDS: &[&str] = &["/status", "/metadata/managedFields", "/metadata/resourceVersion"];
+const SERVER_FIELDS: &[&str] = &[
+    "/status",
+    "/metadata/managedFields",
+    "/metadata/resourceVersion",
+];
 
 struct Settings {
     managers: Vec<String>,
@@ -73,10 +77,7 @@ fn settings(pairs: &[(String, String)]) -> Result<Settings, Error> {
 struct Detector;
 
 impl Guest for Detector {
-    fn detect(
-        pairs: Vec<(String, String)>,
-        observed: Vec<Observed>,
-    ) -> Result<Vec<Report>, Error> {
+    fn detect(pairs: Vec<(String, String)>, observed: Vec<Observed>) -> Result<Vec<Report>, Error> {
         let settings = settings(&pairs)?;
         observed
             .iter()
@@ -109,7 +110,14 @@ fn report(index: usize, o: &Observed, s: &Settings) -> Result<Report, Error> {
         (Some(d), Some(l)) => (parse(index, "desired", d)?, parse(index, "live", l)?),
     };
     let mut drifts = Vec::new();
-    compare("", &desired, Some(&live), &o.owners, &s.manager, &mut drifts);
+    compare(
+        "",
+        &desired,
+        Some(&live),
+        &o.owners,
+        &s.manager,
+        &mut drifts,
+    );
     if autoscaled(&live, &o.owners, s) {
         drifts.retain(|d| d.path != "/spec/replicas");
     }
@@ -159,7 +167,14 @@ fn compare(
         }
         (Value::Array(wanted), Some(Value::Array(have))) if wanted.len() == have.len() => {
             for (i, (value, item)) in wanted.iter().zip(have).enumerate() {
-                compare(&format!("{path}/{i}"), value, Some(item), owners, manager, drifts);
+                compare(
+                    &format!("{path}/{i}"),
+                    value,
+                    Some(item),
+                    owners,
+                    manager,
+                    drifts,
+                );
             }
         }
         _ if live == Some(desired) => {}

@@ -9,7 +9,10 @@ use tether::plugin::types::Error;
 struct TrapDetector;
 
 impl Guest for TrapDetector {
-    fn detect(_settings: Vec<(String, String)>, _observed: Vec<Observed>) -> Result<Vec<Report>, Error> {
+    fn detect(
+        _settings: Vec<(String, String)>,
+        _observed: Vec<Observed>,
+    ) -> Result<Vec<Report>, Error> {
         panic!("the trap detector always panics");
     }
 }
