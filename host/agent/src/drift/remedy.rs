@@ -28,24 +28,13 @@ pub enum Decision {
 }
 
 /// One object's corrections.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Remedy {
     backoff: Backoff,
     not_before: Option<Instant>,
     /// Per field: when it was corrected, within the window.
     corrected: HashMap<String, Vec<Instant>>,
     contested: Option<(String, String)>,
-}
-
-impl Default for Remedy {
-    fn default() -> Self {
-        Self {
-            backoff: Backoff::default(),
-            not_before: None,
-            corrected: HashMap::new(),
-            contested: None,
-        }
-    }
 }
 
 impl Remedy {
