@@ -17,6 +17,8 @@ const RUST_PLUGINS: &[(&str, &str)] = &[
     ("tether_kustomize", "KUSTOMIZE"),
     ("tether_helm", "HELM"),
     ("tether_example_hello", "HELLO"),
+    ("tether_example_hpa_aware", "HPA_AWARE"),
+    ("tether_hostile_trap_detector", "TRAP_DETECTOR"),
     ("tether_hostile_infinite_loop", "INFINITE_LOOP"),
     ("tether_hostile_memory_bomb", "MEMORY_BOMB"),
     ("tether_hostile_huge_output", "HUGE_OUTPUT"),

@@ -8,6 +8,7 @@ const PROTOS: &[&str] = &[
     "proto/tether/configuration/v1/configuration.proto",
     "proto/tether/gitops/v1/gitops.proto",
     "proto/tether/tunnel/v1/tunnel.proto",
+    "proto/tether/drift/v1/drift.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

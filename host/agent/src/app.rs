@@ -282,6 +282,7 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
         cache_dir: options.cache_dir.clone(),
         ..EngineOptions::default()
     })?);
+    let applied = crate::applied::AppliedPublisher::default();
     let tunnel_pool = Arc::new(crate::tunnel::PoolStats::default());
     let modules: Vec<Arc<dyn Module>> = vec![
         Arc::new(GitopsModule {
@@ -292,9 +293,18 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
             work_dir,
             agent_name: agent_name.clone(),
             agent_namespace: options.namespace.clone(),
-            leader,
+            leader: leader.clone(),
             metrics: metrics.clone(),
             reapply_interval: REAPPLY_INTERVAL,
+            applied: applied.clone(),
+        }),
+        Arc::new(crate::drift::DriftModule {
+            client: client.clone(),
+            connection: connection.clone(),
+            applied: applied.subscribe(),
+            leader,
+            metrics: metrics.clone(),
+            agent_name: agent_name.clone(),
         }),
         Arc::new(crate::tunnel::TunnelModule {
             client: client.clone(),

@@ -324,6 +324,10 @@ impl ServerConnection {
         ConfigurationServiceClient::new(self.channel.clone())
     }
 
+    pub fn drift(&self) -> tether_rpc::drift::v1::drift_service_client::DriftServiceClient<Authed> {
+        tether_rpc::drift::v1::drift_service_client::DriftServiceClient::new(self.channel.clone())
+    }
+
     pub fn agent(&self) -> AgentServiceClient<Authed> {
         AgentServiceClient::new(self.channel.clone())
     }

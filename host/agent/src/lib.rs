@@ -5,8 +5,10 @@
 //! state, fed by [`configuration`] and guarded by [`leader`] so that only one replica applies.
 
 pub mod app;
+pub mod applied;
 pub mod configuration;
 pub mod connection;
+pub mod drift;
 pub mod gitops;
 pub mod leader;
 pub mod metrics;

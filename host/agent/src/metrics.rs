@@ -17,6 +17,7 @@ pub struct Metrics {
     pub objects_pruned: AtomicU64,
     pub config_commits: AtomicU64,
     pub config_rejected: AtomicU64,
+    pub drift: crate::drift::report::DriftMetrics,
 }
 
 impl Metrics {
@@ -91,6 +92,7 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
             );
         }
+        out.push_str(&self.drift.render());
         out
     }
 }

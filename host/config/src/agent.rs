@@ -7,7 +7,7 @@
 //! resource_inclusions: [{api_groups: ["", apps], kinds: ["*"]}]
 //! resource_exclusions: [{api_groups: ["*"], kinds: [Secret]}]
 //! plugins: [...]                     # see crate::plugins
-//! drift: {interval: 5m, detectors: [ownership]}
+//! drift: {mode: correct, interval: 5m}   # see crate::drift
 //! prometheus: {url: "http://prometheus.monitoring.svc:9090"}
 //! observability: {logging: {level: info, grpc_level: warn}}
 //! # GitLab's keys for features Tether does not have: accepted, ignored, reported by name
@@ -21,21 +21,15 @@
 //! the agent enforces that when it applies a config. This module owns the syntax and the values; it
 //! never reads files or the network.
 
-use crate::duration::GoDuration;
+pub use crate::drift::{DEFAULT_DRIFT_INTERVAL, Drift, MIN_DRIFT_INTERVAL};
 use crate::gitops::{GitOps, check_dns_label};
 use crate::plugins::{AllowedUrl, PluginName, Plugins};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;
-use std::time::Duration;
 
 /// GitLab kas refuses agent config files larger than this; so does Tether.
 pub const MAX_CONFIG_FILE_SIZE: usize = 128 * 1024;
-/// The agent re-applies and checks for drift this often unless `drift.interval` says otherwise
-/// (GitLab's agent re-applies every 5 minutes).
-pub const DEFAULT_DRIFT_INTERVAL: Duration = Duration::from_secs(300);
-/// Drift checks more often than this would load the API server for no benefit.
-pub const MIN_DRIFT_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_LOG_LEVEL: LogLevel = LogLevel::Info;
 pub const DEFAULT_GRPC_LOG_LEVEL: LogLevel = LogLevel::Warn;
 
@@ -196,61 +190,6 @@ impl ResourceFilter {
     pub fn matches(&self, group: &str, kind: &str) -> bool {
         let any = |list: &[String], value: &str| list.iter().any(|v| v == "*" || v == value);
         any(&self.api_groups, group) && any(&self.kinds, kind)
-    }
-}
-
-/// `drift:` — how often the agent compares live objects with the desired ones, and with which detector
-/// plugins (beyond the built-in field-ownership check).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "DriftFields")]
-pub struct Drift {
-    pub enabled: bool,
-    pub interval: Duration,
-    pub detectors: Vec<PluginName>,
-    /// `true`: drift is corrected by re-applying at once; `false`: only reported.
-    pub correct: bool,
-}
-
-impl Default for Drift {
-    fn default() -> Self {
-        Drift {
-            enabled: true,
-            interval: DEFAULT_DRIFT_INTERVAL,
-            detectors: Vec::new(),
-            correct: true,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DriftFields {
-    enabled: Option<bool>,
-    interval: Option<GoDuration>,
-    #[serde(default)]
-    detectors: Vec<PluginName>,
-    correct: Option<bool>,
-}
-
-impl TryFrom<DriftFields> for Drift {
-    type Error = String;
-
-    fn try_from(f: DriftFields) -> Result<Self, String> {
-        let default = Drift::default();
-        let interval = f.interval.map_or(default.interval, GoDuration::get);
-        if interval < MIN_DRIFT_INTERVAL {
-            return Err(format!(
-                "drift.interval {} is shorter than the minimum of {}s",
-                GoDuration(interval),
-                MIN_DRIFT_INTERVAL.as_secs()
-            ));
-        }
-        Ok(Drift {
-            enabled: f.enabled.unwrap_or(default.enabled),
-            interval,
-            detectors: f.detectors,
-            correct: f.correct.unwrap_or(default.correct),
-        })
     }
 }
 

@@ -145,6 +145,8 @@ pub struct ManifestProject {
     pub force_conflicts: bool,
     /// Whether a commit that renders no objects may prune every object of the project.
     pub allow_empty: bool,
+    /// This project's `drift:` overrides of the agent's.
+    pub drift: Option<crate::drift::DriftOverride>,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +166,7 @@ struct ManifestProjectFields {
     inventory_policy: Option<InventoryPolicy>,
     force_conflicts: Option<bool>,
     allow_empty: Option<bool>,
+    drift: Option<crate::drift::DriftOverride>,
 }
 
 impl TryFrom<ManifestProjectFields> for ManifestProject {
@@ -211,6 +214,7 @@ impl TryFrom<ManifestProjectFields> for ManifestProject {
             inventory_policy: f.inventory_policy.unwrap_or(DEFAULT_INVENTORY_POLICY),
             force_conflicts: f.force_conflicts.unwrap_or(DEFAULT_FORCE_CONFLICTS),
             allow_empty: f.allow_empty.unwrap_or(DEFAULT_ALLOW_EMPTY),
+            drift: f.drift,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! agent's `config.yaml`.
 
 pub mod agent;
+pub mod drift;
 pub mod duration;
 pub mod gitops;
 pub mod plugins;

@@ -36,3 +36,10 @@ pub mod tunnel {
         tonic::include_proto!("tether.tunnel.v1");
     }
 }
+
+/// `tether.drift.v1`: drift reports from the agent.
+pub mod drift {
+    pub mod v1 {
+        tonic::include_proto!("tether.drift.v1");
+    }
+}

@@ -41,6 +41,14 @@ pub fn router(ctx: Arc<Context>, secrets: PushSecrets, admin: Option<SecretStrin
     let authenticated = Router::new()
         .route("/api/v1/agents", get(agents).post(register_agent))
         .route("/api/v1/agents/{name}", get(agent))
+        .route(
+            "/api/v1/agents/{name}/drift",
+            get(
+                |State(s): State<ApiState>, Path(name): Path<String>| async move {
+                    Json(crate::drift::agent_drift_view(&s.ctx, &name))
+                },
+            ),
+        )
         .route("/api/v1/agents/{name}/tokens", post(create_token))
         .route("/api/v1/tokens", get(tokens))
         .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))

@@ -24,6 +24,7 @@ pub struct Context {
     /// The agents' idle tunnel streams.
     pub tunnels: crate::tunnel::Tunnels,
     pub metrics: Arc<Metrics>,
+    pub drift: crate::drift::DriftLog,
     /// Cancelled at shutdown: every stream ends.
     pub cancel: CancellationToken,
     /// Every stream's task, so shutdown can wait for them.

@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod configuration;
 pub mod context;
+pub mod drift;
 pub mod gitops;
 pub mod metrics;
 pub mod push;
@@ -52,6 +53,9 @@ pub const GRPC_MODULES: &[(&str, GrpcModule)] = &[
     }),
     ("tunnel", |ctx, auth, routes| {
         routes.add_service(auth.guard(tunnel::TunnelApi::server(ctx.clone())));
+    }),
+    ("drift", |ctx, auth, routes| {
+        routes.add_service(auth.guard(drift::DriftApi::server(ctx.clone())));
     }),
 ];
 
@@ -198,6 +202,7 @@ pub async fn start(
         registry: registry::Registry::new(),
         tunnels: tunnel::Tunnels::new(),
         metrics: metrics.clone(),
+        drift: drift::DriftLog::default(),
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),
     });

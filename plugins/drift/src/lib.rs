@@ -1,13 +1,22 @@
-//! The built-in drift detector. A field drifts when Git sets it and the live object has another value (or
-//! none); fields Git does not set are the cluster's business and never drift. `status` and the
-//! server-populated parts of `metadata` are ignored, as are the JSON-pointer prefixes in the `ignore`
-//! setting (comma-separated). Each drift names the field manager owning the live value.
+//! The built-in drift detector, ownership-aware. A field drifts when Git sets it and the live object has
+//! another value (or none); fields Git does not set are the cluster's business and never drift. Lists
+//! of the same length are compared item by item, so fields the API server defaults inside an item
+//! (a container's `terminationMessagePath`) are not drift. A differing value that Tether's own field
+//! manager still owns is the API server's normalisation of what Tether sent (`0.5` CPU stored as
+//! `500m`), not drift: whoever changes a field takes its ownership. `status` and the server-populated
+//! parts of `metadata` are ignored, as are the JSON-pointer prefixes in the `ignore` setting
+//! (comma-separated). Each drift names the field manager owning the live value.
+//!
+//! Settings: `ignore` (JSON pointers, comma-separated), `manager` (Tether's field manager, `tether`).
 
 wit_bindgen::generate!({ path: "../../wit", world: "tether:plugin/drift-detector@0.1.0" });
 
 use exports::tether::plugin::detect::{Drift, FieldOwner, Guest, Observed, Report, Verdict};
 use serde_json::Value;
 use tether::plugin::types::{Diagnostic, Error};
+
+/// Tether's field manager, unless the `manager` setting names another.
+const DEFAULT_MANAGER: &str = "tether";
 
 /// Written by the API server, not by Git: comparing them would report drift on every object.
 const SERVER_FIELDS: &[&str] = &[
@@ -28,8 +37,10 @@ impl Guest for Detector {
         observed: Vec<Observed>,
     ) -> Result<Vec<Report>, Error> {
         let mut ignored: Vec<String> = SERVER_FIELDS.iter().map(|s| (*s).to_owned()).collect();
+        let mut manager = DEFAULT_MANAGER.to_owned();
         for (key, value) in &settings {
             match key.as_str() {
+                "manager" => manager = value.clone(),
                 "ignore" => ignored.extend(
                     value
                         .split(',')
@@ -38,7 +49,7 @@ impl Guest for Detector {
                 ),
                 other => {
                     return Err(Error::InvalidSettings(Diagnostic {
-                        message: format!("unknown setting `{other}` (known: ignore)"),
+                        message: format!("unknown setting `{other}` (known: ignore, manager)"),
                         location: None,
                     }));
                 }
@@ -47,7 +58,7 @@ impl Guest for Detector {
         observed
             .iter()
             .enumerate()
-            .map(|(i, o)| report(i, o, &ignored))
+            .map(|(i, o)| report(i, o, &ignored, &manager))
             .collect()
     }
 }
@@ -63,7 +74,12 @@ fn parse(index: usize, which: &str, json: &str) -> Result<Value, Error> {
     })
 }
 
-fn report(index: usize, observed: &Observed, ignored: &[String]) -> Result<Report, Error> {
+fn report(
+    index: usize,
+    observed: &Observed,
+    ignored: &[String],
+    manager: &str,
+) -> Result<Report, Error> {
     let (desired, live) = match (&observed.desired, &observed.live) {
         (None, None) => {
             return Ok(Report {
@@ -89,14 +105,12 @@ fn report(index: usize, observed: &Observed, ignored: &[String]) -> Result<Repor
         ),
     };
     let mut drifts = Vec::new();
-    compare(
-        "",
-        &desired,
-        Some(&live),
+    let context = Context {
         ignored,
-        &observed.owners,
-        &mut drifts,
-    );
+        owners: &observed.owners,
+        manager,
+    };
+    compare("", &desired, Some(&live), &context, &mut drifts);
     let verdict = if drifts.is_empty() {
         Verdict::InSync
     } else {
@@ -105,35 +119,57 @@ fn report(index: usize, observed: &Observed, ignored: &[String]) -> Result<Repor
     Ok(Report { verdict, drifts })
 }
 
+/// What every comparison of one object needs.
+struct Context<'a> {
+    ignored: &'a [String],
+    owners: &'a [FieldOwner],
+    manager: &'a str,
+}
+
 fn compare(
     path: &str,
     desired: &Value,
     live: Option<&Value>,
-    ignored: &[String],
-    owners: &[FieldOwner],
+    cx: &Context<'_>,
     drifts: &mut Vec<Drift>,
 ) {
-    if ignored
+    if cx
+        .ignored
         .iter()
         .any(|prefix| path == prefix || path.starts_with(&format!("{prefix}/")))
     {
         return;
     }
-    if let (Value::Object(wanted), Some(Value::Object(have))) = (desired, live) {
-        for (key, value) in wanted {
-            let child = format!("{path}/{}", key.replace('~', "~0").replace('/', "~1"));
-            compare(&child, value, have.get(key), ignored, owners, drifts);
+    match (desired, live) {
+        (Value::Object(wanted), Some(Value::Object(have))) => {
+            for (key, value) in wanted {
+                let child = format!("{path}/{}", key.replace('~', "~0").replace('/', "~1"));
+                compare(&child, value, have.get(key), cx, drifts);
+            }
         }
-        return;
-    }
-    if live != Some(desired) {
-        drifts.push(Drift {
+        (Value::Array(wanted), Some(Value::Array(have))) if wanted.len() == have.len() => {
+            for (i, (value, item)) in wanted.iter().zip(have).enumerate() {
+                compare(&format!("{path}/{i}"), value, Some(item), cx, drifts);
+            }
+        }
+        _ if live == Some(desired) => {}
+        // Still Tether's: the server stored what Tether sent in its own spelling.
+        (_, Some(_)) if owns_exactly(cx.owners, cx.manager, path) => {}
+        _ => drifts.push(Drift {
             path: path.to_owned(),
             desired: Some(desired.to_string()),
             live: live.map(Value::to_string),
-            owner: owner_of(path, owners),
-        });
+            owner: owner_of(path, cx.owners),
+        }),
     }
+}
+
+/// Whether `manager` owns exactly the field at `path`.
+fn owns_exactly(owners: &[FieldOwner], manager: &str, path: &str) -> bool {
+    owners
+        .iter()
+        .filter(|o| o.manager == manager)
+        .any(|o| o.fields.iter().any(|f| f == path))
 }
 
 /// The manager owning the most specific field at or above `path`.

@@ -46,6 +46,8 @@ pub struct GitopsModule {
     pub leader: watch::Receiver<bool>,
     pub metrics: Arc<Metrics>,
     pub reapply_interval: Duration,
+    /// Where each sync publishes what it applied, for the drift module.
+    pub applied: crate::applied::AppliedPublisher,
 }
 
 impl std::fmt::Debug for GitopsModule {
@@ -368,10 +370,12 @@ impl GitopsModule {
         set: ObjectsSet,
     ) -> (ObjectsSet, Outcome) {
         let started = Instant::now();
+        let mut in_flight = self.applied.begin(project.id.as_str(), &catalog);
         // Charts branch on what the cluster serves (`.Capabilities`): render against this cluster.
         let cluster = match capabilities.get().await {
             Ok(cluster) => cluster,
             Err(e) => {
+                in_flight.rendered(&set.commit_id, None, synchronizer.options());
                 return (
                     set,
                     Outcome::RenderFailed(vec![format!(
@@ -397,6 +401,11 @@ impl GitopsModule {
         })
         .await
         .unwrap_or_else(|e| Err(vec![format!("rendering panicked: {e}")]));
+        in_flight.rendered(
+            &set.commit_id,
+            rendered.as_ref().ok().map(|r| r.objects.as_slice()),
+            synchronizer.options(),
+        );
         let rendered = match rendered {
             Ok(rendered) => rendered,
             Err(errors) => return (set, Outcome::RenderFailed(errors)),
@@ -416,6 +425,7 @@ impl GitopsModule {
         else {
             return (set, Outcome::LeadershipLost);
         };
+        in_flight.synced(report.is_success());
         (
             set,
             Outcome::Synced {

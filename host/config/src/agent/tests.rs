@@ -1,6 +1,7 @@
 use super::*;
 use crate::gitops::*;
 use proptest::prelude::*;
+use std::time::Duration;
 
 const FILE: &str = ".tether/agents/prod/config.yaml";
 
