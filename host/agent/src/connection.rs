@@ -22,11 +22,11 @@ use tether_rpc::agent::v1::agent_service_client::AgentServiceClient;
 use tether_rpc::agent::v1::{ConfigurationReport, ProjectStatus, StatusReport};
 use tether_rpc::configuration::v1::configuration_service_client::ConfigurationServiceClient;
 use tether_rpc::gitops::v1::gitops_service_client::GitopsServiceClient;
+use tether_rpc::tunnel::v1::tunnel_service_client::TunnelServiceClient;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::codegen::http;
-use tether_rpc::tunnel::v1::tunnel_service_client::TunnelServiceClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tower::{Service, ServiceExt};
 
