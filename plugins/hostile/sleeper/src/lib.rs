@@ -10,6 +10,8 @@ use tether_plugin_sdk::{PluginError, RenderOutput, RenderRequest, Renderer};
 struct Sleeper;
 
 impl Renderer for Sleeper {
+    // Sleeping in the guest is the attack this plugin exists for, not a test waiting on time.
+    #[allow(clippy::disallowed_methods)]
     fn render(request: RenderRequest) -> Result<RenderOutput, PluginError> {
         match request.settings.get("wait").unwrap_or("sleep") {
             "sleep" => {
