@@ -26,6 +26,9 @@ pub fn config_map(name: &str, value: &str) -> String {
 
 /// A config repository, a server mirroring it over smart HTTP, and the agents connected to it.
 #[derive(Debug)]
+/// The admin token of a fleet's server: every `/api/` read needs it.
+pub const FLEET_ADMIN_TOKEN: &str = "e2e-fleet-admin-token";
+
 pub struct Fleet {
     _git: GitServer,
     pub repo: Repo,
@@ -55,10 +58,13 @@ impl Fleet {
         repo.commit("first")?;
 
         let data = tempfile::tempdir()?;
+        let admin_token_file = data.path().join("admin-token");
+        std::fs::write(&admin_token_file, FLEET_ADMIN_TOKEN)?;
         let config = tether_config::server::parse_server_config(
             &format!(
-                "data_dir: {}\nlisten: {{grpc: '127.0.0.1:0', http: '127.0.0.1:0'}}\nrepositories:\n  - name: {REPO}\n    url: {}\n",
+                "data_dir: {}\nlisten: {{grpc: '127.0.0.1:0', http: '127.0.0.1:0'}}\napi: {{admin_token_file: {}}}\nrepositories:\n  - name: {REPO}\n    url: {}\n",
                 data.path().display(),
+                admin_token_file.display(),
                 git.http_url(REPO)
             ),
             "server.yaml",

@@ -98,7 +98,11 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> Result<String> {
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     stream
         .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: tether\r\nConnection: close\r\n\r\n").as_bytes(),
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: tether\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+                tether_e2e::fleet::FLEET_ADMIN_TOKEN
+            )
+            .as_bytes(),
         )
         .await?;
     let mut response = String::new();

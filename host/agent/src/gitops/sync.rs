@@ -417,7 +417,13 @@ impl Synchronizer {
     ) -> Option<SyncReport> {
         tokio::select! {
             biased;
-            _ = leading.wait_for(|leading| !*leading) => None,
+            // A closed channel is a leadership that can no longer change (no election): it keeps
+            // its last value, so only an observed `false` stops the sync.
+            () = async {
+                if leading.wait_for(|leading| !*leading).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            } => None,
             report = self.sync(desired) => Some(report),
         }
     }
