@@ -24,11 +24,11 @@ pub fn config_map(name: &str, value: &str) -> String {
     )
 }
 
-/// A config repository, a server mirroring it over smart HTTP, and the agents connected to it.
-#[derive(Debug)]
 /// The admin token of a fleet's server: every `/api/` read needs it.
 pub const FLEET_ADMIN_TOKEN: &str = "e2e-fleet-admin-token";
 
+/// A config repository, a server mirroring it over smart HTTP, and the agents connected to it.
+#[derive(Debug)]
 pub struct Fleet {
     _git: GitServer,
     pub repo: Repo,
