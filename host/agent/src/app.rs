@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::configuration;
 use crate::connection::{Backoff, LinkState, PassesGate, ServerConnection, TokenSource};
-use crate::gitops::module::{GitopsModule, REAPPLY_INTERVAL};
+use crate::gitops::module::GitopsModule;
 use crate::leader::LeaderElection;
 use crate::metrics::Metrics;
 use crate::module::{ActiveConfig, ConfigWatch, Module, ModuleHealth, supervise};
@@ -295,7 +295,6 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
             agent_namespace: options.namespace.clone(),
             leader: leader.clone(),
             metrics: metrics.clone(),
-            reapply_interval: REAPPLY_INTERVAL,
             applied: applied.clone(),
         }),
         Arc::new(crate::drift::DriftModule {

@@ -4,7 +4,7 @@
 //! `contested`, not in a fight; a custom detector plugin changes the verdict and a trapping one falls
 //! back to the built-in's; and every drift shows in the server's status API.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DeleteParams, Patch, PatchParams};
@@ -200,7 +200,7 @@ async fn report_mode_reports_and_leaves_the_edit() -> Result<()> {
     let fleet = Fleet::start(&[("prod", ns.name())], &[("a", "1")]).await?;
     fleet.repo.write(
         ".tether/agents/prod/config.yaml",
-        config(ns.name(), "", "{mode: report}"),
+        config(ns.name(), "", "{mode: report, interval: 10s}"),
     )?;
     fleet.push("report drift only")?;
     let agent = fleet.agent("prod", ns.name()).await?;
@@ -216,9 +216,20 @@ async fn report_mode_reports_and_leaves_the_edit() -> Result<()> {
         "{record:?}"
     );
     assert_eq!(record.fields[0].owner, "kubectl-edit");
-    // The agent has judged the edit and decided: nothing was put back.
+    // The agent has judged the edit and decided: nothing was put back — not even by the periodic
+    // pass. Two full re-checks after the edit span a whole `interval`, the period at which a project
+    // without drift detection gets its last commit re-applied blindly.
+    let syncs_before = *agent.metrics.subscribe_syncs().borrow();
+    let mut rechecks = agent.metrics.drift.subscribe_rechecks();
+    let after_edit = *rechecks.borrow_and_update();
+    tokio::time::timeout(DEADLINE, rechecks.wait_for(|n| *n >= after_edit + 2)).await??;
     let a = config_maps.get("a").await?;
     assert_eq!(a.data.unwrap()["value"], "edited");
+    assert_eq!(
+        *agent.metrics.subscribe_syncs().borrow(),
+        syncs_before,
+        "report mode re-applied the commit"
+    );
     let metrics = agent.metrics.render();
     assert!(
         metrics.contains(&format!("tether_drift_objects{{project=\"{REPO}\"}} 1")),
@@ -227,6 +238,37 @@ async fn report_mode_reports_and_leaves_the_edit() -> Result<()> {
     assert!(
         metrics.contains("tether_drift_corrections_total 0"),
         "{metrics}"
+    );
+
+    agent.shutdown().await;
+    fleet.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_drift_detection_off_the_last_commit_is_reapplied_each_interval() -> Result<()> {
+    let ns = cluster().namespace("e2e-drift-off").await?;
+    let fleet = Fleet::start(&[("prod", ns.name())], &[("a", "1")]).await?;
+    fleet.repo.write(
+        ".tether/agents/prod/config.yaml",
+        config(ns.name(), "", "{enabled: false, interval: 10s}"),
+    )?;
+    fleet.push("no drift detection, GitLab's blind re-apply")?;
+    let agent = fleet.agent("prod", ns.name()).await?;
+    let config_maps = Api::<ConfigMap>::namespaced(cluster().admin().await?, ns.name());
+    until(&config_maps, "a", has_value("1")).await?;
+    syncs(&agent, 1).await?;
+    let before = *agent.metrics.subscribe_syncs().borrow();
+
+    edit(&config_maps, "a", "edited", "kubectl-edit").await?;
+    until(&config_maps, "a", has_value("1"))
+        .await
+        .context("the periodic re-apply did not put the edit back")?;
+    assert!(*agent.metrics.subscribe_syncs().borrow() > before);
+    assert_eq!(
+        *agent.metrics.drift.subscribe_rechecks().borrow(),
+        0,
+        "nothing watched"
     );
 
     agent.shutdown().await;
@@ -419,7 +461,7 @@ async fn the_watch_of_a_kind_whose_crd_is_deleted_stops_cleanly() -> Result<()> 
     fleet.repo.write("manifests/widget.yaml", WIDGET)?;
     fleet.repo.write(
         ".tether/agents/prod/config.yaml",
-        config(ns.name(), "", "{mode: report}"),
+        config(ns.name(), "", "{mode: report, interval: 10s}"),
     )?;
     fleet.push("a CRD and one of its objects")?;
     let agent = fleet.agent("prod", ns.name()).await?;

@@ -223,6 +223,7 @@ impl DriftLoop {
                     for reference in all {
                         self.look(&reference).await;
                     }
+                    self.module.metrics.drift.recheck_done();
                 }
             }
         }

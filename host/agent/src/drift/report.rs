@@ -78,6 +78,8 @@ pub struct DriftMetrics {
     detector_failures: Mutex<BTreeMap<String, u64>>,
     /// Watches running, one per kind and scope.
     watches: tokio::sync::watch::Sender<usize>,
+    /// Full re-checks of every managed object done since start.
+    rechecks: tokio::sync::watch::Sender<u64>,
 }
 
 impl DriftMetrics {
@@ -89,6 +91,15 @@ impl DriftMetrics {
     /// Changes as watches start and stop; holds how many run.
     pub fn subscribe_watches(&self) -> tokio::sync::watch::Receiver<usize> {
         self.watches.subscribe()
+    }
+
+    pub fn recheck_done(&self) {
+        self.rechecks.send_modify(|n| *n += 1);
+    }
+
+    /// Changes after each full re-check; holds how many were done.
+    pub fn subscribe_rechecks(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.rechecks.subscribe()
     }
 
     pub fn set_drifted(&self, counts: BTreeMap<String, u64>) {
@@ -133,6 +144,13 @@ impl DriftMetrics {
                 value.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP tether_drift_rechecks_total Full re-checks of every managed object (drift.interval).\n\
+             # TYPE tether_drift_rechecks_total counter\n\
+             tether_drift_rechecks_total {}",
+            *self.rechecks.borrow()
+        );
         let _ = writeln!(
             out,
             "# HELP tether_drift_watches Watches on managed kinds, one per kind and scope.\n\

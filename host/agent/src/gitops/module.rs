@@ -28,9 +28,6 @@ use crate::metrics::Metrics;
 use crate::module::{ActiveConfig, ConfigWatch, Module};
 use crate::plugin_files::AgentPluginFiles;
 
-/// GitLab's agent re-applies the last commit every five minutes, undoing changes made by hand.
-pub const REAPPLY_INTERVAL: Duration = Duration::from_secs(300);
-
 /// What every project worker shares.
 pub struct GitopsModule {
     pub client: kube::Client,
@@ -45,7 +42,6 @@ pub struct GitopsModule {
     pub agent_namespace: String,
     pub leader: watch::Receiver<bool>,
     pub metrics: Arc<Metrics>,
-    pub reapply_interval: Duration,
     /// Where each sync publishes what it applied, for the drift module.
     pub applied: crate::applied::AppliedPublisher,
 }
@@ -262,7 +258,15 @@ impl GitopsModule {
         // The last commit applied without error: the stream resumes after it.
         let mut applied_commit = String::new();
         let mut last_set: Option<ObjectsSet> = None;
-        let mut reapply = tokio::time::interval(self.reapply_interval);
+        // Whether the last sync applied everything: a failed one is retried every `drift.interval`.
+        let mut last_succeeded = false;
+        // With drift detection on, the drift module re-checks every object each `drift.interval`
+        // and judges it with the project's detector and ignore rules; a blind re-apply would undo
+        // edits the detector or an ignore rule lets stand, and correct in `report` mode. With it
+        // off, the last commit is re-applied as often, as GitLab's agent does every 5 minutes.
+        let drift = active.config.drift.with_override(project.drift.as_ref());
+        let blind_reapply = !drift.enabled;
+        let mut reapply = tokio::time::interval(drift.interval);
         reapply.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         reapply.tick().await;
         loop {
@@ -337,7 +341,8 @@ impl GitopsModule {
                     },
                     (set, outcome) = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
                         in_flight = None;
-                        if outcome.succeeded() {
+                        last_succeeded = outcome.succeeded();
+                        if last_succeeded {
                             applied_commit = set.commit_id.clone();
                         }
                         self.report(&project, &set.commit_id, &outcome).await;
@@ -349,7 +354,9 @@ impl GitopsModule {
                         last_set = Some(set);
                     }
                     _ = reapply.tick(), if in_flight.is_none() && next.is_none() => {
-                        next = last_set.clone();
+                        if blind_reapply || !last_succeeded {
+                            next = last_set.clone();
+                        }
                     }
                 }
             };
