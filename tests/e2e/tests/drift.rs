@@ -264,7 +264,8 @@ async fn with_drift_detection_off_the_last_commit_is_reapplied_each_interval() -
     until(&config_maps, "a", has_value("1"))
         .await
         .context("the periodic re-apply did not put the edit back")?;
-    assert!(*agent.metrics.subscribe_syncs().borrow() > before);
+    // Counted once the sync has reported, just after its apply.
+    syncs(&agent, before + 1).await?;
     assert_eq!(
         *agent.metrics.drift.subscribe_rechecks().borrow(),
         0,
