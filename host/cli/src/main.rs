@@ -96,6 +96,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             tether_plugin_host::compiler_program()
                 .context("cannot find this program to compile plugins with")?,
         ),
+        // One call at a time: a small pool is less address space to reserve at start.
+        pool_slots: 4,
         ..EngineOptions::default()
     };
     match cli.command {
