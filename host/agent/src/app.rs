@@ -280,6 +280,9 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
     // The one list of feature modules.
     let engine = Arc::new(PluginEngine::new(EngineOptions {
         cache_dir: options.cache_dir.clone(),
+        // The tether-agent program compiles in a child process of itself, which can be stopped
+        // and capped in memory; an agent embedded in a test compiles on a thread.
+        compiler_program: tether_plugin_host::compiler_program(),
         ..EngineOptions::default()
     })?);
     let applied = crate::applied::AppliedPublisher::default();

@@ -27,8 +27,18 @@ enum LogFormat {
     Json,
 }
 
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    // Before the runtime starts: as a compiler process (see `EngineOptions::compiler_program`), the
+    // agent only compiles one plugin under its memory limit.
+    if let Some(code) = tether_plugin_host::run_compiler_process_if_asked() {
+        return Ok(code);
+    }
+    run()?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // RUST_LOG, when set, wins over the configuration's `observability.logging`.
     let from_env = std::env::var_os("RUST_LOG").is_some();

@@ -8,10 +8,11 @@ mod plugin_check;
 mod render;
 mod yaml;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tether_plugin_host::EngineOptions;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,6 +27,12 @@ struct Cli {
     /// Compile every plugin afresh instead of using the cache.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// How long compiling one plugin may take before it is stopped (`300s`, `2m`).
+    #[arg(long, global = true, value_parser = tether_config::plugins::parse_duration, default_value = "300s")]
+    compile_timeout: std::time::Duration,
+    /// How much memory compiling one plugin may use (`512Mi`, `1Gi`).
+    #[arg(long, global = true, default_value_t = tether_plugin_host::DEFAULT_COMPILE_MEMORY)]
+    compile_memory: tether_config::plugins::ByteSize,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,6 +57,10 @@ enum PluginCommand {
 }
 
 fn main() -> ExitCode {
+    // `tether` is its own compiler process (see `EngineOptions::compiler_program`).
+    if let Some(code) = tether_plugin_host::run_compiler_process_if_asked() {
+        return code;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TETHER_LOG")
@@ -76,11 +87,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
     } else {
         cli.cache_dir.or_else(default_cache_dir)
     };
+    let engine = EngineOptions {
+        cache_dir,
+        compile_timeout: cli.compile_timeout,
+        compile_memory: cli.compile_memory,
+        // Compilations run in a child process of this same program, under the limits above.
+        compiler_program: Some(
+            tether_plugin_host::compiler_program()
+                .context("cannot find this program to compile plugins with")?,
+        ),
+        // One call at a time: a small pool is less address space to reserve at start.
+        pool_slots: 4,
+        ..EngineOptions::default()
+    };
     match cli.command {
         Command::Plugin {
             command: PluginCommand::Check(args),
-        } => plugin_check::run(args),
-        Command::Render(args) => render::run(args, cache_dir),
+        } => plugin_check::run(
+            args,
+            // No cache: the compile time printed is the real one a fresh agent pays.
+            EngineOptions {
+                cache_dir: None,
+                ..engine
+            },
+        ),
+        Command::Render(args) => render::run(args, engine),
         Command::Kubeconfig(args) => kubeconfig::run(args),
     }
 }

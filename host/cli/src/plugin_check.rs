@@ -17,7 +17,7 @@ pub(crate) struct CheckArgs {
     world: Option<World>,
 }
 
-pub(crate) fn run(args: CheckArgs) -> Result<ExitCode> {
+pub(crate) fn run(args: CheckArgs, engine: EngineOptions) -> Result<ExitCode> {
     let bytes = tether_plugin_host::read_component_file(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let name = args
@@ -25,8 +25,7 @@ pub(crate) fn run(args: CheckArgs) -> Result<ExitCode> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    // No cache: the compile time printed is the real one a fresh agent pays.
-    let engine = PluginEngine::new(EngineOptions::default())?;
+    let engine = PluginEngine::new(engine)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "file:         {}", args.file.display())?;
     writeln!(out, "size:         {} bytes", bytes.len())?;

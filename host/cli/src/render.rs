@@ -63,7 +63,7 @@ fn detect_renderer(dir: &Path) -> &'static str {
     }
 }
 
-pub(crate) fn run(args: RenderArgs, cache_dir: Option<PathBuf>) -> Result<ExitCode> {
+pub(crate) fn run(args: RenderArgs, engine: EngineOptions) -> Result<ExitCode> {
     if !args.dir.is_dir() {
         bail!("{} is not a directory", args.dir.display());
     }
@@ -78,10 +78,9 @@ pub(crate) fn run(args: RenderArgs, cache_dir: Option<PathBuf>) -> Result<ExitCo
             "--values, --set and --set-string are for charts (the `helm` renderer), not `{plugin}`"
         );
     }
-    let engine = PluginEngine::new(EngineOptions {
-        cache_dir,
-        ..EngineOptions::default()
-    })?;
+    let engine = PluginEngine::new(engine)?;
+    // Built-ins load at first use: only the one this call renders with is compiled or read from
+    // the cache (loading is most of a small render's time).
     let mut catalog = PluginCatalog::load(&engine, &Default::default(), &NoPluginFiles);
     let name = if is_component_file(&plugin) {
         let path = Path::new(&plugin);

@@ -258,3 +258,83 @@ fn plugin_check_explains_a_component_that_does_not_conform() {
     );
     assert!(Path::new(artifacts::HELLO_PATH).exists());
 }
+
+// `plugin check` is the tool for vetting untrusted components: a component built to make compiling
+// slow and hungry is stopped at either limit, in the compiler process `tether` starts of itself.
+#[test]
+fn plugin_check_stops_a_compilation_at_its_memory_and_time_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let hungry = dir.path().join("hungry.wasm");
+    std::fs::write(
+        &hungry,
+        tether_plugin_host::hostile::expensive_component(60_000),
+    )
+    .unwrap();
+    let output = tether(&[
+        "--compile-memory",
+        "256Mi",
+        "plugin",
+        "check",
+        hungry.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stdout(&output).contains(
+            "conforms:     no — plugin `hungry` was not compiled: over the compile memory limit: \
+             compiling needed more than 256Mi of memory"
+        ),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+
+    let slow = dir.path().join("slow.wasm");
+    std::fs::write(
+        &slow,
+        tether_plugin_host::hostile::expensive_component(200_000),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let output = tether(&[
+        "--compile-timeout",
+        "2s",
+        "--compile-memory",
+        "8Gi",
+        "plugin",
+        "check",
+        slow.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stdout(&output).contains("over the compile time limit"),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+// Loading is most of a small render's time: a call loads the one plugin it renders with.
+#[test]
+fn render_loads_only_the_plugin_it_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["render", dir.path().to_str().unwrap()])
+        .env("TETHER_CACHE_DIR", dir.path().join("cache"))
+        .env("TETHER_LOG", "tether_plugin_host=debug")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let log = stderr(&output);
+    let loaded: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("plugin loaded"))
+        .collect();
+    assert_eq!(loaded.len(), 1, "{log}");
+    assert!(loaded[0].contains("raw"), "{log}");
+}

@@ -90,14 +90,12 @@ pub(crate) fn run<R>(
         .allow_tcp(false)
         .allow_udp(false);
     if let Some(dir) = setup.source_dir {
-        let tree_error = |reason: String| PluginError::SourceTree {
-            plugin: plugin.clone(),
-            path: dir.display().to_string(),
-            reason,
-        };
-        check_source_tree(dir).map_err(tree_error)?;
         wasi.preopened_dir(dir, SOURCE_DIR, FsPerms::ReadOnly)
-            .map_err(|e| tree_error(format!("{e:#}")))?;
+            .map_err(|e| PluginError::SourceTree {
+                plugin: plugin.clone(),
+                path: dir.display().to_string(),
+                reason: format!("{e:#}"),
+            })?;
     }
     let state = CallState {
         plugin: setup.plugin.clone(),
@@ -187,35 +185,6 @@ const FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 pub(crate) fn hostcall_fuel(output_limit: u64) -> usize {
     let fuel = output_limit.saturating_mul(2).saturating_add(16 << 20);
     usize::try_from(fuel).unwrap_or(usize::MAX)
-}
-
-/// A source tree may hold only directories, regular files and symlinks (which WASI resolves inside the
-/// tree). Anything else — a FIFO, a socket, a device — would block the thread that opens it in the
-/// host's WASI implementation beyond any timer's reach, so the tree is refused before the call.
-fn check_source_tree(dir: &Path) -> Result<(), String> {
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        let entries = std::fs::read_dir(&current)
-            .map_err(|e| format!("cannot list {}: {e}", current.display()))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| format!("cannot list {}: {e}", current.display()))?;
-            let kind = entry
-                .file_type()
-                .map_err(|e| format!("cannot read {}: {e}", entry.path().display()))?;
-            if kind.is_dir() {
-                pending.push(entry.path());
-            } else if !kind.is_file() && !kind.is_symlink() {
-                let relative = entry.path();
-                let relative = relative.strip_prefix(dir).unwrap_or(&relative);
-                return Err(format!(
-                    "`{}` is not a regular file (a FIFO, socket or device); a source tree holds only \
-                     files, directories and symlinks",
-                    text::guest_text(&relative.display().to_string(), text::PATH_CAP)
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 impl types::Host for CallState {}

@@ -7,6 +7,7 @@ use crate::error::{LoadError, PluginError};
 use crate::plugin::{Plugin, PluginDefinition};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use tether_config::plugins::{PluginSource, PluginSpec, Plugins, World};
 
 /// Where configured plugins' bytes come from. The agent reads repository files from what the server
@@ -68,11 +69,44 @@ pub struct LoadFailure {
     pub error: LoadError,
 }
 
-/// The loaded plugins by name.
+/// The plugins by name: configured ones loaded up front (so that a broken one is reported when the
+/// configuration arrives), built-ins loaded at their first use — a call or an agent start that
+/// renders only plain manifests never compiles the chart and kustomization renderers.
 #[derive(Debug, Default)]
 pub struct PluginCatalog {
     plugins: BTreeMap<String, Plugin>,
+    builtins: BTreeMap<String, LazyBuiltin>,
     failures: Vec<LoadFailure>,
+}
+
+/// A built-in, loaded once by the first caller that needs it (others asking meanwhile wait for it).
+#[derive(Debug)]
+struct LazyBuiltin {
+    engine: PluginEngine,
+    builtin: BuiltinPlugin,
+    loaded: OnceLock<Result<Plugin, String>>,
+}
+
+impl LazyBuiltin {
+    fn get(&self) -> Result<&Plugin, PluginError> {
+        self.loaded
+            .get_or_init(|| {
+                let definition = PluginDefinition::new(
+                    self.builtin.name,
+                    self.builtin.world,
+                    self.builtin.component,
+                );
+                self.engine.load(definition).map_err(|error| {
+                    tracing::error!(plugin = self.builtin.name, "{error}");
+                    error.to_string()
+                })
+            })
+            .as_ref()
+            .map_err(|reason| PluginError::LoadFailed {
+                name: self.builtin.name.to_owned(),
+                reason: reason.clone(),
+            })
+    }
 }
 
 impl PluginCatalog {
@@ -89,8 +123,14 @@ impl PluginCatalog {
     ) -> Self {
         let mut catalog = PluginCatalog::default();
         for builtin in builtins {
-            let definition = PluginDefinition::new(builtin.name, builtin.world, builtin.component);
-            catalog.record(builtin.name, engine.load(definition));
+            catalog.builtins.insert(
+                builtin.name.to_owned(),
+                LazyBuiltin {
+                    engine: engine.clone(),
+                    builtin: *builtin,
+                    loaded: OnceLock::new(),
+                },
+            );
         }
         for spec in specs {
             let name = spec.name.as_str();
@@ -123,12 +163,17 @@ impl PluginCatalog {
 
     /// Add (or replace) a plugin loaded by other means, e.g. a file named on the command line.
     pub fn insert(&mut self, plugin: Plugin) {
+        self.builtins.remove(plugin.name());
         self.plugins.insert(plugin.name().to_owned(), plugin);
     }
 
+    /// The plugin `name`, loading it now if it is a built-in not used before.
     pub fn get(&self, name: &str) -> Result<&Plugin, PluginError> {
         if let Some(plugin) = self.plugins.get(name) {
             return Ok(plugin);
+        }
+        if let Some(builtin) = self.builtins.get(name) {
+            return builtin.get();
         }
         // Say why a configured plugin is missing where it is used, not only in the log.
         match self.failures.iter().find(|f| f.plugin == name) {
@@ -138,7 +183,7 @@ impl PluginCatalog {
             }),
             None => Err(PluginError::NotLoaded {
                 name: name.to_owned(),
-                known: self.plugins.keys().cloned().collect(),
+                known: self.names().map(str::to_owned).collect(),
             }),
         }
     }
@@ -156,11 +201,25 @@ impl PluginCatalog {
         Ok(plugin)
     }
 
-    pub fn plugins(&self) -> impl Iterator<Item = &Plugin> {
-        self.plugins.values()
+    /// The names of every plugin that loaded or can be loaded, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        let mut names: Vec<&str> = self
+            .plugins
+            .keys()
+            .chain(self.builtins.keys())
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        names.into_iter()
     }
 
-    /// The plugins that failed to load, by name, in configuration order.
+    /// Every plugin, loading the built-ins not used yet (a built-in that fails to load is left out
+    /// and logged).
+    pub fn plugins(&self) -> impl Iterator<Item = &Plugin> {
+        self.names().filter_map(|name| self.get(name).ok())
+    }
+
+    /// The configured plugins that failed to load, by name, in configuration order.
     pub fn failures(&self) -> &[LoadFailure] {
         &self.failures
     }

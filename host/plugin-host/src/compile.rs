@@ -1,8 +1,10 @@
 //! Compiling a component, bounded: the host compiles what an agent's configuration (or a CLI user)
 //! names, and a component can be built so that compiling it costs minutes of CPU and gigabytes of
 //! memory. Before compiling, the bytes are walked once (linear, no compilation) and refused past the
-//! size limits below, naming the limit; the compilation itself runs on a worker thread and is waited
-//! for at most [`EngineOptions::compile_timeout`](crate::EngineOptions).
+//! size limits below, naming the limit; the compilation itself runs in a compiler process (see
+//! `compiler`) under [`EngineOptions::compile_memory`](crate::EngineOptions), killed at
+//! [`EngineOptions::compile_timeout`](crate::EngineOptions) — or, in an engine without a compiler
+//! program, on a worker thread waited for at most that long.
 //!
 //! Why these limits: Cranelift's cost grows faster than linearly in the size of one function (register
 //! allocation over its whole body), and its memory with the function being compiled times the threads
@@ -11,6 +13,7 @@
 //!
 //! What it must never do: hand bytes over the limits to wasmtime.
 
+use crate::compiler::Compiler;
 use crate::error::LoadError;
 use std::io::Read;
 use std::path::Path;
@@ -73,12 +76,16 @@ pub(crate) fn read_bounded(file: std::fs::File) -> Result<Vec<u8>, std::io::Erro
     Ok(bytes)
 }
 
-/// Check `bytes` against the limits, then compile on a worker thread, waiting at most `timeout`.
+/// Check `bytes` against the limits, then compile: in a compiler process when the engine has one
+/// (skipped when an earlier one already compiled these bytes into the cache), then on a worker thread
+/// of this process waiting at most `timeout` — after a compiler process, that only reads its result
+/// from the cache.
 pub(crate) fn compile(
     engine: &Engine,
+    compiler: &Compiler,
     plugin: &str,
     bytes: &[u8],
-    timeout: Duration,
+    digest: &str,
 ) -> Result<Component, LoadError> {
     let refused = |limit: &'static str, detail: String| LoadError::CompileLimit {
         plugin: plugin.to_owned(),
@@ -94,8 +101,39 @@ pub(crate) fn compile(
             ),
         ));
     }
-    check_functions(bytes).map_err(|(limit, detail)| refused(limit, detail))?;
+    match compiler {
+        Compiler::Thread { timeout } => {
+            check_functions(bytes).map_err(|(limit, detail)| refused(limit, detail))?;
+            compile_on_thread(engine, plugin, bytes, *timeout)
+        }
+        Compiler::Process(process) => {
+            let marker = process.marker(digest);
+            if !marker.is_file() {
+                check_functions(bytes).map_err(|(limit, detail)| refused(limit, detail))?;
+                process.run(plugin, bytes)?;
+                // Only after a compiler process succeeded: the bytes compile within the limits.
+                if let Err(e) = write_marker(&marker) {
+                    tracing::warn!(plugin, "cannot record the compilation in the cache: {e}");
+                }
+            }
+            compile_on_thread(engine, plugin, bytes, process.timeout)
+        }
+    }
+}
 
+fn write_marker(marker: &Path) -> std::io::Result<()> {
+    if let Some(dir) = marker.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(marker, b"")
+}
+
+fn compile_on_thread(
+    engine: &Engine,
+    plugin: &str,
+    bytes: &[u8],
+    timeout: Duration,
+) -> Result<Component, LoadError> {
     let (done, compiled) = mpsc::sync_channel(1);
     let worker_engine = engine.clone();
     let owned = bytes.to_vec();
@@ -111,15 +149,16 @@ pub(crate) fn compile(
             plugin: plugin.to_owned(),
             reason: format!("{e:#}"),
         }),
-        // The worker cannot be stopped from outside; it ends when its compilation does, and nothing
-        // waits for it or uses what it makes.
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(refused(
-            "compile time",
-            format!(
+        // A thread cannot be stopped from outside; it ends when its compilation does, and nothing
+        // waits for it or uses what it makes. (A compiler process is killed instead.)
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(LoadError::CompileLimit {
+            plugin: plugin.to_owned(),
+            limit: "compile time",
+            detail: format!(
                 "compiling took longer than {}s; stopped waiting",
                 timeout.as_secs_f64()
             ),
-        )),
+        }),
         Err(mpsc::RecvTimeoutError::Disconnected) => Err(LoadError::NotAComponent {
             plugin: plugin.to_owned(),
             reason: "the compiler stopped without a result".into(),

@@ -3,6 +3,7 @@
 
 use crate::bindings::{drift, proxy, renderer};
 use crate::call::CallState;
+use crate::compiler::{Compiler, CompilerProcess};
 use crate::error::LoadError;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tether_config::plugins::MAX_MEMORY;
+use tether_config::plugins::{ByteSize, MAX_MEMORY};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{
     Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
@@ -27,8 +28,17 @@ pub struct EngineOptions {
     /// Instances that can be alive at once across all plugins (each call holds one while it runs).
     /// The pool reserves address space for every slot up front, so this bounds the host's footprint.
     pub pool_slots: u32,
-    /// How long compiling one component is waited for before it is refused (see `compile`).
+    /// How long compiling one component may take before it is stopped and refused.
     pub compile_timeout: Duration,
+    /// How much memory compiling one component may use (with a `compiler_program` only).
+    pub compile_memory: ByteSize,
+    /// A program that compiles components when started with
+    /// [`COMPILE_SUBCOMMAND`](crate::COMPILE_SUBCOMMAND): the agent and the CLI name themselves
+    /// ([`std::env::current_exe`]) and call [`run_compiler_process_if_asked`](crate::run_compiler_process_if_asked)
+    /// first in `main`. A compilation then runs in a child process under `compile_memory`, and is
+    /// killed at `compile_timeout`. `None`: compilations run on a thread of this process, waited for
+    /// at most `compile_timeout` but neither stopped nor capped in memory (tests, embedders).
+    pub compiler_program: Option<PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -37,6 +47,8 @@ impl Default for EngineOptions {
             cache_dir: None,
             pool_slots: DEFAULT_POOL_SLOTS,
             compile_timeout: crate::compile::DEFAULT_COMPILE_TIMEOUT,
+            compile_memory: crate::compiler::DEFAULT_COMPILE_MEMORY,
+            compiler_program: None,
         }
     }
 }
@@ -63,7 +75,10 @@ pub(crate) struct EngineInner {
     pub(crate) proxy_linker: Linker<CallState>,
     /// The compile cache's directory and handle (whose hit and miss counters the engine shares).
     cache: Option<(PathBuf, Cache)>,
-    pub(crate) compile_timeout: Duration,
+    pub(crate) compiler: Compiler,
+    /// Without a cache directory, a compiler process still needs one to hand its work over: a
+    /// private one, removed with the engine.
+    _scratch_cache: Option<tempfile::TempDir>,
     _ticker: EpochTicker,
 }
 
@@ -77,12 +92,9 @@ impl std::fmt::Debug for EngineInner {
 
 impl PluginEngine {
     pub fn new(options: EngineOptions) -> Result<Self, LoadError> {
+        let started = std::time::Instant::now();
         let engine_error = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        // Time limits are epochs, not fuel: an epoch check costs a load and a compare per loop back-edge,
-        // fuel a counter update per block.
-        config.epoch_interruption(true);
+        let mut config = compile_settings();
         let slots = options.pool_slots.max(1);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(slots)
@@ -99,14 +111,30 @@ impl PluginEngine {
             .max_memory_size(usize::try_from(MAX_MEMORY.bytes()).unwrap_or(usize::MAX));
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
-        let cache_dir = match &options.cache_dir {
+        let scratch_cache = match (&options.cache_dir, &options.compiler_program) {
+            (None, Some(_)) => Some(
+                tempfile::Builder::new()
+                    .prefix("tether-compile-")
+                    .tempdir()
+                    .map_err(|e| {
+                        LoadError::Engine(format!("cannot make a compile directory: {e}"))
+                    })?,
+            ),
+            _ => None,
+        };
+        let cache_root = options
+            .cache_dir
+            .as_deref()
+            .or(scratch_cache.as_ref().map(tempfile::TempDir::path));
+        let cache = match cache_root {
             Some(root) => {
                 // The directory is named by the engine's compatibility hash, so a wasmtime upgrade or a
                 // changed setting starts a fresh cache instead of reading artefacts it can't use; inside,
                 // wasmtime names each entry by a sha256 over the engine's compile settings and the
                 // component's bytes. (Loading our own serialized artefacts would need `unsafe`
                 // deserialization, which this workspace forbids; wasmtime's cache verifies its own.)
-                let probe = Engine::new(&config).map_err(engine_error)?;
+                // The probe only hashes compile settings: no instance pool to reserve and release.
+                let probe = Engine::new(&compile_settings()).map_err(engine_error)?;
                 let dir = root.join(compatibility_key(&probe));
                 std::fs::create_dir_all(&dir).map_err(|e| {
                     LoadError::Engine(format!(
@@ -114,13 +142,25 @@ impl PluginEngine {
                         dir.display()
                     ))
                 })?;
-                let mut cache_config = CacheConfig::new();
-                cache_config.with_directory(&dir);
-                let cache = Cache::new(cache_config).map_err(engine_error)?;
+                // wasmtime's cache has a directory of its own: its cleanup deletes whatever else it
+                // finds in it.
+                let cache = open_cache(&dir.join("wasmtime")).map_err(engine_error)?;
                 config.cache(Some(cache.clone()));
                 Some((dir, cache))
             }
             None => None,
+        };
+        let compiler = match (&options.compiler_program, &cache) {
+            (Some(program), Some((dir, _))) => Compiler::Process(CompilerProcess {
+                program: program.clone(),
+                cache_dir: dir.join("wasmtime"),
+                compiled_dir: dir.join("compiled"),
+                timeout: options.compile_timeout,
+                memory: options.compile_memory,
+            }),
+            _ => Compiler::Thread {
+                timeout: options.compile_timeout,
+            },
         };
         let engine = Engine::new(&config).map_err(engine_error)?;
 
@@ -134,6 +174,7 @@ impl PluginEngine {
             proxy::Proxy::add_to_linker::<_, HasSelf<CallState>>(l, |s| s)
         })?;
 
+        tracing::debug!(time = ?started.elapsed(), "plugin engine ready");
         let ticking = engine.clone();
         let ticker = EpochTicker::start(move || ticking.increment_epoch())
             .map_err(|e| LoadError::Engine(format!("cannot start the epoch ticker thread: {e}")))?;
@@ -143,8 +184,9 @@ impl PluginEngine {
                 renderer_linker,
                 drift_linker,
                 proxy_linker,
-                cache: cache_dir,
-                compile_timeout: options.compile_timeout,
+                cache: scratch_cache.is_none().then_some(cache).flatten(),
+                compiler,
+                _scratch_cache: scratch_cache,
                 _ticker: ticker,
             }),
         })
@@ -170,6 +212,31 @@ impl PluginEngine {
             .as_ref()
             .map(|(_, cache)| (cache.cache_hits(), cache.cache_misses()))
     }
+}
+
+/// Everything about the engine that decides the compiled code (and so the cache key): the same for
+/// the host's engine and a compiler process's, so that what one compiles the other reads.
+fn compile_settings() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    // Time limits are epochs, not fuel: an epoch check costs a load and a compare per loop back-edge,
+    // fuel a counter update per block.
+    config.epoch_interruption(true);
+    config
+}
+
+fn open_cache(dir: &std::path::Path) -> wasmtime::Result<Cache> {
+    let mut cache_config = CacheConfig::new();
+    cache_config.with_directory(dir);
+    Cache::new(cache_config)
+}
+
+/// A compiler process's engine: the host's compile settings and cache directory, without the
+/// instance pool (it only compiles; the pool's reservations would count against its memory limit).
+pub(crate) fn compile_only_engine(cache_dir: &std::path::Path) -> wasmtime::Result<Engine> {
+    let mut config = compile_settings();
+    config.cache(Some(open_cache(cache_dir)?));
+    Engine::new(&config)
 }
 
 /// WASI 0.2 (sandboxed by each call's context) plus the world's own imports. The async WASI: a guest

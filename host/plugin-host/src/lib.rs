@@ -24,6 +24,7 @@ mod bindings;
 mod call;
 mod catalog;
 mod compile;
+mod compiler;
 mod engine;
 mod error;
 mod limits;
@@ -33,11 +34,15 @@ mod plugin;
 mod render;
 mod services;
 mod text;
+mod tree;
 
 pub use catalog::{LoadFailure, LocalPluginFiles, NoPluginFiles, PluginCatalog, PluginFiles};
 pub use compile::{
     DEFAULT_COMPILE_TIMEOUT, MAX_COMPONENT_SIZE, MAX_FUNCTION_LOCALS, MAX_FUNCTION_SIZE,
     MAX_FUNCTIONS, read_component_file,
+};
+pub use compiler::{
+    COMPILE_SUBCOMMAND, DEFAULT_COMPILE_MEMORY, compiler_program, run_compiler_process_if_asked,
 };
 pub use engine::{DEFAULT_POOL_SLOTS, EngineOptions, PluginEngine};
 pub use error::{GuestError, GuestErrorKind, LoadError, PluginError};
@@ -93,6 +98,9 @@ pub mod builtin {
 
     pub const ALL: [BuiltinPlugin; 4] = [RAW, DRIFT, KUSTOMIZE, HELM];
 }
+
+#[doc(hidden)]
+pub mod hostile;
 
 /// Every component build.rs made, as paths: the tests' hostile plugins, examples and the Python renderer.
 #[doc(hidden)]

@@ -10,6 +10,7 @@ use crate::objects;
 use crate::render::{self, RenderOutput, RenderRequest};
 use crate::services::{HttpRequest, HttpResponse, Observed, OutboundTransport, Report};
 use crate::text;
+use crate::tree::SourceTree;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -158,7 +159,9 @@ impl PluginEngine {
     /// Check the digest, compile (or take from the cache), and check the component implements its world.
     pub fn load(&self, definition: PluginDefinition<'_>) -> Result<Plugin, LoadError> {
         let plugin = definition.name.clone();
+        let started = Instant::now();
         let actual = hex::encode(Sha256::digest(definition.component));
+        let digest_time = started.elapsed();
         if let Some(expected) = &definition.sha256
             && expected.as_hex() != actual
         {
@@ -169,11 +172,23 @@ impl PluginEngine {
             });
         }
         let started = Instant::now();
-        let component = self.compile(&plugin, definition.component)?;
+        let component = self.compile_digested(&plugin, definition.component, &actual)?;
         let compile_time = started.elapsed();
+        let linked = Instant::now();
         let pre = self.pre_instantiate(&plugin, definition.world, &component)?;
+        let link_time = linked.elapsed();
+        let tried = Instant::now();
         self.trial_instantiate(&plugin, definition.world, &definition.limits, &pre)?;
-        tracing::debug!(plugin, world = %definition.world, ?compile_time, "plugin loaded");
+        // Where a load's time goes (`TETHER_LOG=tether_plugin_host=debug`): docs/PERFORMANCE.md.
+        tracing::debug!(
+            plugin,
+            world = %definition.world,
+            ?digest_time,
+            ?compile_time,
+            ?link_time,
+            trial_time = ?tried.elapsed(),
+            "plugin loaded"
+        );
         Ok(Plugin {
             inner: Arc::new(PluginInner {
                 name: plugin.into(),
@@ -193,7 +208,17 @@ impl PluginEngine {
 
     /// Compile (through the on-disk cache when the engine has one), within the compile limits.
     pub fn compile(&self, plugin: &str, bytes: &[u8]) -> Result<Component, LoadError> {
-        crate::compile::compile(self.wasmtime(), plugin, bytes, self.inner().compile_timeout)
+        self.compile_digested(plugin, bytes, &hex::encode(Sha256::digest(bytes)))
+    }
+
+    fn compile_digested(
+        &self,
+        plugin: &str,
+        bytes: &[u8],
+        digest: &str,
+    ) -> Result<Component, LoadError> {
+        let inner = self.inner();
+        crate::compile::compile(&inner.engine, &inner.compiler, plugin, bytes, digest)
     }
 
     /// Linking checks names; the types of the world's exported functions are checked when an instance
@@ -367,10 +392,17 @@ impl Plugin {
             .pairs()
             .to_vec();
         let context = render::context(request);
+        // Before the permit: walking (and, rarely, copying) the tree is not the plugin's time.
+        let tree =
+            SourceTree::prepare(&request.source_dir).map_err(|reason| PluginError::SourceTree {
+                plugin: self.name().to_owned(),
+                path: request.source_dir.display().to_string(),
+                reason,
+            })?;
         let _permit = self.inner.gate.acquire();
         let result = call::run(
             self.inner.engine.wasmtime(),
-            self.setup(Some(&request.source_dir), None),
+            self.setup(Some(tree.path()), None),
             async |store| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
@@ -397,7 +429,13 @@ impl Plugin {
             objects::check_duplicate_keys(&object.manifest)
                 .map_err(invalid(index, object.origin.as_ref()))?;
         }
-        let output = render::convert_output(self.name(), output)?;
+        let mut output = render::convert_output(self.name(), output)?;
+        output
+            .warnings
+            .extend(tree.warnings().into_iter().map(|message| render::Warning {
+                message,
+                location: None,
+            }));
         let mut set = objects::ObjectSet::new(&request.namespace);
         for (index, object) in output.objects.iter().enumerate() {
             set.check(index, &object.manifest)

@@ -403,41 +403,69 @@ fn a_plugin_waiting_in_wasi_is_stopped_at_the_time_limit_and_gives_back_its_slot
     assert_next_call_works();
 }
 
+// A FIFO, socket or device in a tree would block the host thread that opens it beyond any timer's
+// reach. It is left out of what the plugin sees (with a warning), and the rest of the tree renders.
 #[test]
-fn a_source_tree_with_a_fifo_is_refused_before_the_plugin_can_block_on_it() {
+fn a_source_tree_with_a_fifo_or_a_socket_renders_without_them() {
     let dir = empty_dir();
-    let fifo = dir.path().join("pipe");
     let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
+        .arg(dir.path().join("pipe"))
         .status()
         .expect("mkfifo runs");
     assert!(made.success());
+    std::fs::create_dir(dir.path().join("deeper")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("deeper/socket")).unwrap();
+    std::fs::write(dir.path().join("data"), "12345").unwrap();
+    std::fs::write(
+        dir.path().join("deeper/map.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("deeper/map.yaml", dir.path().join("link.yaml")).unwrap();
     let plugin = load(
         "sleeper",
         World::Renderer,
         artifacts::SLEEPER_PATH,
-        limits(64, 300, 1 << 20),
+        limits(64, 2000, 1 << 20),
     );
-    let request = RenderRequest::new(dir.path()).with_settings(settings(&[("wait", "fifo")]));
-    let error = plugin.render(&request).unwrap_err();
-    let PluginError::SourceTree {
-        plugin: name,
-        reason,
-        ..
-    } = &error
-    else {
-        panic!("{error:?}")
+    let read = |file: &str| {
+        let request = RenderRequest::new(dir.path())
+            .with_settings(settings(&[("wait", "fifo"), ("file", file)]));
+        plugin.render(&request).unwrap_err().to_string()
     };
-    assert_eq!(name, "sleeper");
-    assert!(reason.contains("`pipe` is not a regular file"), "{reason}");
+    // The FIFO is not there to block on: the guest's read fails at once instead of timing out.
+    let error = read("pipe");
+    assert!(error.contains("/src/pipe"), "{error}");
+    assert!(!error.contains("time limit"), "{error}");
+    // Everything else is.
+    assert!(read("data").contains("read 5 bytes"));
+    assert!(read("link.yaml").contains("read 54 bytes"));
     assert_eq!(plugin.concurrency().in_flight(), 0);
-    // The same plugin reading a regular file in a clean tree gets an answer.
-    let clean = empty_dir();
-    std::fs::write(clean.path().join("pipe"), "12345").unwrap();
-    let error = plugin
-        .render(&RenderRequest::new(clean.path()).with_settings(settings(&[("wait", "fifo")])))
-        .unwrap_err();
-    assert!(error.to_string().contains("read 5 bytes"), "{error}");
+
+    // A renderer that succeeds says what it left out; the tree itself is untouched.
+    let raw = renderer("raw", artifacts::RAW_PATH);
+    let output = raw
+        .render(&RenderRequest::new(dir.path()).with_settings(settings(&[("glob", "deeper/*")])))
+        .unwrap();
+    let names: Vec<&str> = output
+        .objects
+        .iter()
+        .map(|o| o.manifest["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["kept"]);
+    let warnings: Vec<&str> = output.warnings.iter().map(|w| w.message.as_str()).collect();
+    for special in ["`pipe`", "`deeper/socket`"] {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains(special) && w.contains("left out")),
+            "{special}: {warnings:?}"
+        );
+    }
+    let kind = std::fs::symlink_metadata(dir.path().join("pipe"))
+        .unwrap()
+        .file_type();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&kind));
     assert_next_call_works();
 }
 
@@ -476,6 +504,7 @@ fn a_compilation_past_its_deadline_is_refused_and_the_engine_carries_on() {
         cache_dir: None,
         pool_slots: 2,
         compile_timeout: Duration::from_micros(1),
+        ..EngineOptions::default()
     })
     .unwrap();
     let bytes = read(artifacts::HELLO_PATH);
@@ -488,6 +517,133 @@ fn a_compilation_past_its_deadline_is_refused_and_the_engine_carries_on() {
     );
     assert!(error.to_string().contains("compile time"), "{error}");
     assert_next_call_works();
+}
+
+/// An engine compiling in a child process (the plugin host's own compiler program), with a cache of
+/// its own.
+fn process_engine(timeout: Duration, memory: ByteSize) -> (PluginEngine, tempfile::TempDir) {
+    let cache = empty_dir();
+    let engine = PluginEngine::new(EngineOptions {
+        cache_dir: Some(cache.path().to_owned()),
+        pool_slots: 2,
+        compile_timeout: timeout,
+        compile_memory: memory,
+        compiler_program: Some(env!("CARGO_BIN_EXE_tether-plugin-compile").into()),
+    })
+    .unwrap();
+    (engine, cache)
+}
+
+/// Processes whose command line mentions `needle` (a test's own temporary directory).
+fn processes_mentioning(needle: &std::path::Path) -> Vec<String> {
+    let needle = needle.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| {
+            let cmdline = std::fs::read(entry.ok()?.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.contains(&needle).then_some(cmdline)
+        })
+        .collect()
+}
+
+// Within the size limits, a component can still be built to make compiling slow and hungry. In a
+// compiler process it is stopped at either limit, named; the host carries on.
+#[test]
+fn a_compilation_over_its_memory_limit_is_stopped_naming_the_limit() {
+    let (engine, _cache) = process_engine(Duration::from_secs(600), ByteSize(256 << 20));
+    let expensive = tether_plugin_host::hostile::expensive_component(60_000);
+    let started = Instant::now();
+    let error = engine
+        .load(PluginDefinition::new("hungry", World::Renderer, &expensive))
+        .unwrap_err();
+    assert!(
+        matches!(error, LoadError::CompileLimit { ref plugin, limit: "compile memory", .. } if plugin == "hungry"),
+        "{error:?} after {:?}",
+        started.elapsed()
+    );
+    assert!(error.to_string().contains("256Mi"), "{error}");
+    // The same engine compiles and runs a well-behaved plugin, through the same child process and
+    // cache.
+    let hello = engine
+        .load(PluginDefinition::new(
+            "hello",
+            World::Renderer,
+            &read(artifacts::HELLO_PATH),
+        ))
+        .unwrap();
+    hello
+        .render(&RenderRequest::new(empty_dir().path()))
+        .unwrap();
+    assert_eq!(
+        engine.cache_hits_and_misses(),
+        Some((1, 0)),
+        "the host read what the compiler process compiled"
+    );
+}
+
+#[test]
+fn a_compilation_past_its_deadline_is_killed() {
+    let (engine, cache) = process_engine(Duration::from_secs(2), ByteSize(8 << 30));
+    let expensive = tether_plugin_host::hostile::expensive_component(200_000);
+    let started = Instant::now();
+    let error = engine
+        .load(PluginDefinition::new("slow", World::Renderer, &expensive))
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(error, LoadError::CompileLimit { ref plugin, limit: "compile time", .. } if plugin == "slow"),
+        "{error:?} after {took:?}"
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    // Stopped, not abandoned: no compiler process of this engine is left.
+    assert_eq!(processes_mentioning(cache.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_component_compiled_by_a_compiler_process_is_loaded_from_the_cache_afterwards() {
+    let (first, cache) = process_engine(
+        Duration::from_secs(600),
+        tether_plugin_host::DEFAULT_COMPILE_MEMORY,
+    );
+    let bytes = read(artifacts::HELLO_PATH);
+    first
+        .load(PluginDefinition::new("hello", World::Renderer, &bytes))
+        .unwrap();
+    assert_eq!(first.cache_hits_and_misses(), Some((1, 0)));
+    let marker_time = |engine: &PluginEngine| {
+        let dir = engine.cache_dir().unwrap().join("compiled");
+        let entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
+        assert_eq!(entries.len(), 1);
+        entries[0].metadata().unwrap().modified().unwrap()
+    };
+    let compiled_at = marker_time(&first);
+    drop(first);
+    // A restart: no compiler process runs again (it would rewrite the record), the cache is read.
+    let second = PluginEngine::new(EngineOptions {
+        cache_dir: Some(cache.path().to_owned()),
+        pool_slots: 2,
+        compiler_program: Some("/nonexistent/compiler".into()),
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    second
+        .load(PluginDefinition::new("hello", World::Renderer, &bytes))
+        .unwrap();
+    assert_eq!(second.cache_hits_and_misses(), Some((1, 0)));
+    assert_eq!(marker_time(&second), compiled_at);
+    // A compiler that cannot start is an error naming it, not a silent compilation in the host.
+    let raw = read(artifacts::RAW_PATH);
+    let error = second
+        .load(PluginDefinition::new("raw", World::Renderer, &raw))
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("/nonexistent/compiler"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -19,6 +19,7 @@ pub static ENGINE: LazyLock<PluginEngine> = LazyLock::new(|| {
         // The compiler is a debug build here, on machines shared by many builds: the 18 MB Python
         // component took over two minutes to compile.
         compile_timeout: std::time::Duration::from_secs(1200),
+        ..EngineOptions::default()
     })
     .expect("engine starts")
 });
