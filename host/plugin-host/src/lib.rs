@@ -92,6 +92,14 @@ pub mod builtin {
     };
 
     pub const ALL: [BuiltinPlugin; 4] = [RAW, DRIFT, KUSTOMIZE, HELM];
+
+    /// `prometheus`: Prometheus' read API through the tunnel, within limits and optional tenancy. Not
+    /// in [`ALL`]: it needs the URL it may reach, so the agent's prometheus module loads it itself.
+    pub const PROMETHEUS: BuiltinPlugin = BuiltinPlugin {
+        name: "prometheus",
+        world: World::Proxy,
+        component: super::artifacts::PROMETHEUS,
+    };
 }
 
 /// Every component build.rs made, as paths: the tests' hostile plugins, examples and the Python renderer.
