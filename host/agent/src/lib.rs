@@ -7,6 +7,7 @@
 pub mod app;
 pub mod applied;
 pub mod configuration;
+pub mod discovery;
 pub mod connection;
 pub mod drift;
 pub mod gitops;
@@ -14,4 +15,5 @@ pub mod leader;
 pub mod metrics;
 pub mod module;
 pub mod plugin_files;
+pub mod prometheus;
 pub mod tunnel;
