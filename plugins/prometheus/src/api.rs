@@ -319,7 +319,10 @@ fn checked_params(
                 )));
             }
             put("query", query);
-            put("start", params.single("start")?.unwrap_or_default().to_owned());
+            put(
+                "start",
+                params.single("start")?.unwrap_or_default().to_owned(),
+            );
             put("end", params.single("end")?.unwrap_or_default().to_owned());
             put("step", step_text.to_owned());
             put("timeout", timeout(settings, params)?);
@@ -476,9 +479,9 @@ fn human_duration(d: Duration) -> String {
 
 fn human_bytes(n: u64) -> String {
     const MIB: u64 = 1024 * 1024;
-    if n >= MIB && n % MIB == 0 {
+    if n >= MIB && n.is_multiple_of(MIB) {
         format!("{} MiB", n / MIB)
-    } else if n >= 1024 && n % 1024 == 0 {
+    } else if n >= 1024 && n.is_multiple_of(1024) {
         format!("{} KiB", n / 1024)
     } else {
         format!("{n} bytes")

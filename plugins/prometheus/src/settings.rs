@@ -46,15 +46,10 @@ impl Settings {
                 KNOWN.join(", ")
             ));
         }
-        let get = |key: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.trim())
-        };
-        let url = get("url")
-            .filter(|u| !u.is_empty())
-            .ok_or("setting `url` (base URL of Prometheus, e.g. http://prometheus:9090) is required")?;
+        let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim());
+        let url = get("url").filter(|u| !u.is_empty()).ok_or(
+            "setting `url` (base URL of Prometheus, e.g. http://prometheus:9090) is required",
+        )?;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(format!(
                 "setting `url`: `{url}` must start with http:// or https://"

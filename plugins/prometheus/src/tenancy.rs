@@ -48,9 +48,16 @@ impl Enforced {
             return Err(format!("`{text}` is not a list of label matchers"));
         };
         if selector.matchers.or_matchers.iter().any(|g| !g.is_empty()) {
-            return Err(format!("`{text}`: `or` is not allowed in enforced matchers"));
+            return Err(format!(
+                "`{text}`: `or` is not allowed in enforced matchers"
+            ));
         }
-        if let Some(m) = selector.matchers.matchers.iter().find(|m| m.name == "__name__") {
+        if let Some(m) = selector
+            .matchers
+            .matchers
+            .iter()
+            .find(|m| m.name == "__name__")
+        {
             return Err(format!(
                 "`{m}`: the metric name can't be enforced; enforce labels such as `namespace`"
             ));
@@ -235,7 +242,9 @@ pub fn lookback(expr: &Expr) -> Duration {
             .range
             .saturating_add(offset(&s.offset))
             .saturating_add(lookback(&s.expr)),
-        Expr::Aggregate(a) => lookback(&a.expr).max(a.param.as_deref().map_or(Duration::ZERO, lookback)),
+        Expr::Aggregate(a) => {
+            lookback(&a.expr).max(a.param.as_deref().map_or(Duration::ZERO, lookback))
+        }
         Expr::Unary(u) => lookback(&u.expr),
         Expr::Binary(b) => lookback(&b.lhs).max(lookback(&b.rhs)),
         Expr::Paren(p) => lookback(&p.expr),
@@ -283,14 +292,18 @@ mod tests {
             r#"absent(nonexistent{job="x"})"#,
             r#"{job="a" or job="b"}"#,
         ] {
-            let (text, _) = team().confine_query(query).unwrap_or_else(|e| panic!("{query}: {e:?}"));
+            let (text, _) = team()
+                .confine_query(query)
+                .unwrap_or_else(|e| panic!("{query}: {e:?}"));
             assert!(confined(&text), "{query} became {text}");
         }
     }
 
     #[test]
     fn a_selector_naming_the_label_is_only_narrowed() {
-        let (text, _) = team().confine_query(r#"up{namespace="kube-system"}"#).unwrap();
+        let (text, _) = team()
+            .confine_query(r#"up{namespace="kube-system"}"#)
+            .unwrap();
         assert!(text.contains(r#"namespace="kube-system""#), "{text}");
         assert!(text.contains(r#"namespace=~"team-a|team-b""#), "{text}");
     }
@@ -316,8 +329,12 @@ mod tests {
     fn the_verifier_catches_an_unconfined_selector() {
         assert!(!confined("up"));
         assert!(!confined(r#"up{namespace=~"team-a|team-b"} or down"#));
-        assert!(!confined(r#"topk(scalar(secret), up{namespace=~"team-a|team-b"})"#));
-        assert!(!confined(r#"{job="a", namespace=~"team-a|team-b" or job="b"}"#));
+        assert!(!confined(
+            r#"topk(scalar(secret), up{namespace=~"team-a|team-b"})"#
+        ));
+        assert!(!confined(
+            r#"{job="a", namespace=~"team-a|team-b" or job="b"}"#
+        ));
     }
 
     #[test]

@@ -5,7 +5,11 @@ const NOW: f64 = 1_700_000_000.0;
 
 fn settings(extra: &[(&str, &str)]) -> Settings {
     let mut pairs = vec![("url".to_owned(), "http://prom:9090".to_owned())];
-    pairs.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    pairs.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     Settings::parse(&pairs).unwrap()
 }
 
@@ -133,7 +137,10 @@ fn a_form_post_is_read_and_a_smuggled_second_query_refused() {
     let (response, sent) = run(&settings(&[]), &post, Ok(ok("{}")));
     let (status, _, message) = error_of(&response);
     assert_eq!(status, 400);
-    assert!(message.contains("`query` is given more than once"), "{message}");
+    assert!(
+        message.contains("`query` is given more than once"),
+        "{message}"
+    );
     assert!(sent.is_empty());
 }
 
@@ -177,7 +184,11 @@ fn ten_years_at_one_second_steps_is_refused_before_prometheus_sees_it() {
     let (response, _) = range("1s", &[("min_step", "15s")]);
     assert!(error_of(&response).2.contains("min_step"));
     let (response, _) = range("1s", &[]);
-    assert!(error_of(&response).2.contains("86401 points"), "{:?}", error_of(&response));
+    assert!(
+        error_of(&response).2.contains("86401 points"),
+        "{:?}",
+        error_of(&response)
+    );
     let (response, sent) = range("60", &[]);
     assert_eq!(response.status, 200);
     assert_eq!(form(&sent[0])[3], ("step".to_owned(), "60".to_owned()));
@@ -206,7 +217,10 @@ fn an_answer_over_the_limit_is_an_error_never_a_cut_document() {
     );
     let (status, kind, message) = error_of(&response);
     assert_eq!((status, kind.as_str()), (422, "execution"));
-    assert!(message.contains("larger than 1 KiB (max_response)"), "{message}");
+    assert!(
+        message.contains("larger than 1 KiB (max_response)"),
+        "{message}"
+    );
     let (response, _) = run(
         &settings(&[]),
         &get("/api/v1/query", &[("query", "up")]),
