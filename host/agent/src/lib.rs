@@ -7,8 +7,8 @@
 pub mod app;
 pub mod applied;
 pub mod configuration;
-pub mod discovery;
 pub mod connection;
+pub mod discovery;
 pub mod drift;
 pub mod gitops;
 pub mod leader;

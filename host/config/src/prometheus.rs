@@ -126,13 +126,18 @@ impl TryFrom<PrometheusFields> for Prometheus {
             ));
         }
         let max_response = f.max_response.unwrap_or(DEFAULT_MAX_RESPONSE);
-        if max_response.bytes() == 0 || max_response.bytes() > MAX_OUTPUT.bytes() - RESPONSE_HEADROOM.bytes() {
+        if max_response.bytes() == 0
+            || max_response.bytes() > MAX_OUTPUT.bytes() - RESPONSE_HEADROOM.bytes()
+        {
             return Err(format!(
                 "prometheus.max_response must be between 1 byte and {} (got {max_response})",
                 ByteSize(MAX_OUTPUT.bytes() - RESPONSE_HEADROOM.bytes())
             ));
         }
-        let enforce = f.enforce.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+        let enforce = f
+            .enforce
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty());
         if let Some(e) = &enforce
             && !["=", "!=", "=~", "!~"].iter().any(|op| e.contains(op))
         {

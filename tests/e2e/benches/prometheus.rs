@@ -79,7 +79,12 @@ fn plugin_costs() -> Result<()> {
     };
     let definition = |settings: Vec<(String, String)>| PluginDefinition {
         settings: tether_config::plugins::Settings::new(settings).unwrap(),
-        allowed_urls: vec!["http://prometheus:9090/api/v1/".to_owned().try_into().unwrap()],
+        allowed_urls: vec![
+            "http://prometheus:9090/api/v1/"
+                .to_owned()
+                .try_into()
+                .unwrap(),
+        ],
         ..PluginDefinition::new("prometheus", World::Proxy, bytes)
     };
     let cold = engine()?;
@@ -94,7 +99,10 @@ fn plugin_costs() -> Result<()> {
         ("no tenancy", vec![]),
         (
             "tenancy",
-            vec![("enforce".to_owned(), r#"namespace=~"team-a|team-b""#.to_owned())],
+            vec![(
+                "enforce".to_owned(),
+                r#"namespace=~"team-a|team-b""#.to_owned(),
+            )],
         ),
     ] {
         let mut settings = settings;
@@ -116,7 +124,11 @@ fn plugin_costs() -> Result<()> {
             let start = Instant::now();
             let response = plugin.handle(&request, transport.clone())?;
             times.push(start.elapsed());
-            ensure!(response.status == 200, "{}", String::from_utf8_lossy(&response.body));
+            ensure!(
+                response.status == 200,
+                "{}",
+                String::from_utf8_lossy(&response.body)
+            );
         }
         times.sort();
         println!(
@@ -146,7 +158,11 @@ async fn main() -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     for agent in ["bench", "tenant"] {
         while http
-            .get(&through(setup.people(), agent), "/api/v1/query?query=up", Some(&token))
+            .get(
+                &through(setup.people(), agent),
+                "/api/v1/query?query=up",
+                Some(&token),
+            )
             .await?
             .0
             != 200

@@ -53,7 +53,11 @@ impl Metrics {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let (_, body) = http
-                .get(&metrics.prometheus.url(), "/api/v1/query?query=count%20by%20(namespace)%20(up)", None)
+                .get(
+                    &metrics.prometheus.url(),
+                    "/api/v1/query?query=count%20by%20(namespace)%20(up)",
+                    None,
+                )
                 .await?;
             let v: Value = serde_json::from_slice(&body)?;
             // Three groups: the `prometheus` job has no namespace label, the workloads one each.

@@ -51,7 +51,10 @@ async fn queries_through_the_server_equal_prometheus_and_the_limits_hold() -> Re
 
     // The same questions, direct and through the server: the same JSON.
     for path in [
-        format!("/api/v1/query?query={}&time={t}", encode(r#"up{job="prometheus"}"#)),
+        format!(
+            "/api/v1/query?query={}&time={t}",
+            encode(r#"up{job="prometheus"}"#)
+        ),
         format!(
             "/api/v1/query_range?query={}&start={}&end={t}&step=1",
             encode("sum by (namespace) (up)"),
@@ -74,7 +77,9 @@ async fn queries_through_the_server_equal_prometheus_and_the_limits_hold() -> Re
     let (status, mine) = http
         .post_form(&tunnel, "/api/v1/query", Some(&token), &form)
         .await?;
-    let (_, theirs) = http.post_form(&direct, "/api/v1/query", None, &form).await?;
+    let (_, theirs) = http
+        .post_form(&direct, "/api/v1/query", None, &form)
+        .await?;
     assert_eq!(status, 200);
     assert_eq!(json(&mine)?, json(&theirs)?);
 
@@ -87,7 +92,11 @@ async fn queries_through_the_server_equal_prometheus_and_the_limits_hold() -> Re
     ] {
         let (status, body) = http.post_form(&tunnel, path, Some(&token), &[]).await?;
         let (status, kind, message) = error_of(status, &body)?;
-        assert_eq!((status, kind.as_str()), (403, "forbidden"), "{path}: {message}");
+        assert_eq!(
+            (status, kind.as_str()),
+            (403, "forbidden"),
+            "{path}: {message}"
+        );
     }
 
     // Ten years at one-second steps: refused with the limit named.
@@ -106,7 +115,10 @@ async fn queries_through_the_server_equal_prometheus_and_the_limits_hold() -> Re
     let (status, body) = tunnel_get(&http, &tunnel, &path, &token).await?;
     let (status, kind, message) = error_of(status, &body)?;
     assert_eq!((status, kind.as_str()), (422, "execution"), "{message}");
-    assert!(message.contains("larger than 64 KiB (max_response)"), "{message}");
+    assert!(
+        message.contains("larger than 64 KiB (max_response)"),
+        "{message}"
+    );
 
     // People: no token, a person not granted.
     let path = "/api/v1/query?query=up";
@@ -158,15 +170,22 @@ async fn tenancy_holds_against_escape_attempts() -> Result<()> {
         );
         // Directly, the same query does see the other namespace (so the test can fail).
         let (_, theirs) = http.get(&direct, &path, None).await?;
-        let unconfined = json(&theirs)?["data"]["result"].as_array().map_or(0, Vec::len);
-        let confined = json(&body)?["data"]["result"].as_array().map_or(0, Vec::len);
+        let unconfined = json(&theirs)?["data"]["result"]
+            .as_array()
+            .map_or(0, Vec::len);
+        let confined = json(&body)?["data"]["result"]
+            .as_array()
+            .map_or(0, Vec::len);
         assert!(confined < unconfined || unconfined == 0, "{query}");
     }
     // label_replace can't relabel the other namespace's series into view: one series, not two.
     let relabelled = r#"label_replace(up{job=~".*-app"}, "namespace", "team-a", "", "")"#;
     let path = format!("/api/v1/query?query={}&time={t}", encode(relabelled));
     let (_, body) = tunnel_get(&http, &tunnel, &path, &token).await?;
-    assert_eq!(json(&body)?["data"]["result"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        json(&body)?["data"]["result"].as_array().map(Vec::len),
+        Some(1)
+    );
     // Sums see the allowed series only.
     let path = format!("/api/v1/query?query={}&time={t}", encode("sum(up)"));
     let (_, mine) = tunnel_get(&http, &tunnel, &path, &token).await?;
@@ -217,9 +236,13 @@ async fn prometheus_down_or_silent_is_a_clear_error_and_the_agent_carries_on() -
     let (_, token) = setup.person("alice", &[], None)?;
     let http = Http::new();
 
-    let (status, body) =
-        tunnel_get(&http, &through(setup.people(), "down"), "/api/v1/query?query=up", &token)
-            .await?;
+    let (status, body) = tunnel_get(
+        &http,
+        &through(setup.people(), "down"),
+        "/api/v1/query?query=up",
+        &token,
+    )
+    .await?;
     let (status, kind, message) = error_of(status, &body)?;
     assert_eq!((status, kind.as_str()), (503, "unavailable"));
     assert!(message.contains("did not answer"), "{message}");
@@ -242,9 +265,13 @@ async fn prometheus_down_or_silent_is_a_clear_error_and_the_agent_carries_on() -
         let mut busy = agent.tunnel_pool.busy();
         tokio::time::timeout(DEADLINE, busy.wait_for(|n| *n == 0)).await??;
     }
-    let (status, _) =
-        tunnel_get(&http, &through(setup.people(), "down"), "/api/v1/query?query=up", &token)
-            .await?;
+    let (status, _) = tunnel_get(
+        &http,
+        &through(setup.people(), "down"),
+        "/api/v1/query?query=up",
+        &token,
+    )
+    .await?;
     assert_eq!(status, 503);
     held.abort();
     down_agent.shutdown().await;
@@ -288,7 +315,9 @@ async fn discovery_finds_prometheus_and_a_crd_and_the_proxy_uses_what_it_found()
         .await?;
     let group = format!("{ns}.tether-e2e.example");
     let crds = Api::<CustomResourceDefinition>::all(admin.clone());
-    let crd = crds.create(&PostParams::default(), &widget_crd(&group)).await?;
+    let crd = crds
+        .create(&PostParams::default(), &widget_crd(&group))
+        .await?;
     let agent = setup.agent("found").await?;
 
     // The server shows what the agent found.
@@ -299,7 +328,11 @@ async fn discovery_finds_prometheus_and_a_crd_and_the_proxy_uses_what_it_found()
     let deadline = Instant::now() + DEADLINE;
     let features = loop {
         let (status, body) = http
-            .get(&api, "/api/v1/agents/found/features", Some(admin_token.trim()))
+            .get(
+                &api,
+                "/api/v1/agents/found/features",
+                Some(admin_token.trim()),
+            )
             .await?;
         assert_eq!(status, 200);
         let v = json(&body)?;
@@ -324,7 +357,9 @@ async fn discovery_finds_prometheus_and_a_crd_and_the_proxy_uses_what_it_found()
         .flat_map(|f| f["evidence"].as_array().cloned().unwrap_or_default())
         .collect();
     assert!(
-        evidence.iter().any(|e| *e == format!("service {ns}/prometheus").as_str()),
+        evidence
+            .iter()
+            .any(|e| *e == format!("service {ns}/prometheus").as_str()),
         "{evidence:?}"
     );
 
@@ -339,14 +374,21 @@ async fn discovery_finds_prometheus_and_a_crd_and_the_proxy_uses_what_it_found()
         if status == 200 {
             break body;
         }
-        assert!(Instant::now() < deadline, "{}", String::from_utf8_lossy(&body));
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let (_, theirs) = http.get(&metrics.url(), &path, None).await?;
     assert_eq!(json(&mine)?, json(&theirs)?);
 
-    crds.delete(crd.metadata.name.as_deref().unwrap(), &DeleteParams::default())
-        .await?;
+    crds.delete(
+        crd.metadata.name.as_deref().unwrap(),
+        &DeleteParams::default(),
+    )
+    .await?;
     agent.shutdown().await;
     setup.server.shutdown().await;
     Ok(())

@@ -71,7 +71,11 @@ impl Module for DiscoveryModule {
         Ok(())
     }
 
-    fn run(self: Arc<Self>, _config: ConfigWatch, stop: CancellationToken) -> BoxFuture<'static, ()> {
+    fn run(
+        self: Arc<Self>,
+        _config: ConfigWatch,
+        stop: CancellationToken,
+    ) -> BoxFuture<'static, ()> {
         async move {
             let (services, services_w) = reflector::store::<Service>();
             let (crds, crds_w) = reflector::store::<CustomResourceDefinition>();
@@ -164,7 +168,13 @@ fn watch_kind<K>(
     config: watcher::Config,
 ) -> futures::stream::BoxStream<'static, ()>
 where
-    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
 {
     let kind = K::kind(&()).into_owned();
     reflector::reflector(writer, watcher::watcher(api, config).default_backoff())

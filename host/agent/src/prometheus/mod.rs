@@ -218,8 +218,8 @@ impl PrometheusModule {
                 };
                 // A configured proxy keeps its own settings and allow-list; the URL in use is added
                 // as `url` unless it sets one.
-                let url = Settings::new(vec![("url".to_owned(), wanted.url.clone())])
-                    .unwrap_or_default();
+                let url =
+                    Settings::new(vec![("url".to_owned(), wanted.url.clone())]).unwrap_or_default();
                 Definition {
                     component: bytes,
                     sha256: Some(spec.sha256.clone()),

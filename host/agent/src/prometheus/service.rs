@@ -74,9 +74,7 @@ impl PrometheusService {
         let request = plugin_request(&info, body.freeze());
         tracing::debug!(method = %info.method, path = %info.path_and_query, "tunnelled Prometheus request");
         let call = tokio::task::spawn_blocking(move || {
-            instance
-                .plugin
-                .handle(&request, instance.transport.clone())
+            instance.plugin.handle(&request, instance.transport.clone())
         });
         let result = tokio::select! {
             result = call => result,
@@ -91,13 +89,26 @@ impl PrometheusService {
                     .iter()
                     .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
                     .map(|(_, v)| v.clone());
-                send_response(tx, response.status, content_type, Bytes::from(response.body)).await
+                send_response(
+                    tx,
+                    response.status,
+                    content_type,
+                    Bytes::from(response.body),
+                )
+                .await
             }
             Ok(Err(e)) => {
                 tracing::warn!("prometheus proxy plugin: {e}");
                 answer(tx, 502, &prometheus_error("internal", &e.to_string())).await
             }
-            Err(e) => answer(tx, 502, &prometheus_error("internal", &format!("the plugin's call: {e}"))).await,
+            Err(e) => {
+                answer(
+                    tx,
+                    502,
+                    &prometheus_error("internal", &format!("the plugin's call: {e}")),
+                )
+                .await
+            }
         }
     }
 
@@ -135,7 +146,9 @@ fn plugin_request(info: &RequestInfo, body: Bytes) -> HttpRequest {
     HttpRequest {
         method: info.method.clone(),
         target: path.to_owned(),
-        query: form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
+        query: form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect(),
         headers,
         body: body.to_vec(),
     }
@@ -147,7 +160,11 @@ fn prometheus_error(error_type: &str, message: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-async fn answer(tx: &mpsc::Sender<ConnectRequest>, status: u16, json: &[u8]) -> Result<(), TunnelError> {
+async fn answer(
+    tx: &mpsc::Sender<ConnectRequest>,
+    status: u16,
+    json: &[u8],
+) -> Result<(), TunnelError> {
     send_response(
         tx,
         status,

@@ -84,7 +84,8 @@ impl HttpTransport {
         let mut body = response.into_body();
         let mut collected = Vec::new();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| OutboundError::Failed(format!("reading the answer: {e}")))?;
+            let frame =
+                frame.map_err(|e| OutboundError::Failed(format!("reading the answer: {e}")))?;
             if let Ok(data) = frame.into_data() {
                 if (collected.len() + data.len()) as u64 > self.max_body {
                     // Dropping the body closes the connection: nothing more is read.

@@ -97,10 +97,9 @@ impl Module for TunnelModule {
     ) -> BoxFuture<'static, ()> {
         let service = Arc::new(Services {
             kubernetes_api: kubernetes_api::KubernetesApi::new(self.client.clone(), config.clone()),
-            prometheus: self
-                .prometheus
-                .clone()
-                .map(|availability| crate::prometheus::PrometheusService::new(availability, config)),
+            prometheus: self.prometheus.clone().map(|availability| {
+                crate::prometheus::PrometheusService::new(availability, config)
+            }),
         });
         pool::run(self.connection.clone(), service, self.stats.clone(), stop).boxed()
     }

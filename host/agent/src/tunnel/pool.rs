@@ -18,8 +18,8 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::TunnelError;
 use super::Services;
+use super::TunnelError;
 use crate::connection::{Backoff, ServerConnection};
 
 pub const MIN_IDLE: usize = 4;

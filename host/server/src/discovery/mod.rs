@@ -37,16 +37,21 @@ pub struct FeatureRecord {
     pub url: String,
 }
 
+/// One agent's report: features, CRD groups, when.
+type Report = (Vec<FeatureRecord>, Vec<String>, i64);
+
 /// Every agent's latest report.
 #[derive(Debug, Default)]
 pub struct FeatureLog {
-    by_agent: Mutex<BTreeMap<String, (Vec<FeatureRecord>, Vec<String>, i64)>>,
+    by_agent: Mutex<BTreeMap<String, Report>>,
 }
 
 impl FeatureLog {
     pub fn record(&self, agent: &str, features: Vec<FeatureRecord>, crd_groups: Vec<String>) {
-        self.lock()
-            .insert(agent.to_owned(), (features, crd_groups, crate::store::now()));
+        self.lock().insert(
+            agent.to_owned(),
+            (features, crd_groups, crate::store::now()),
+        );
     }
 
     pub fn of(&self, agent: &str) -> AgentFeatures {
@@ -63,9 +68,7 @@ impl FeatureLog {
         }
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, BTreeMap<String, (Vec<FeatureRecord>, Vec<String>, i64)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Report>> {
         self.by_agent
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

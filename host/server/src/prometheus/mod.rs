@@ -59,7 +59,11 @@ async fn proxy(
         .strip_prefix(PREFIX)
         .and_then(|rest| rest.split_once("/prometheus"))
     else {
-        return error(StatusCode::NOT_FOUND, "not_found", "no such path".to_owned());
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such path".to_owned(),
+        );
     };
     let agent_name = agent_name.to_owned();
     let path_and_query = match request.uri().query() {
@@ -116,7 +120,13 @@ async fn proxy(
                 format!("no agent named `{agent_name}`"),
             );
         }
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            );
+        }
     };
     match people.access.user_access(ctx, &agent).await {
         Ok(Some(access)) if access.grants(&user.name, &user.groups) => {}
@@ -140,7 +150,13 @@ async fn proxy(
         Err(e @ crate::users::access::AccessError::Invalid { .. }) => {
             return error(StatusCode::FORBIDDEN, "forbidden", e.to_string());
         }
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            );
+        }
     }
     let too_large = || {
         error(
@@ -180,7 +196,11 @@ async fn proxy(
         {
             Ok(tunnel) => tunnel,
             Err(e @ TakeError::NotConnected { .. }) => {
-                return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string());
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    e.to_string(),
+                );
             }
             Err(e @ TakeError::NotOffered { .. }) => {
                 return error(StatusCode::NOT_IMPLEMENTED, "unavailable", e.to_string());
@@ -198,9 +218,11 @@ async fn proxy(
             out
         }
         Err(ExchangeError::BodyTooLarge) => too_large(),
-        Err(e @ ExchangeError::ShuttingDown) => {
-            error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
-        }
+        Err(e @ ExchangeError::ShuttingDown) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        ),
         Err(e) => error(
             StatusCode::BAD_GATEWAY,
             "unavailable",

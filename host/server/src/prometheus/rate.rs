@@ -41,7 +41,9 @@ impl UserRate {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(user) {
-            buckets.retain(|_, (_, last)| now.duration_since(*last).as_secs_f64() * per_second < burst);
+            buckets.retain(|_, (_, last)| {
+                now.duration_since(*last).as_secs_f64() * per_second < burst
+            });
         }
         let (tokens, last) = buckets.entry(user.to_owned()).or_insert((burst, now));
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * per_second).min(burst);
@@ -69,7 +71,10 @@ mod tests {
         let t0 = Instant::now();
         assert!((0..3).all(|_| rate.allow_at("alice", t0)));
         assert!(!rate.allow_at("alice", t0));
-        assert!(rate.allow_at("bob", t0), "another user has a bucket of their own");
+        assert!(
+            rate.allow_at("bob", t0),
+            "another user has a bucket of their own"
+        );
         assert!(!rate.allow_at("alice", t0 + Duration::from_millis(500)));
         assert!(rate.allow_at("alice", t0 + Duration::from_millis(1600)));
     }
