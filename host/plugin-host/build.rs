@@ -14,6 +14,7 @@ const RUST_PLUGINS: &[(&str, &str)] = &[
     ("tether_raw", "RAW"),
     ("tether_drift", "DRIFT"),
     ("tether_proxy", "PROXY"),
+    ("tether_prometheus", "PROMETHEUS"),
     ("tether_kustomize", "KUSTOMIZE"),
     ("tether_helm", "HELM"),
     ("tether_example_hello", "HELLO"),
@@ -31,7 +32,7 @@ const RUST_PLUGINS: &[(&str, &str)] = &[
 ];
 
 /// Compiled into the host binaries.
-const BUILT_IN: &[&str] = &["RAW", "DRIFT", "KUSTOMIZE", "HELM"];
+const BUILT_IN: &[&str] = &["RAW", "DRIFT", "KUSTOMIZE", "HELM", "PROMETHEUS"];
 
 fn main() {
     let manifest_dir =
@@ -48,6 +49,7 @@ fn main() {
         "raw",
         "drift",
         "proxy",
+        "prometheus",
         "strategic-merge",
         "kustomize",
         "gotemplate",

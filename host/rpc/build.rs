@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "proto/tether/gitops/v1/gitops.proto",
     "proto/tether/tunnel/v1/tunnel.proto",
     "proto/tether/drift/v1/drift.proto",
+    "proto/tether/discovery/v1/discovery.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

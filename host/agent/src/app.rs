@@ -287,6 +287,14 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
     })?);
     let applied = crate::applied::AppliedPublisher::default();
     let tunnel_pool = Arc::new(crate::tunnel::PoolStats::default());
+    let discovery = crate::discovery::DiscoveryModule::new(client.clone(), connection.clone());
+    let prometheus = Arc::new(crate::prometheus::PrometheusModule {
+        engine: engine.clone(),
+        connection: connection.clone(),
+        plugin_dir: options.plugin_dir.clone(),
+        discovered: discovery.prometheus_url(),
+        availability: watch::Sender::new(crate::prometheus::not_started()),
+    });
     let modules: Vec<Arc<dyn Module>> = vec![
         Arc::new(GitopsModule {
             client: client.clone(),
@@ -312,7 +320,10 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
             client: client.clone(),
             connection: connection.clone(),
             stats: tunnel_pool.clone(),
+            prometheus: Some(prometheus.availability.subscribe()),
         }),
+        Arc::new(discovery),
+        prometheus,
     ];
 
     // Stage: the modules; the configuration stream feeds them.

@@ -328,6 +328,14 @@ impl ServerConnection {
         tether_rpc::drift::v1::drift_service_client::DriftServiceClient::new(self.channel.clone())
     }
 
+    pub fn discovery(
+        &self,
+    ) -> tether_rpc::discovery::v1::discovery_service_client::DiscoveryServiceClient<Authed> {
+        tether_rpc::discovery::v1::discovery_service_client::DiscoveryServiceClient::new(
+            self.channel.clone(),
+        )
+    }
+
     pub fn agent(&self) -> AgentServiceClient<Authed> {
         AgentServiceClient::new(self.channel.clone())
     }

@@ -23,7 +23,8 @@
 
 pub use crate::drift::{DEFAULT_DRIFT_INTERVAL, Drift, MIN_DRIFT_INTERVAL};
 use crate::gitops::{GitOps, check_dns_label};
-use crate::plugins::{AllowedUrl, PluginName, Plugins};
+use crate::plugins::Plugins;
+pub use crate::prometheus::Prometheus;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -191,17 +192,6 @@ impl ResourceFilter {
         let any = |list: &[String], value: &str| list.iter().any(|v| v == "*" || v == value);
         any(&self.api_groups, group) && any(&self.kinds, kind)
     }
-}
-
-/// `prometheus:` — the Prometheus the agent's proxy plugin queries for people on the server side.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Prometheus {
-    /// Base URL, e.g. `http://prometheus.monitoring.svc:9090`.
-    pub url: AllowedUrl,
-    /// The proxy plugin to use; the built-in `prometheus` when omitted.
-    #[serde(default)]
-    pub plugin: Option<PluginName>,
 }
 
 /// `observability:` — GitLab's keys.

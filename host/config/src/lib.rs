@@ -7,6 +7,7 @@ pub mod drift;
 pub mod duration;
 pub mod gitops;
 pub mod plugins;
+pub mod prometheus;
 pub mod server;
 pub mod user_access;
 pub mod yaml;

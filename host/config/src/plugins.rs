@@ -590,6 +590,14 @@ impl ByteSize {
     }
 }
 
+/// Written as a limit is: `1048576` or `16Mi`.
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = QuantityText::deserialize(deserializer)?;
+        text.0.parse().map_err(de::Error::custom)
+    }
+}
+
 impl std::str::FromStr for ByteSize {
     type Err = String;
 

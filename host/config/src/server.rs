@@ -90,6 +90,40 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct People {
     pub listen: SocketAddr,
+    /// How many Prometheus requests (`/api/v1/agents/NAME/prometheus/...`) one person may make.
+    #[serde(default)]
+    pub prometheus: PrometheusRate,
+}
+
+/// `people.prometheus:` — a token bucket per user: `burst` requests at once, refilled at
+/// `queries_per_minute`. A dashboard of twenty panels refreshing every 10 s asks 120 a minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusRate {
+    #[serde(default = "default_prometheus_per_minute")]
+    pub queries_per_minute: u32,
+    #[serde(default = "default_prometheus_burst")]
+    pub burst: u32,
+}
+
+pub const DEFAULT_PROMETHEUS_PER_MINUTE: u32 = 600;
+pub const DEFAULT_PROMETHEUS_BURST: u32 = 60;
+
+fn default_prometheus_per_minute() -> u32 {
+    DEFAULT_PROMETHEUS_PER_MINUTE
+}
+
+fn default_prometheus_burst() -> u32 {
+    DEFAULT_PROMETHEUS_BURST
+}
+
+impl Default for PrometheusRate {
+    fn default() -> Self {
+        PrometheusRate {
+            queries_per_minute: DEFAULT_PROMETHEUS_PER_MINUTE,
+            burst: DEFAULT_PROMETHEUS_BURST,
+        }
+    }
 }
 
 /// `api:` — access to the HTTP API's agent, token and source endpoints.

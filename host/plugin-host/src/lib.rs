@@ -97,6 +97,14 @@ pub mod builtin {
     };
 
     pub const ALL: [BuiltinPlugin; 4] = [RAW, DRIFT, KUSTOMIZE, HELM];
+
+    /// `prometheus`: Prometheus' read API through the tunnel, within limits and optional tenancy. Not
+    /// in [`ALL`]: it needs the URL it may reach, so the agent's prometheus module loads it itself.
+    pub const PROMETHEUS: BuiltinPlugin = BuiltinPlugin {
+        name: "prometheus",
+        world: World::Proxy,
+        component: super::artifacts::PROMETHEUS,
+    };
 }
 
 #[doc(hidden)]

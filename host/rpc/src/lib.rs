@@ -37,6 +37,13 @@ pub mod tunnel {
     }
 }
 
+/// `tether.discovery.v1`: what the agent's cluster runs.
+pub mod discovery {
+    pub mod v1 {
+        tonic::include_proto!("tether.discovery.v1");
+    }
+}
+
 /// `tether.drift.v1`: drift reports from the agent.
 pub mod drift {
     pub mod v1 {

@@ -13,6 +13,9 @@ use crate::tunnel::v1::{HeaderValues, connect_request, connect_response};
 /// The Kubernetes API of the agent's cluster.
 pub const SERVICE_KUBERNETES_API: &str = "kubernetes_api";
 
+/// Prometheus' read API of the agent's cluster, answered by the agent's proxy plugin.
+pub const SERVICE_PROMETHEUS: &str = "prometheus";
+
 /// A request body through the tunnel is at most this large, checked by both sides. The Kubernetes API
 /// server refuses bodies over 3 MiB; this leaves room for that limit to grow.
 pub const MAX_REQUEST_BODY: usize = 8 * 1024 * 1024;

@@ -49,6 +49,14 @@ pub fn router(ctx: Arc<Context>, secrets: PushSecrets, admin: Option<SecretStrin
                 },
             ),
         )
+        .route(
+            "/api/v1/agents/{name}/features",
+            get(
+                |State(s): State<ApiState>, Path(name): Path<String>| async move {
+                    Json(s.ctx.features.of(&name))
+                },
+            ),
+        )
         .route("/api/v1/agents/{name}/tokens", post(create_token))
         .route("/api/v1/tokens", get(tokens))
         .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))

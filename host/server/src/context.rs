@@ -25,6 +25,8 @@ pub struct Context {
     pub tunnels: crate::tunnel::Tunnels,
     pub metrics: Arc<Metrics>,
     pub drift: crate::drift::DriftLog,
+    /// What each agent's cluster runs, as it last reported.
+    pub features: crate::discovery::FeatureLog,
     /// Cancelled at shutdown: every stream ends.
     pub cancel: CancellationToken,
     /// Every stream's task, so shutdown can wait for them.

@@ -10,9 +10,11 @@ pub mod api;
 pub mod auth;
 pub mod configuration;
 pub mod context;
+pub mod discovery;
 pub mod drift;
 pub mod gitops;
 pub mod metrics;
+pub mod prometheus;
 pub mod push;
 pub mod registry;
 pub mod sources;
@@ -56,6 +58,9 @@ pub const GRPC_MODULES: &[(&str, GrpcModule)] = &[
     }),
     ("drift", |ctx, auth, routes| {
         routes.add_service(auth.guard(drift::DriftApi::server(ctx.clone())));
+    }),
+    ("discovery", |ctx, auth, routes| {
+        routes.add_service(auth.guard(discovery::DiscoveryApi::server(ctx.clone())));
     }),
 ];
 
@@ -203,6 +208,7 @@ pub async fn start(
         tunnels: tunnel::Tunnels::new(),
         metrics: metrics.clone(),
         drift: drift::DriftLog::default(),
+        features: discovery::FeatureLog::default(),
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),
     });

@@ -2,5 +2,6 @@
 //! agent's gitops loop); [`fleet`] assembles the real parts they and the benchmarks run against.
 
 pub mod fleet;
+pub mod prometheus;
 pub mod tunnel;
 pub mod wait;

@@ -36,6 +36,40 @@ pub struct TunnelModule {
     pub client: kube::Client,
     pub connection: ServerConnection,
     pub stats: Arc<PoolStats>,
+    /// The `prometheus` service's proxy, when the agent runs the prometheus module.
+    pub prometheus: Option<tokio::sync::watch::Receiver<crate::prometheus::Availability>>,
+}
+
+/// The services every stream offers, and which one serves a request.
+pub(crate) struct Services {
+    kubernetes_api: kubernetes_api::KubernetesApi,
+    prometheus: Option<crate::prometheus::PrometheusService>,
+}
+
+impl Services {
+    fn offered(&self) -> Vec<String> {
+        let mut offered = vec![tether_rpc::tunnel_stream::SERVICE_KUBERNETES_API.to_owned()];
+        if self.prometheus.is_some() {
+            offered.push(tether_rpc::tunnel_stream::SERVICE_PROMETHEUS.to_owned());
+        }
+        offered
+    }
+
+    async fn serve(
+        &self,
+        info: tether_rpc::tunnel::v1::RequestInfo,
+        inbound: &mut tonic::Streaming<tether_rpc::tunnel::v1::ConnectResponse>,
+        order: tether_rpc::tunnel_stream::ServerOrder,
+        tx: &tokio::sync::mpsc::Sender<tether_rpc::tunnel::v1::ConnectRequest>,
+    ) -> Result<(), TunnelError> {
+        match &self.prometheus {
+            Some(prometheus) if info.service == tether_rpc::tunnel_stream::SERVICE_PROMETHEUS => {
+                prometheus.serve(info, inbound, order, tx).await
+            }
+            // Refuses any other service by name.
+            _ => self.kubernetes_api.serve(info, inbound, order, tx).await,
+        }
+    }
 }
 
 impl std::fmt::Debug for TunnelModule {
@@ -61,10 +95,12 @@ impl Module for TunnelModule {
         config: ConfigWatch,
         stop: CancellationToken,
     ) -> BoxFuture<'static, ()> {
-        let service = Arc::new(kubernetes_api::KubernetesApi::new(
-            self.client.clone(),
-            config,
-        ));
+        let service = Arc::new(Services {
+            kubernetes_api: kubernetes_api::KubernetesApi::new(self.client.clone(), config.clone()),
+            prometheus: self.prometheus.clone().map(|availability| {
+                crate::prometheus::PrometheusService::new(availability, config)
+            }),
+        });
         pool::run(self.connection.clone(), service, self.stats.clone(), stop).boxed()
     }
 }

@@ -18,8 +18,8 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::Services;
 use super::TunnelError;
-use super::kubernetes_api::KubernetesApi;
 use crate::connection::{Backoff, ServerConnection};
 
 pub const MIN_IDLE: usize = 4;
@@ -95,7 +95,7 @@ impl Drop for Busy<'_> {
 /// Keeps the pool sized until `stop`, then waits for every worker.
 pub(super) async fn run(
     connection: ServerConnection,
-    service: Arc<KubernetesApi>,
+    service: Arc<Services>,
     stats: Arc<PoolStats>,
     stop: CancellationToken,
 ) {
@@ -133,7 +133,7 @@ enum Outcome {
 
 async fn worker(
     connection: ServerConnection,
-    service: Arc<KubernetesApi>,
+    service: Arc<Services>,
     stats: Arc<PoolStats>,
     stop: CancellationToken,
 ) {
@@ -171,14 +171,14 @@ async fn worker(
 /// Opens a stream, offers the services, waits for a request and serves it.
 async fn one_stream(
     connection: &ServerConnection,
-    service: &KubernetesApi,
+    service: &Services,
     stats: &PoolStats,
     stop: &CancellationToken,
 ) -> Result<Outcome, TunnelError> {
     let (tx, rx) = mpsc::channel(OUTBOUND_BUFFER);
     let descriptor = ConnectRequest {
         msg: Some(connect_request::Msg::Descriptor(AgentDescriptor {
-            services: vec![tether_rpc::tunnel_stream::SERVICE_KUBERNETES_API.to_owned()],
+            services: service.offered(),
         })),
     };
     tx.send(descriptor)

@@ -381,7 +381,10 @@ fn drift_prometheus_and_observability_sections() {
     .unwrap();
     assert_eq!(c.drift.interval, Duration::from_secs(60));
     assert!(!c.drift.correct);
-    assert_eq!(c.prometheus.unwrap().url.as_str(), "http://prom:9090");
+    assert_eq!(
+        c.prometheus.unwrap().url.unwrap().as_str(),
+        "http://prom:9090"
+    );
     assert_eq!(c.observability.logging.level, LogLevel::Debug);
     assert_eq!(c.observability.logging.grpc_level, LogLevel::Error);
     assert!(error("drift: {interval: 1s}\n").message.contains("minimum"));
@@ -417,4 +420,36 @@ proptest! {
             prop_assert!(!e.message.is_empty());
         }
     }
+}
+
+#[test]
+fn prometheus_limits_tenancy_and_plugin_settings() {
+    let c = parse(
+        "prometheus:\n  max_range: 24h\n  min_step: 15s\n  max_response: 1Mi\n  timeout: 5s\n  enforce: 'namespace=~\"team-a|team-b\"'\n",
+    )
+    .unwrap();
+    let p = c.prometheus.unwrap();
+    assert!(p.url.is_none(), "no url: the discovered one is used");
+    assert_eq!(
+        p.plugin_settings("http://127.0.0.1:9090"),
+        [
+            ("url", "http://127.0.0.1:9090"),
+            ("max_range", "86400s"),
+            ("min_step", "15s"),
+            ("max_response", "1048576"),
+            ("timeout", "5s"),
+            ("enforce", "namespace=~\"team-a|team-b\""),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    );
+    let defaults = parse("prometheus: {}\n").unwrap().prometheus.unwrap();
+    assert_eq!(defaults, crate::prometheus::Prometheus::default());
+    let e = error("prometheus:\n  max_range: 0s\n");
+    assert!(e.message.contains("prometheus.max_range"), "{e}");
+    let e = error("prometheus:\n  timeout: 1h\n");
+    assert!(e.message.contains("maximum"), "{e}");
+    let e = error("prometheus:\n  enforce: team-a\n");
+    assert!(e.message.contains("label matchers"), "{e}");
+    let e = error("prometheus:\n  max_respons: 1Mi\n");
+    assert!(e.message.contains("max_respons"), "{e}");
 }

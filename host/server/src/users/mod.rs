@@ -40,8 +40,10 @@ pub struct People {
     pub ctx: Arc<Context>,
     pub users: Arc<UserStore>,
     admin: Option<Arc<SecretString>>,
-    access: access::AccessCache,
+    pub(crate) access: access::AccessCache,
     limiter: FailureLimiter,
+    /// Prometheus requests per person (`crate::prometheus`).
+    pub(crate) prometheus_rate: crate::prometheus::UserRate,
     /// How long a request waits for a tunnel before 503.
     pub tunnel_wait: Duration,
 }
@@ -49,19 +51,27 @@ pub struct People {
 impl People {
     pub fn new(ctx: Arc<Context>, users: Arc<UserStore>, admin: Option<SecretString>) -> Self {
         let limiter = FailureLimiter::new(ctx.config.auth_failures_per_minute.0);
+        let prometheus_rate = crate::prometheus::UserRate::new(
+            ctx.config
+                .people
+                .as_ref()
+                .map(|p| p.prometheus)
+                .unwrap_or_default(),
+        );
         Self {
             ctx,
             users,
             admin: admin.map(Arc::new),
             access: access::AccessCache::default(),
             limiter,
+            prometheus_rate,
             tunnel_wait: proxy::TUNNEL_WAIT,
         }
     }
 
     /// The person a request's personal token belongs to, or the answer to give.
     #[allow(clippy::result_large_err)] // the error is the response itself
-    fn authenticate(
+    pub(crate) fn authenticate(
         &self,
         headers: &HeaderMap,
         source: IpAddr,
@@ -109,6 +119,7 @@ pub fn router(people: Arc<People>) -> Router {
         .route("/k8s-proxy/agents/{agent}", proxy.clone())
         .route("/k8s-proxy/agents/{agent}/", proxy.clone())
         .route("/k8s-proxy/agents/{agent}/{*path}", proxy)
+        .merge(crate::prometheus::routes())
         // The proxy streams bodies itself and bounds them; axum's default 2 MiB limit does not apply.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(people)

@@ -1,0 +1,192 @@
+//! Real parts for the Prometheus proxy's end-to-end tests and benchmark: a Debian Prometheus on
+//! loopback scraping itself as two "namespaces" (so tenancy has something to keep apart), an HTTP
+//! client for Prometheus' API direct and through tether-server's people's listener, and the waits.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use tether_testkit::Prometheus;
+
+use crate::tunnel::DEADLINE;
+
+/// Prometheus scraping itself three times: as `prometheus`, and as a workload of namespace `team-a`
+/// and one of `kube-system` (labels set by file-based service discovery, written once the port is
+/// known).
+#[derive(Debug)]
+pub struct Metrics {
+    pub prometheus: Prometheus,
+    _targets: tempfile::TempDir,
+}
+
+impl Metrics {
+    pub async fn start() -> Result<Self> {
+        let targets = tempfile::tempdir()?;
+        let file = |ns: &str| targets.path().join(format!("{ns}.json"));
+        let scrape = |ns: &str| {
+            format!(
+                "job_name: {ns}-app\nfile_sd_configs:\n  - files: ['{}']\n    refresh_interval: 1s\n",
+                file(ns).display()
+            )
+        };
+        let (a, system) = (scrape("team-a"), scrape("kube-system"));
+        let prometheus = Prometheus::start_with_scrape_configs(&[&a, &system])?;
+        for ns in ["team-a", "kube-system"] {
+            let sd = serde_json::json!([{
+                "targets": [format!("127.0.0.1:{}", prometheus.port())],
+                "labels": {"namespace": ns},
+            }]);
+            std::fs::write(file(ns), sd.to_string())?;
+        }
+        let metrics = Metrics {
+            prometheus,
+            _targets: targets,
+        };
+        // Ready once both workloads have been scraped.
+        let http = Http::new();
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let (_, body) = http
+                .get(
+                    &metrics.prometheus.url(),
+                    "/api/v1/query?query=count%20by%20(namespace)%20(up)",
+                    None,
+                )
+                .await?;
+            let v: Value = serde_json::from_slice(&body)?;
+            // Three groups: the `prometheus` job has no namespace label, the workloads one each.
+            if v["data"]["result"].as_array().is_some_and(|r| r.len() == 3) {
+                return Ok(metrics);
+            }
+            if Instant::now() > deadline {
+                bail!("Prometheus did not scrape both workloads: {v}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.prometheus.url()
+    }
+}
+
+/// A small HTTP/1.1 client.
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Http {
+    pub fn new() -> Self {
+        Self {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// GET `base` + `path_and_query`; the status and the whole body.
+    pub async fn get(
+        &self,
+        base: &str,
+        path_and_query: &str,
+        token: Option<&str>,
+    ) -> Result<(u16, Bytes)> {
+        self.send("GET", base, path_and_query, token, None).await
+    }
+
+    /// POST a form.
+    pub async fn post_form(
+        &self,
+        base: &str,
+        path: &str,
+        token: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> Result<(u16, Bytes)> {
+        let mut body = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in form {
+            body.append_pair(k, v);
+        }
+        self.send("POST", base, path, token, Some(body.finish()))
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        base: &str,
+        path_and_query: &str,
+        token: Option<&str>,
+        form: Option<String>,
+    ) -> Result<(u16, Bytes)> {
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{base}{path_and_query}"));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match form {
+            Some(form) => {
+                request = request.header("content-type", "application/x-www-form-urlencoded");
+                Bytes::from(form)
+            }
+            None => Bytes::new(),
+        };
+        let response = tokio::time::timeout(
+            DEADLINE,
+            self.client.request(request.body(Full::new(body))?),
+        )
+        .await
+        .with_context(|| format!("{method} {path_and_query}: no answer within {DEADLINE:?}"))??;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+}
+
+/// `http://ADDR/api/v1/agents/AGENT/prometheus`: the server as a Prometheus data source.
+pub fn through(people: SocketAddr, agent: &str) -> String {
+    format!("http://{people}/api/v1/agents/{agent}/prometheus")
+}
+
+/// The JSON of a body, with the body in the error when it is not JSON.
+pub fn json(body: &[u8]) -> Result<Value> {
+    serde_json::from_slice(body)
+        .with_context(|| format!("not JSON: {}", String::from_utf8_lossy(body)))
+}
+
+/// `(status, errorType, error)` of a Prometheus error answer.
+pub fn error_of(status: u16, body: &[u8]) -> Result<(u16, String, String)> {
+    let v = json(body)?;
+    if v["status"] != "error" {
+        bail!("not an error answer ({status}): {v}");
+    }
+    Ok((
+        status,
+        v["errorType"].as_str().unwrap_or_default().to_owned(),
+        v["error"].as_str().unwrap_or_default().to_owned(),
+    ))
+}
+
+/// The `namespace` label of every series of a vector or matrix result.
+pub fn namespaces(v: &Value) -> Vec<String> {
+    v["data"]["result"]
+        .as_array()
+        .map(|series| {
+            series
+                .iter()
+                .map(|s| s["metric"]["namespace"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
