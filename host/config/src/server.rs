@@ -90,6 +90,10 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct People {
     pub listen: SocketAddr,
+    /// Its own certificate; without it the server's `tls`, and without either plaintext (loopback
+    /// only). kubectl sends a token only over HTTPS, so the proxy needs one of the two to serve it.
+    #[serde(default)]
+    pub tls: Option<Tls>,
 }
 
 /// `api:` — access to the HTTP API's agent, token and source endpoints.

@@ -55,7 +55,7 @@ pub(super) async fn proxy(
         None => format!("/{tail}"),
     };
 
-    let (user, token) = match people.authenticate(request.headers(), peer.ip()) {
+    let (user, token) = match people.authenticate(request.headers(), peer.ip()).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -72,7 +72,8 @@ pub(super) async fn proxy(
         );
     }
     let ctx = &people.ctx;
-    let agent = match ctx.store.agent(&agent_name) {
+    let lookup = agent_name.clone();
+    let agent = match crate::store::blocking(&ctx.store, move |store| store.agent(&lookup)).await {
         Ok(Some(agent)) => agent,
         Ok(None) => {
             return kube_status(
