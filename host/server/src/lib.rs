@@ -214,7 +214,9 @@ pub async fn start(
         register(&ctx, &auth, &mut routes);
         tracing::debug!(module = name, "gRPC module registered");
     }
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .initial_stream_window_size(tunnel::STREAM_WINDOW)
+        .initial_connection_window_size(tunnel::CONNECTION_WINDOW);
     if let Some(certificate) = &certificate {
         builder = builder.tls_config(certificate.grpc())?;
     }

@@ -258,7 +258,7 @@ async fn only_granted_people_with_live_tokens_get_through_and_as_themselves() ->
             "GET",
             path,
             &[
-                ("Authorization", &bearer),
+                ("Authorization", bearer.as_str()),
                 ("Impersonate-User", "system:admin"),
                 ("Impersonate-Group", "system:masters"),
                 ("X-Remote-User", "system:admin"),
@@ -313,7 +313,7 @@ async fn only_granted_people_with_live_tokens_get_through_and_as_themselves() ->
         .request(
             "GET",
             "/k8s-proxy/agents/absent/api/v1/namespaces",
-            &[("Authorization", &format!("Bearer {alice}"))],
+            &[("Authorization", format!("Bearer {alice}").as_str())],
             b"",
         )
         .await?;
@@ -362,7 +362,7 @@ async fn oversized_slow_and_many_callers_stay_within_bounds() -> Result<()> {
     // Oversized headers: hyper's bound, 431.
     let huge = "x".repeat(512 * 1024);
     let (status, text) = setup
-        .request("GET", &configmaps, &[auth, ("X-Huge", &huge)], b"")
+        .request("GET", &configmaps, &[auth, ("X-Huge", huge.as_str())], b"")
         .await?;
     assert_eq!(status, 431, "{text:.300}");
     // An oversized body announced by its length: 413 before any of it is read.

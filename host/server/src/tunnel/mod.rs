@@ -25,6 +25,15 @@ pub const MAX_IDLE_PER_AGENT: usize = 500;
 pub const DESCRIPTOR_WAIT: Duration = Duration::from_secs(10);
 /// Messages queued towards the agent per stream; gRPC flow control does the rest of the backpressure.
 pub const OUTBOUND_BUFFER: usize = 4;
+/// HTTP/2 receive window of one stream from an agent: what a response may have in flight towards a
+/// person who is not reading (a chunk is at most 128 KiB).
+pub const STREAM_WINDOW: u32 = 128 * 1024;
+/// HTTP/2 receive window of an agent's whole connection. h2 gives connection credit back only as
+/// each stream's data is read, so with hyper's default (1 MiB, the same as one stream's) a single
+/// person not reading a watch would stall every stream of that agent. Room for every stream of a
+/// full pool to be stalled at once: no stream can starve another, and an agent's stalled responses
+/// hold at most this much memory.
+pub const CONNECTION_WINDOW: u32 = MAX_IDLE_PER_AGENT as u32 * STREAM_WINDOW;
 
 type Outbound = mpsc::Sender<Result<ConnectResponse, Status>>;
 
