@@ -129,6 +129,27 @@ pub fn router(people: Arc<People>) -> Router {
         .with_state(people)
 }
 
+/// The address a person connects from (for the failed-authentication limiter), over TLS or not.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
 /// Serves `people` on `listener` until the server's cancellation, over TLS when `tls` is given; the
 /// serving tasks are `servers`'.
 pub fn serve(
@@ -138,7 +159,7 @@ pub fn serve(
     servers: &TaskTracker,
 ) -> std::io::Result<()> {
     let cancel = people.ctx.cancel.clone();
-    let app = router(people).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(people).into_make_service_with_connect_info::<PeerAddr>();
     let shutdown = cancel.clone().cancelled_owned();
     match tls {
         Some(tls) => {
