@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct KubeconfigArgs {
-    /// The server's people's listener: http(s)://HOST:PORT.
+    /// The server's people's listener: https://HOST:PORT.
     #[arg(long, env = "TETHER_PEOPLE_SERVER")]
     server: String,
     /// The agent whose cluster the kubeconfig reaches.
@@ -33,11 +33,17 @@ pub(crate) struct KubeconfigArgs {
 /// The kubeconfig for `args`, as YAML.
 pub(crate) fn render(args: &KubeconfigArgs) -> Result<String> {
     let base = args.server.trim_end_matches('/');
-    if !(base.starts_with("https://") || base.starts_with("http://")) {
+    if base.starts_with("http://") {
+        // client-go leaves a kubeconfig's token out of every request to a plain-HTTP server
+        // (kubernetes/kubectl#744), so the proxy would answer each one 401 "You must be logged in".
         bail!(
-            "--server must be http(s)://HOST:PORT, not `{}`",
+            "--server `{}` is plain HTTP, and kubectl sends no token over plain HTTP; give the people's \
+             listener a certificate (`people.tls` or `tls` in the server configuration) and use https://",
             args.server
         );
+    }
+    if !base.starts_with("https://") {
+        bail!("--server must be https://HOST:PORT, not `{}`", args.server);
     }
     let token = match (&args.token_file, &args.token) {
         (Some(file), _) => std::fs::read_to_string(file)
@@ -127,11 +133,10 @@ mod tests {
         let agent_token = format!("tthr_{}", "ab".repeat(32));
         let e = render(&args("https://x", &agent_token)).unwrap_err();
         assert!(e.to_string().contains("personal token"), "{e}");
-        let e = render(&args(
-            "tether.example",
-            &format!("tthp_{}", "ab".repeat(32)),
-        ))
-        .unwrap_err();
+        let personal = format!("tthp_{}", "ab".repeat(32));
+        let e = render(&args("tether.example", &personal)).unwrap_err();
         assert!(e.to_string().contains("--server"), "{e}");
+        let e = render(&args("http://127.0.0.1:8152", &personal)).unwrap_err();
+        assert!(e.to_string().contains("no token over plain HTTP"), "{e}");
     }
 }

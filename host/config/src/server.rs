@@ -93,6 +93,10 @@ pub struct People {
     /// How many Prometheus requests (`/api/v1/agents/NAME/prometheus/...`) one person may make.
     #[serde(default)]
     pub prometheus: PrometheusRate,
+    /// Its own certificate; without it the server's `tls`, and without either plaintext (loopback
+    /// only). kubectl sends a token only over HTTPS, so the proxy needs one of the two to serve it.
+    #[serde(default)]
+    pub tls: Option<Tls>,
 }
 
 /// `people.prometheus:` — a token bucket per user: `burst` requests at once, refilled at

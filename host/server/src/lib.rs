@@ -186,16 +186,17 @@ pub async fn start(
     // The people's listener: bound with the others, so a taken port fails the start.
     let people_listener = match &config.people {
         Some(people) => {
-            users::check_address(people.listen)?;
+            let tls = users::listener_tls(people, certificate.as_ref())?;
+            users::check_address(people.listen, tls.is_some())?;
             let listener = listen(people.listen).await?;
             let users = users::open_store(&config.data_dir).map_err(users::PeopleError::from)?;
-            Some((listener, Arc::new(users)))
+            Some((listener, Arc::new(users), tls))
         }
         None => None,
     };
     let people_addr = people_listener
         .as_ref()
-        .and_then(|(l, _)| l.local_addr().ok());
+        .and_then(|(l, _, _)| l.local_addr().ok());
 
     let metrics = Arc::new(Metrics::new());
     let sources = Arc::new(Sources::new(&config, metrics.clone()));
@@ -219,7 +220,9 @@ pub async fn start(
         register(&ctx, &auth, &mut routes);
         tracing::debug!(module = name, "gRPC module registered");
     }
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .initial_stream_window_size(tunnel::STREAM_WINDOW)
+        .initial_connection_window_size(tunnel::CONNECTION_WINDOW);
     if let Some(certificate) = &certificate {
         builder = builder.tls_config(certificate.grpc())?;
     }
@@ -235,9 +238,11 @@ pub async fn start(
             tracing::error!("gRPC server: {e}");
         }
     });
-    if let Some((listener, users)) = people_listener {
+    if let Some((listener, users, tls)) = people_listener {
         let people = Arc::new(users::People::new(ctx.clone(), users, admin.clone()));
-        servers.spawn(users::serve(people, listener));
+        let addr = people_addr.unwrap_or(http_addr);
+        users::serve(people, listener, tls, &servers)
+            .map_err(|source| StartError::Listen { addr, source })?;
     }
     let router = api::router(ctx.clone(), secrets, admin);
     let shutdown = ctx.cancel.clone().cancelled_owned();

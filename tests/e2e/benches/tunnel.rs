@@ -119,7 +119,7 @@ async fn main() -> Result<()> {
             .await?;
     }
     let (_, token) = setup.person("alice", &[], None)?;
-    let through = setup.kubeconfig("bench", &token)?;
+    let through = setup.kubeconfig("bench", &token).await?;
     let direct_client = cluster().admin().await?;
     let tunnel_client = client_from_kubeconfig(&through).await?;
 

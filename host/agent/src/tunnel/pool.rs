@@ -26,6 +26,9 @@ pub const MIN_IDLE: usize = 4;
 pub const MAX_STREAMS: usize = 500;
 pub const GROW_STEP: usize = 10;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a served stream waits for the server to take the end of its response (the person reads
+/// it at their pace, through bounded buffers) before giving up on it.
+pub(super) const DRAIN_WAIT: Duration = Duration::from_secs(30);
 /// Messages queued towards the server per stream; gRPC flow control does the rest of the backpressure.
 pub(super) const OUTBOUND_BUFFER: usize = 4;
 
@@ -202,13 +205,23 @@ async fn one_stream(
         unreachable!("the order allows only RequestInfo first")
     };
     let _busy = Busy::start(stats);
-    tokio::select! {
+    let outcome = tokio::select! {
         // Shutdown abandons the request: the server sees the stream end and tells the person.
-        () = stop.cancelled() => Ok(Outcome::Stopped),
+        () = stop.cancelled() => return Ok(Outcome::Stopped),
         served = service.serve(info, &mut inbound, order, &tx) => match served {
             // A person who leaves is no failure of the connection: no backoff for the next stream.
             Ok(()) | Err(TunnelError::Cancelled | TunnelError::ServerGone) => Ok(Outcome::Served),
             Err(e) => Err(e),
         },
+    };
+    // What `serve` queued is sent only while the call lives: dropping it now would reset the HTTP/2
+    // stream and lose the end of the response. The server ends its side once it has read the last
+    // message (or its person has gone), so the call is over when its messages stop.
+    drop(tx);
+    let drained = async { while let Ok(Some(_)) = inbound.message().await {} };
+    tokio::select! {
+        () = stop.cancelled() => return Ok(Outcome::Stopped),
+        _ = tokio::time::timeout(DRAIN_WAIT, drained) => {}
     }
+    outcome
 }

@@ -79,7 +79,7 @@ async fn proxy(
     // The same checks as the Kubernetes API proxy: a valid token, for this agent, granted by the
     // agent's user_access. Their answers are Kubernetes Status objects; the status code is what a
     // Prometheus client acts on.
-    let (user, token) = match people.authenticate(request.headers(), peer.ip()) {
+    let (user, token) = match people.authenticate(request.headers(), peer.ip()).await {
         Ok(found) => found,
         Err(response) => return response,
     };

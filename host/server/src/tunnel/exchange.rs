@@ -86,9 +86,14 @@ impl OpenTunnel {
         } = self.tunnel;
         let (pumped_tx, pumped) = oneshot::channel();
         let pump_tx = tx.clone();
-        ctx.tracker.spawn(async move {
+        if axum::body::HttpBody::is_end_stream(&body) {
+            // No body (most requests: GET, watch): only `CloseSend`, which the channel has room for.
             let _ = pumped_tx.send(pump(body, pump_tx).await);
-        });
+        } else {
+            ctx.tracker.spawn(async move {
+                let _ = pumped_tx.send(pump(body, pump_tx).await);
+            });
+        }
         let mut pumped = pumped;
         let mut pump_done = false;
         let first = loop {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tether_rpc::tunnel::v1::tunnel_service_server::{TunnelService, TunnelServiceServer};
 use tether_rpc::tunnel::v1::{ConnectRequest, ConnectResponse, connect_request};
 use tether_rpc::tunnel_stream::AgentOrder;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -25,6 +25,15 @@ pub const MAX_IDLE_PER_AGENT: usize = 500;
 pub const DESCRIPTOR_WAIT: Duration = Duration::from_secs(10);
 /// Messages queued towards the agent per stream; gRPC flow control does the rest of the backpressure.
 pub const OUTBOUND_BUFFER: usize = 4;
+/// HTTP/2 receive window of one stream from an agent: what a response may have in flight towards a
+/// person who is not reading (a chunk is at most 128 KiB).
+pub const STREAM_WINDOW: u32 = 128 * 1024;
+/// HTTP/2 receive window of an agent's whole connection. h2 gives connection credit back only as
+/// each stream's data is read, so with hyper's default (1 MiB, the same as one stream's) a single
+/// person not reading a watch would stall every stream of that agent. Room for every stream of a
+/// full pool to be stalled at once: no stream can starve another, and an agent's stalled responses
+/// hold at most this much memory.
+pub const CONNECTION_WINDOW: u32 = MAX_IDLE_PER_AGENT as u32 * STREAM_WINDOW;
 
 type Outbound = mpsc::Sender<Result<ConnectResponse, Status>>;
 
@@ -48,21 +57,25 @@ pub enum TakeError {
     NotOffered { agent: String, service: String },
 }
 
-/// The idle streams of every agent.
+/// A request waiting for a stream of an agent: the next stream offered that carries `service` is
+/// handed to it directly, first come first served.
 #[derive(Debug)]
-pub struct Tunnels {
-    idle: Mutex<HashMap<String, VecDeque<IdleTunnel>>>,
-    /// Bumped whenever a stream is offered, so a request waiting for one wakes without polling.
-    offered: watch::Sender<u64>,
+struct Waiter {
+    service: String,
+    tx: oneshot::Sender<IdleTunnel>,
 }
 
-impl Default for Tunnels {
-    fn default() -> Self {
-        Self {
-            idle: Mutex::new(HashMap::new()),
-            offered: watch::Sender::new(0),
-        }
-    }
+/// One agent's idle streams and the requests waiting for one (never both at once for a service).
+#[derive(Debug, Default)]
+struct AgentTunnels {
+    idle: VecDeque<IdleTunnel>,
+    waiting: VecDeque<Waiter>,
+}
+
+/// The idle streams of every agent.
+#[derive(Debug, Default)]
+pub struct Tunnels {
+    agents: Mutex<HashMap<String, AgentTunnels>>,
 }
 
 impl Tunnels {
@@ -70,8 +83,8 @@ impl Tunnels {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<IdleTunnel>>> {
-        self.idle
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, AgentTunnels>> {
+        self.agents
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -80,21 +93,36 @@ impl Tunnels {
     pub fn idle_count(&self, agent: &str) -> usize {
         self.lock()
             .get(agent)
-            .map_or(0, |q| q.iter().filter(|t| !t.tx.is_closed()).count())
+            .map_or(0, |a| a.idle.iter().filter(|t| !t.tx.is_closed()).count())
     }
 
-    /// Queues `tunnel`; gives it back when the agent holds too many idle streams already.
-    fn offer(&self, tunnel: IdleTunnel) -> Result<(), Box<IdleTunnel>> {
+    /// Hands `tunnel` to the first request waiting for its services, or queues it; gives it back when
+    /// the agent holds too many idle streams already.
+    fn offer(&self, mut tunnel: IdleTunnel) -> Result<(), Box<IdleTunnel>> {
+        let mut agents = self.lock();
+        let agent = agents.entry(tunnel.agent.clone()).or_default();
+        // A hand-off under the lock: no waiter can miss a stream, and no stream waits while a
+        // request does.
+        while let Some(index) = agent
+            .waiting
+            .iter()
+            .position(|w| tunnel.services.contains(&w.service))
         {
-            let mut idle = self.lock();
-            let queue = idle.entry(tunnel.agent.clone()).or_default();
-            queue.retain(|t| !t.tx.is_closed());
-            if queue.len() >= MAX_IDLE_PER_AGENT {
-                return Err(Box::new(tunnel));
+            let Some(waiter) = agent.waiting.remove(index) else {
+                break;
+            };
+            match waiter.tx.send(tunnel) {
+                Ok(()) => return Ok(()),
+                // That request gave up (its person left or its wait ran out): the next one.
+                Err(back) => tunnel = back,
             }
-            queue.push_back(tunnel);
         }
-        self.offered.send_modify(|n| *n = n.wrapping_add(1));
+        agent.waiting.retain(|w| !w.tx.is_closed());
+        agent.idle.retain(|t| !t.tx.is_closed());
+        if agent.idle.len() >= MAX_IDLE_PER_AGENT {
+            return Err(Box::new(tunnel));
+        }
+        agent.idle.push_back(tunnel);
         Ok(())
     }
 
@@ -108,33 +136,32 @@ impl Tunnels {
         wait: Duration,
     ) -> Result<IdleTunnel, TakeError> {
         let deadline = tokio::time::Instant::now() + wait;
-        let mut offered = self.offered.subscribe();
         loop {
-            offered.borrow_and_update();
-            let mut not_offered = false;
-            while let Some(tunnel) = self.pop(agent) {
-                if !tunnel.services.iter().any(|s| s == service) {
-                    not_offered = true;
-                    // Give it back: it may serve other services.
-                    let _ = self.offer(tunnel);
-                    break;
+            let tunnel = match self.pop_or_wait(agent, service) {
+                Ok(tunnel) => tunnel,
+                Err(Some(rx)) => {
+                    let handed = tokio::time::timeout_at(deadline, rx).await;
+                    match handed {
+                        Ok(Ok(tunnel)) => tunnel,
+                        // The server is closing every stream.
+                        Ok(Err(_)) | Err(_) => break,
+                    }
                 }
-                if !ctx.token_active(tunnel.token_id).await {
-                    let _ = tunnel.tx.try_send(Err(crate::auth::unauthenticated()));
-                    continue;
+                Err(None) => {
+                    return Err(TakeError::NotOffered {
+                        agent: agent.to_owned(),
+                        service: service.to_owned(),
+                    });
                 }
-                return Ok(tunnel);
+            };
+            if tunnel.tx.is_closed() {
+                continue;
             }
-            if not_offered {
-                return Err(TakeError::NotOffered {
-                    agent: agent.to_owned(),
-                    service: service.to_owned(),
-                });
+            if !ctx.token_active(tunnel.token_id).await {
+                let _ = tunnel.tx.try_send(Err(crate::auth::unauthenticated()));
+                continue;
             }
-            tokio::select! {
-                changed = offered.changed() => if changed.is_err() { break },
-                () = tokio::time::sleep_until(deadline) => break,
-            }
+            return Ok(tunnel);
         }
         Err(TakeError::NotConnected {
             agent: agent.to_owned(),
@@ -142,19 +169,42 @@ impl Tunnels {
         })
     }
 
-    fn close_all(&self) {
-        self.lock().clear();
+    /// An idle stream now; else a place in the queue for the next one (`Err(Some)`), or `Err(None)`
+    /// when the agent's idle streams do not offer `service`.
+    #[allow(clippy::type_complexity)]
+    fn pop_or_wait(
+        &self,
+        agent: &str,
+        service: &str,
+    ) -> Result<IdleTunnel, Option<oneshot::Receiver<IdleTunnel>>> {
+        let mut agents = self.lock();
+        let queue = agents.entry(agent.to_owned()).or_default();
+        let mut not_offered = false;
+        while let Some(tunnel) = queue.idle.pop_front() {
+            if tunnel.tx.is_closed() {
+                continue;
+            }
+            if tunnel.services.iter().any(|s| s == service) {
+                return Ok(tunnel);
+            }
+            // Kept: it may serve other services.
+            not_offered = true;
+            queue.idle.push_front(tunnel);
+            break;
+        }
+        if not_offered {
+            return Err(None);
+        }
+        let (tx, rx) = oneshot::channel();
+        queue.waiting.push_back(Waiter {
+            service: service.to_owned(),
+            tx,
+        });
+        Err(Some(rx))
     }
 
-    fn pop(&self, agent: &str) -> Option<IdleTunnel> {
-        let mut idle = self.lock();
-        let queue = idle.get_mut(agent)?;
-        while let Some(tunnel) = queue.pop_front() {
-            if !tunnel.tx.is_closed() {
-                return Some(tunnel);
-            }
-        }
-        None
+    fn close_all(&self) {
+        self.lock().clear();
     }
 }
 

@@ -58,13 +58,15 @@ fn store_error(e: &UserStoreError) -> Response {
         UserStoreError::UserExists(_) => StatusCode::CONFLICT,
         UserStoreError::NoSuchUser(_) | UserStoreError::NoSuchToken(_) => StatusCode::NOT_FOUND,
         UserStoreError::InvalidName(_) => StatusCode::BAD_REQUEST,
-        UserStoreError::Database(_) | UserStoreError::Io { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        UserStoreError::Database(_) | UserStoreError::Io { .. } | UserStoreError::Task(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     };
     (status, format!("{e}\n")).into_response()
 }
 
 async fn list_users(State(people): State<Arc<People>>) -> Response {
-    match people.users.users() {
+    match people.with_users(|users| users.users()).await {
         Ok(users) => Json(users).into_response(),
         Err(e) => store_error(&e),
     }
@@ -79,17 +81,20 @@ struct CreateUser {
 }
 
 async fn create_user(State(people): State<Arc<People>>, Json(body): Json<CreateUser>) -> Response {
-    match people
-        .users
-        .create_user(&body.name, &body.groups, crate::store::now())
-    {
+    let result = people
+        .with_users(move |users| users.create_user(&body.name, &body.groups, crate::store::now()))
+        .await;
+    match result {
         Ok(user) => (StatusCode::CREATED, Json(user)).into_response(),
         Err(e) => store_error(&e),
     }
 }
 
 async fn list_tokens(State(people): State<Arc<People>>, Path(name): Path<String>) -> Response {
-    match people.users.tokens(Some(&name)) {
+    match people
+        .with_users(move |users| users.tokens(Some(&name)))
+        .await
+    {
         Ok(tokens) => Json(tokens).into_response(),
         Err(e) => store_error(&e),
     }
@@ -123,14 +128,20 @@ async fn create_token(
             .into_response();
     };
     let new = token::generate();
-    match people.users.create_token(
-        &name,
-        &new.hash,
-        body.agent.as_deref(),
-        &body.description,
-        expires_at,
-        now,
-    ) {
+    let hash = new.hash.clone();
+    let result = people
+        .with_users(move |users| {
+            users.create_token(
+                &name,
+                &hash,
+                body.agent.as_deref(),
+                &body.description,
+                expires_at,
+                now,
+            )
+        })
+        .await;
+    match result {
         Ok(record) => (
             StatusCode::CREATED,
             Json(serde_json::json!({
@@ -144,7 +155,10 @@ async fn create_token(
 }
 
 async fn revoke_token(State(people): State<Arc<People>>, Path(id): Path<i64>) -> Response {
-    match people.users.revoke_token(id, crate::store::now()) {
+    match people
+        .with_users(move |users| users.revoke_token(id, crate::store::now()))
+        .await
+    {
         Ok(record) => Json(record).into_response(),
         Err(e) => store_error(&e),
     }

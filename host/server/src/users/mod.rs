@@ -23,11 +23,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::{PersonalToken, User, UserStore};
 use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PeopleError {
     #[error(
-        "the people's listener would serve {0} without TLS; listen on a loopback address (TLS for it is not built yet)"
+        "the people's listener would serve {0} without TLS; configure `people.tls` or `tls` (cert_file, key_file), or listen on a loopback address"
     )]
     PlaintextNotLoopback(SocketAddr),
     #[error(transparent)]
@@ -69,9 +70,21 @@ impl People {
         }
     }
 
+    /// Runs `f` on the users store on Tokio's blocking pool: SQLite reads the disk and waits up to its
+    /// busy timeout for the CLI's writes, which must not stall the async workers serving the proxy.
+    pub async fn with_users<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&UserStore) -> Result<T, store::UserStoreError> + Send + 'static,
+    ) -> Result<T, store::UserStoreError> {
+        let users = self.users.clone();
+        tokio::task::spawn_blocking(move || f(&users))
+            .await
+            .unwrap_or_else(|e| Err(store::UserStoreError::Task(e.to_string())))
+    }
+
     /// The person a request's personal token belongs to, or the answer to give.
     #[allow(clippy::result_large_err)] // the error is the response itself
-    pub(crate) fn authenticate(
+    pub(crate) async fn authenticate(
         &self,
         headers: &HeaderMap,
         source: IpAddr,
@@ -85,17 +98,19 @@ impl People {
             ));
         }
         let found = match proxy::presented_token(headers) {
-            Some(secret) => self
-                .users
-                .authenticate(&crate::token::hash(&secret), crate::store::now())
-                .map_err(|e| {
-                    tracing::error!("authenticating a person: {e}");
-                    proxy::kube_status(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "ServiceUnavailable",
-                        "the server cannot check tokens right now".to_owned(),
-                    )
-                })?,
+            Some(secret) => {
+                let hash = crate::token::hash(&secret);
+                self.with_users(move |users| users.authenticate(&hash, crate::store::now()))
+                    .await
+                    .map_err(|e| {
+                        tracing::error!("authenticating a person: {e}");
+                        proxy::kube_status(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "ServiceUnavailable",
+                            "the server cannot check tokens right now".to_owned(),
+                        )
+                    })?
+            }
             None => None,
         };
         found.ok_or_else(|| {
@@ -125,18 +140,71 @@ pub fn router(people: Arc<People>) -> Router {
         .with_state(people)
 }
 
-/// Serves `people` on `listener` until the server's cancellation.
-pub async fn serve(people: Arc<People>, listener: TcpListener) {
-    let cancel = people.ctx.cancel.clone();
-    let served = axum::serve(
-        listener,
-        router(people).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(cancel.cancelled_owned())
-    .await;
-    if let Err(e) = served {
-        tracing::error!("people's HTTP listener: {e}");
+/// The address a person connects from (for the failed-authentication limiter), over TLS or not.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+        Self(*stream.remote_addr())
     }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+/// Serves `people` on `listener` until the server's cancellation, over TLS when `tls` is given; the
+/// serving tasks are `servers`'.
+pub fn serve(
+    people: Arc<People>,
+    listener: TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    servers: &TaskTracker,
+) -> std::io::Result<()> {
+    let cancel = people.ctx.cancel.clone();
+    let app = router(people).into_make_service_with_connect_info::<PeerAddr>();
+    let shutdown = cancel.clone().cancelled_owned();
+    match tls {
+        Some(tls) => {
+            let listener = crate::tls::TlsListener::new(listener, tls, cancel, servers)?;
+            let served = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+            servers.spawn(async move {
+                if let Err(e) = served.await {
+                    tracing::error!("people's HTTPS listener: {e}");
+                }
+            });
+        }
+        None => {
+            let served = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+            servers.spawn(async move {
+                if let Err(e) = served.await {
+                    tracing::error!("people's HTTP listener: {e}");
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The TLS of the people's listener: its own certificate, else the server's (`server_tls`), else none.
+pub fn listener_tls(
+    people: &tether_config::server::People,
+    server_tls: Option<&crate::tls::ServerCertificate>,
+) -> Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>, crate::StartError> {
+    let own = people
+        .tls
+        .as_ref()
+        .map(crate::tls::ServerCertificate::load)
+        .transpose()?;
+    own.as_ref().or(server_tls).map(|c| c.http()).transpose()
 }
 
 /// Opens the users store of the server's data dir.
@@ -144,9 +212,9 @@ pub fn open_store(data_dir: &std::path::Path) -> Result<UserStore, store::UserSt
     UserStore::open(&data_dir.join(store::USERS_FILE))
 }
 
-/// Checks the address is one the people's listener may use without TLS.
-pub fn check_address(addr: SocketAddr) -> Result<(), PeopleError> {
-    if addr.ip().is_loopback() {
+/// Checks the address is one the people's listener may use (without TLS: loopback only).
+pub fn check_address(addr: SocketAddr, tls: bool) -> Result<(), PeopleError> {
+    if tls || addr.ip().is_loopback() {
         Ok(())
     } else {
         Err(PeopleError::PlaintextNotLoopback(addr))

@@ -2,7 +2,7 @@
 //!
 //! The person is authenticated by a personal token and authorised by the agent's `user_access`; their
 //! credentials and any impersonation headers are stripped before anything leaves the server (the agent
-//! adds its own credentials and identity). Errors are Kubernetes `Status` objects, so kubectl shows them
+//! adds its own credentials and identity). Its own refusals are plain text, which kubectl shows as the message
 //! as it shows the API server's.
 
 use super::People;
@@ -13,7 +13,6 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tether_rpc::tunnel::v1::{RequestInfo, User as TunnelUser};
@@ -26,23 +25,21 @@ pub const PROXY_PREFIX: &str = "/k8s-proxy/agents/";
 /// How long a request waits for a tunnel of an agent that has none idle before 503.
 pub const TUNNEL_WAIT: Duration = Duration::from_secs(5);
 
-/// A Kubernetes `Status` answer, as kubectl expects errors.
-pub(super) fn kube_status(code: StatusCode, reason: &str, message: String) -> Response {
-    let body = serde_json::json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code.as_u16(),
-    });
-    (code, axum::Json(body)).into_response()
+/// The proxy's own refusals, in plain text: client-go shows a plain-text error body as the message
+/// (`Error from server (Forbidden): user `bob` … is not granted …`) on every request, discovery
+/// included, whereas a JSON `Status` on a discovery request is shown only as `unknown`.
+pub(super) fn kube_status(code: StatusCode, _reason: &str, message: String) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
 }
 
 pub(super) async fn proxy(
     State(people): State<Arc<People>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(super::PeerAddr(peer)): ConnectInfo<super::PeerAddr>,
     request: axum::extract::Request,
 ) -> Response {
     let Some(rest) = request.uri().path().strip_prefix(PROXY_PREFIX) else {
@@ -55,7 +52,7 @@ pub(super) async fn proxy(
         None => format!("/{tail}"),
     };
 
-    let (user, token) = match people.authenticate(request.headers(), peer.ip()) {
+    let (user, token) = match people.authenticate(request.headers(), peer.ip()).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -72,7 +69,8 @@ pub(super) async fn proxy(
         );
     }
     let ctx = &people.ctx;
-    let agent = match ctx.store.agent(&agent_name) {
+    let lookup = agent_name.clone();
+    let agent = match crate::store::blocking(&ctx.store, move |store| store.agent(&lookup)).await {
         Ok(Some(agent)) => agent,
         Ok(None) => {
             return kube_status(

@@ -65,6 +65,8 @@ pub enum UserStoreError {
     InvalidName(String),
     #[error("users store: {0}")]
     Database(#[from] rusqlite::Error),
+    #[error("users store: the task reading it failed: {0}")]
+    Task(String),
     #[error("users store: cannot create {path}: {source}")]
     Io {
         path: String,
