@@ -829,7 +829,7 @@ mod tests {
         let e = WebSocketDialer::new(
             "wss://tether.example",
             &"wss://tether.example".parse().unwrap(),
-            Some(b"not a certificate"),
+            Some(&b"not a certificate"[..]),
         );
         assert!(e.is_err());
     }

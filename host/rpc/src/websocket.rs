@@ -177,7 +177,7 @@ where
         }
         // HTTP/2 closed the connection: start the closing handshake.
         sink.close().await?;
-        Ok(())
+        Ok::<(), PumpError>(())
     };
     let incoming = async move {
         while let Some(message) = stream.next().await {
@@ -197,7 +197,7 @@ where
         }
         // End of stream for HTTP/2, which then closes its side.
         let _ = to_local.shutdown().await;
-        Ok(())
+        Ok::<(), PumpError>(())
     };
     tokio::pin!(outgoing, incoming);
     tokio::select! {
@@ -214,6 +214,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The server's side with the handshake answered by tungstenite (in tether-server, its HTTP
+    /// server answers it and calls [`server`]).
+    async fn server(io: DuplexStream, peer: String) -> DuplexStream {
+        let ws = tokio_tungstenite::accept_async_with_config(io, Some(config()))
+            .await
+            .unwrap();
+        spawn_pump(ws, peer)
+    }
 
     /// A client and a server connected over an in-memory socket: what one side writes into its
     /// byte stream comes out of the other's, in order, both ways, and a close reaches the other side.

@@ -254,7 +254,7 @@ fn upgrade(
     if request
         .headers()
         .get(header::SEC_WEBSOCKET_VERSION)
-        .is_none_or(|v| v != "13")
+        .is_none_or(|v| v.as_bytes() != b"13")
     {
         let mut response = answer(
             StatusCode::UPGRADE_REQUIRED,

@@ -114,15 +114,13 @@ async fn a_proxy_that_does_not_forward_the_upgrade_is_named_with_its_status() ->
     let message = status.message();
     assert!(message.contains(&url), "{message}");
     assert!(message.contains("HTTP 426"), "{message}");
-    // The server's answer says what it expected, so the person reading knows what to fix.
-    assert!(message.contains("Upgrade: websocket"), "{message}");
+    assert!(message.contains("forward the Upgrade and Connection headers"), "{message}");
 
-    // A URL that leads elsewhere on the server: its 404, and what the listener serves.
+    // A URL that leads elsewhere on the server: its 404.
     let wrong = format!("ws://{}/somewhere", nginx.addr());
     let status = probe(&wrong).await.expect_err("no WebSocket there");
     let message = status.message();
     assert!(message.contains(&wrong) && message.contains("HTTP 404"), "{message}");
-    assert!(message.contains("/tether.ws/v1"), "{message}");
     fleet.server.shutdown().await;
     Ok(())
 }
