@@ -16,6 +16,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use hyper_util::rt::TokioIo;
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use tether_rpc::agent::v1::agent_service_client::AgentServiceClient;
@@ -24,14 +25,13 @@ use tether_rpc::configuration::v1::configuration_service_client::ConfigurationSe
 use tether_rpc::gitops::v1::gitops_service_client::GitopsServiceClient;
 use tether_rpc::tunnel::v1::tunnel_service_client::TunnelServiceClient;
 use tokio::sync::watch;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::codegen::http;
-use hyper_util::rt::TokioIo;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::CertificateDer;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tower::{Service, ServiceExt};
 
@@ -543,12 +543,18 @@ impl std::fmt::Debug for WebSocketDialer {
 impl WebSocketDialer {
     /// For `uri` (`address` parsed); `wss://` verifies the server with the system's roots plus
     /// `ca_pem`, as `https://` does.
-    pub fn new(address: &str, uri: &http::Uri, ca_pem: Option<&[u8]>) -> Result<Self, ConnectionError> {
+    pub fn new(
+        address: &str,
+        uri: &http::Uri,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, ConnectionError> {
         let invalid = |message: String| ConnectionError::WebSocket {
             address: address.to_owned(),
             message,
         };
-        let secure = uri.scheme_str().is_some_and(|s| s.eq_ignore_ascii_case("wss"));
+        let secure = uri
+            .scheme_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("wss"));
         let host = uri
             .host()
             .filter(|h| !h.is_empty())
@@ -599,20 +605,20 @@ impl WebSocketDialer {
                 source,
             })?;
         let _ = tcp.set_nodelay(true);
-        let stream = match self.tls {
-            Some((connector, name)) => {
-                let tls = connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|source| WebSocketError::Tls {
-                        url: self.url.to_string(),
-                        host: self.host.clone(),
-                        source,
+        let stream =
+            match self.tls {
+                Some((connector, name)) => {
+                    let tls = connector.connect(name, tcp).await.map_err(|source| {
+                        WebSocketError::Tls {
+                            url: self.url.to_string(),
+                            host: self.host.clone(),
+                            source,
+                        }
                     })?;
-                tether_rpc::websocket::client(tls, &self.url).await?
-            }
-            None => tether_rpc::websocket::client(tcp, &self.url).await?,
-        };
+                    tether_rpc::websocket::client(tls, &self.url).await?
+                }
+                None => tether_rpc::websocket::client(tcp, &self.url).await?,
+            };
         Ok(TokioIo::new(stream))
     }
 }
@@ -646,7 +652,8 @@ fn websocket_tls(
         }
     } else if added == 0 {
         return Err(invalid(
-            "no system root certificates to verify the server with; give --server-ca-file".to_owned(),
+            "no system root certificates to verify the server with; give --server-ca-file"
+                .to_owned(),
         ));
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -817,10 +824,16 @@ mod tests {
         };
         let d = dialer("wss://tether.example");
         assert_eq!(d.url(), "wss://tether.example/tether.ws/v1");
-        assert_eq!((d.host.as_str(), d.port, d.tls.is_some()), ("tether.example", 443, true));
+        assert_eq!(
+            (d.host.as_str(), d.port, d.tls.is_some()),
+            ("tether.example", 443, true)
+        );
         let d = dialer("ws://[::1]:8080/");
         assert_eq!(d.url(), "ws://[::1]:8080/tether.ws/v1");
-        assert_eq!((d.host.as_str(), d.port, d.tls.is_some()), ("::1", 8080, false));
+        assert_eq!(
+            (d.host.as_str(), d.port, d.tls.is_some()),
+            ("::1", 8080, false)
+        );
         // A proxy that routes by path gets the path given.
         assert_eq!(
             dialer("wss://proxy.example/tether/agents").url(),

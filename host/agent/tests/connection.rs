@@ -361,7 +361,9 @@ async fn the_agent_binary_syncs_over_wss_and_refuses_an_unknown_certificate() ->
         &["--server-ca-file", ca.to_str().unwrap()],
         &[("SSL_CERT_FILE", &no_roots)],
     )?;
-    setup.until_config_map().await?;
+    if let Err(e) = setup.until_config_map().await {
+        bail!("{e}; the agent's log:\n{}", agent.log());
+    }
     setup
         .until_server_shows("with a succeeded sync", |c| {
             c.projects.iter().any(|p| p.result == "succeeded")
@@ -371,7 +373,10 @@ async fn the_agent_binary_syncs_over_wss_and_refuses_an_unknown_certificate() ->
 
     let mut untrusted = AgentProcess::start_at(&setup, &address, &[], &[])?;
     let line = untrusted
-        .until_logged(&["cannot register with the server", &format!("{address}/tether.ws/v1")])
+        .until_logged(&[
+            "cannot register with the server",
+            &format!("{address}/tether.ws/v1"),
+        ])
         .await?;
     assert!(
         line.contains("TLS") && line.to_lowercase().contains("certificate"),

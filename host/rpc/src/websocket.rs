@@ -89,9 +89,12 @@ where
                     .body()
                     .as_deref()
                     .map(String::from_utf8_lossy)
-                    .and_then(|body| body.lines().map(str::trim).find(|l| !l.is_empty()).map(|l| {
-                        format!(": {}", l.chars().take(200).collect::<String>())
-                    }))
+                    .and_then(|body| {
+                        body.lines()
+                            .map(str::trim)
+                            .find(|l| !l.is_empty())
+                            .map(|l| format!(": {}", l.chars().take(200).collect::<String>()))
+                    })
                     .unwrap_or_default();
                 HandshakeError::Refused {
                     url: url.to_owned(),
@@ -305,7 +308,9 @@ mod tests {
     async fn a_silent_peer_ends_the_connection() {
         let (a, b) = tokio::io::duplex(64 * 1024);
         let server = tokio::spawn(server(b, "test".into()));
-        let request = "ws://example.test/tether.ws/v1".into_client_request().unwrap();
+        let request = "ws://example.test/tether.ws/v1"
+            .into_client_request()
+            .unwrap();
         let (_silent, _) = tokio_tungstenite::client_async(request, a).await.unwrap();
         let mut server = server.await.unwrap();
         let mut rest = Vec::new();

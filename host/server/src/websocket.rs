@@ -207,7 +207,6 @@ async fn open(
     let http = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HANDSHAKE_TIMEOUT)
-        .keep_alive(false)
         .serve_connection(TokioIo::new(connection), service)
         .with_upgrades();
     if let Err(e) = http.await {
@@ -260,9 +259,10 @@ fn upgrade(
             StatusCode::UPGRADE_REQUIRED,
             "only WebSocket version 13 is spoken here\n".to_owned(),
         );
-        response
-            .headers_mut()
-            .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
         return response;
     }
     let Some(key) = request.headers().get(header::SEC_WEBSOCKET_KEY) else {
@@ -273,10 +273,7 @@ fn upgrade(
     };
     let accept = tether_rpc::websocket::accept_key(key.as_bytes());
     let upgraded = hyper::upgrade::on(&mut request);
-    let peer = info
-        .remote_addr
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let peer = info.remote_addr.map(|a| a.to_string()).unwrap_or_default();
     tokio::spawn(async move {
         let upgraded = match tokio::time::timeout(HANDSHAKE_TIMEOUT, upgraded).await {
             Ok(Ok(upgraded)) => upgraded,
@@ -311,9 +308,13 @@ fn upgrade(
 fn answer(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    // One answer per connection that is not an upgrade. (Not hyper's keep_alive(false): that
+    // would also put `Connection: close` on the 101.)
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }

@@ -72,6 +72,7 @@ impl Nginx {
 worker_processes 1;
 pid {d}/nginx.pid;
 error_log stderr notice;
+error_log {d}/error.log info;
 events {{ worker_connections 1024; }}
 http {{
   log_format tether '$remote_addr "$request" $server_protocol $status upgrade=$http_upgrade seconds=$request_time';
@@ -129,6 +130,11 @@ http {{
     /// `127.0.0.1:<port>`
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The error log so far (why nginx closed a connection, among others).
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("error.log")).unwrap_or_default()
     }
 
     /// The access log so far, one line per finished request:
