@@ -29,7 +29,9 @@ use crate::module::{ActiveConfig, ConfigWatch, Module, ModuleHealth, supervise};
 /// How the agent is started. Every flag can also come from the environment.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AgentOptions {
-    /// tether-server's gRPC address: https://host:port (or http:// on loopback).
+    /// tether-server's agents' address: https://host:port for gRPC over HTTP/2, or wss://host[:port]
+    /// for the same inside a WebSocket, through proxies that pass only HTTP/1.1 (http:// and ws://
+    /// on loopback).
     #[arg(long, env = "TETHER_SERVER")]
     pub server: String,
     /// File holding the agent's token (as issued by `tether-server token create`).

@@ -16,6 +16,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use hyper_util::rt::TokioIo;
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use tether_rpc::agent::v1::agent_service_client::AgentServiceClient;
@@ -24,6 +25,10 @@ use tether_rpc::configuration::v1::configuration_service_client::ConfigurationSe
 use tether_rpc::gitops::v1::gitops_service_client::GitopsServiceClient;
 use tether_rpc::tunnel::v1::tunnel_service_client::TunnelServiceClient;
 use tokio::sync::watch;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::codegen::http;
@@ -49,13 +54,19 @@ pub enum ConnectionError {
         address: String,
         source: tonic::transport::Error,
     },
-    #[error("server address {address}: give https://HOST:PORT (or http:// to a loopback address)")]
+    #[error(
+        "server address {address}: give https://HOST:PORT, or wss://HOST[:PORT] through proxies that \
+         pass only HTTP/1.1 (http:// and ws:// to a loopback address)"
+    )]
     Scheme { address: String },
     #[error(
-        "server address {address}: http:// would send the agent's token in clear text to a host \
-         that is not loopback; use https:// (or pass --insecure-plaintext if the network is trusted)"
+        "server address {address}: http:// and ws:// would send the agent's token in clear text to a \
+         host that is not loopback; use https:// or wss:// (or pass --insecure-plaintext if the \
+         network is trusted)"
     )]
     Plaintext { address: String },
+    #[error("server address {address}: {message}")]
+    WebSocket { address: String, message: String },
     #[error("cannot read the token file {path}: {source}")]
     TokenFile {
         path: PathBuf,
@@ -234,7 +245,8 @@ struct LastReports {
 
 impl ServerConnection {
     /// `address` is `https://…`, verified against the system roots plus `ca_pem`, or `http://…`,
-    /// which is refused for a host that is not loopback unless `insecure_plaintext`.
+    /// which is refused for a host that is not loopback unless `insecure_plaintext`; `wss://…` and
+    /// `ws://…` are the same over a WebSocket (see [`WebSocketDialer`]).
     pub fn new(
         address: &str,
         token: TokenSource,
@@ -245,66 +257,62 @@ impl ServerConnection {
             address: address.to_owned(),
             source,
         };
-        let mut endpoint = Endpoint::from_shared(address.to_owned())
-            .map_err(err)?
-            .http2_keep_alive_interval(KEEPALIVE)
-            .keep_alive_while_idle(true)
-            .connect_timeout(Duration::from_secs(10));
-        let uri = endpoint.uri().clone();
-        match uri.scheme_str() {
-            Some("https") => {
-                let tls = |native: bool| {
-                    let mut tls = ClientTlsConfig::new();
-                    if native {
-                        tls = tls.with_native_roots();
-                    }
-                    if let Some(ca) = &ca_pem {
-                        tls = tls.ca_certificate(Certificate::from_pem(ca));
-                    }
-                    tls
-                };
-                endpoint = match endpoint.clone().tls_config(tls(true)) {
-                    Ok(endpoint) => endpoint,
-                    // A minimal image may have no system roots; the given CA is enough then.
-                    Err(e) if ca_pem.is_some() => {
-                        tracing::info!(
-                            "no system root certificates ({e}); verifying the server with --server-ca-file only"
-                        );
-                        endpoint.tls_config(tls(false)).map_err(err)?
-                    }
-                    Err(e) => return Err(err(e)),
-                };
-            }
-            Some("http") => {
-                let host = uri.host().unwrap_or_default();
-                let loopback = host == "localhost"
-                    || host
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .parse::<IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback());
-                if !loopback {
-                    if !insecure_plaintext {
-                        return Err(ConnectionError::Plaintext {
-                            address: address.to_owned(),
-                        });
-                    }
-                    tracing::warn!(
-                        server = address,
-                        "--insecure-plaintext: the agent's token goes to the server unencrypted"
-                    );
+        let uri: http::Uri = address.parse().map_err(|_| ConnectionError::Scheme {
+            address: address.to_owned(),
+        })?;
+        let scheme = uri.scheme_str().map(str::to_ascii_lowercase);
+        if matches!(scheme.as_deref(), Some("http" | "ws")) {
+            check_plaintext(address, &uri, insecure_plaintext)?;
+        }
+        let channel = match scheme.as_deref() {
+            Some("https" | "http") => {
+                let mut endpoint = endpoint(address.to_owned()).map_err(err)?;
+                if scheme.as_deref() == Some("https") {
+                    let tls = |native: bool| {
+                        let mut tls = ClientTlsConfig::new();
+                        if native {
+                            tls = tls.with_native_roots();
+                        }
+                        if let Some(ca) = &ca_pem {
+                            tls = tls.ca_certificate(Certificate::from_pem(ca));
+                        }
+                        tls
+                    };
+                    endpoint = match endpoint.clone().tls_config(tls(true)) {
+                        Ok(endpoint) => endpoint,
+                        // A minimal image may have no system roots; the given CA is enough then.
+                        Err(e) if ca_pem.is_some() => {
+                            tracing::info!(
+                                "no system root certificates ({e}); verifying the server with --server-ca-file only"
+                            );
+                            endpoint.tls_config(tls(false)).map_err(err)?
+                        }
+                        Err(e) => return Err(err(e)),
+                    };
                 }
+                endpoint.connect_lazy()
+            }
+            Some("wss" | "ws") => {
+                let dialer = WebSocketDialer::new(address, &uri, ca_pem.as_deref())?;
+                // The gRPC requests inside name the server as the WebSocket URL does; the scheme
+                // of this endpoint only keeps tonic from adding TLS of its own.
+                let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+                endpoint(format!("http://{authority}"))
+                    .map_err(err)?
+                    .connect_with_connector_lazy(tower::service_fn(move |_: http::Uri| {
+                        dialer.clone().dial()
+                    }))
             }
             _ => {
                 return Err(ConnectionError::Scheme {
                     address: address.to_owned(),
                 });
             }
-        }
+        };
         let token_header = BearerToken(Arc::new(RwLock::new(token.header()?)));
         Ok(Self {
             channel: GatedChannel {
-                channel: endpoint.connect_lazy(),
+                channel,
                 link: Arc::new(watch::Sender::new(LinkState::Connecting)),
                 token: token_header.clone(),
             },
@@ -463,6 +471,209 @@ impl ServerConnection {
     }
 }
 
+/// The endpoint settings both transports share: HTTP/2 keepalive (which also finds a dead
+/// connection through a WebSocket) and a bounded connect.
+fn endpoint(uri: String) -> Result<Endpoint, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(uri)?
+        .http2_keep_alive_interval(KEEPALIVE)
+        .keep_alive_while_idle(true)
+        .connect_timeout(Duration::from_secs(10)))
+}
+
+/// `http://` and `ws://` only to loopback, unless the operator said the network is trusted.
+fn check_plaintext(
+    address: &str,
+    uri: &http::Uri,
+    insecure_plaintext: bool,
+) -> Result<(), ConnectionError> {
+    let host = uri.host().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        if !insecure_plaintext {
+            return Err(ConnectionError::Plaintext {
+                address: address.to_owned(),
+            });
+        }
+        tracing::warn!(
+            server = address,
+            "--insecure-plaintext: the agent's token goes to the server unencrypted"
+        );
+    }
+    Ok(())
+}
+
+/// Why a WebSocket connection to the server could not be opened. Shown in the agent's log as the
+/// reason a call failed (tonic keeps a connector's error as the status message).
+#[derive(Debug, thiserror::Error)]
+pub enum WebSocketError {
+    #[error("WebSocket {url}: cannot connect to {host}:{port}: {source}")]
+    Connect {
+        url: String,
+        host: String,
+        port: u16,
+        source: std::io::Error,
+    },
+    #[error("WebSocket {url}: TLS with {host}: {source}")]
+    Tls {
+        url: String,
+        host: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Handshake(#[from] tether_rpc::websocket::HandshakeError),
+}
+
+/// Opens the agent's connection to the server as a WebSocket (`ws://` or `wss://`), for networks
+/// whose proxies pass only HTTP/1.1; the gRPC connection then runs inside it, unchanged.
+#[derive(Clone)]
+pub struct WebSocketDialer {
+    /// The URL dialled: the given one, with [`tether_rpc::websocket::PATH`] when it has no path.
+    url: Arc<str>,
+    host: String,
+    port: u16,
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+}
+
+impl std::fmt::Debug for WebSocketDialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocketDialer")
+            .field("url", &self.url)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebSocketDialer {
+    /// For `uri` (`address` parsed); `wss://` verifies the server with the system's roots plus
+    /// `ca_pem`, as `https://` does.
+    pub fn new(
+        address: &str,
+        uri: &http::Uri,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, ConnectionError> {
+        let invalid = |message: String| ConnectionError::WebSocket {
+            address: address.to_owned(),
+            message,
+        };
+        let secure = uri
+            .scheme_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("wss"));
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| invalid("no host".to_owned()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        // A URL without a path means the server's own; a proxy that routes by path gets the
+        // path given (and must rewrite it to the server's).
+        let url = match uri.path_and_query().map(|p| p.as_str()) {
+            None | Some("" | "/") => format!(
+                "{}://{}{}",
+                uri.scheme_str().unwrap_or_default(),
+                uri.authority().map(|a| a.as_str()).unwrap_or_default(),
+                tether_rpc::websocket::PATH
+            ),
+            Some(_) => address.to_owned(),
+        };
+        let tls = if secure {
+            let name = ServerName::try_from(host.clone())
+                .map_err(|e| invalid(format!("{host} is not a valid TLS server name: {e}")))?;
+            Some((websocket_tls(address, ca_pem)?, name))
+        } else {
+            None
+        };
+        Ok(Self {
+            url: url.into(),
+            host,
+            port,
+            tls,
+        })
+    }
+
+    /// The URL this dialer opens.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// TCP, TLS for `wss://`, the WebSocket handshake; the byte stream inside for HTTP/2.
+    pub async fn dial(self) -> Result<TokioIo<tokio::io::DuplexStream>, WebSocketError> {
+        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|source| WebSocketError::Connect {
+                url: self.url.to_string(),
+                host: self.host.clone(),
+                port: self.port,
+                source,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let stream =
+            match self.tls {
+                Some((connector, name)) => {
+                    let tls = connector.connect(name, tcp).await.map_err(|source| {
+                        WebSocketError::Tls {
+                            url: self.url.to_string(),
+                            host: self.host.clone(),
+                            source,
+                        }
+                    })?;
+                    tether_rpc::websocket::client(tls, &self.url).await?
+                }
+                None => tether_rpc::websocket::client(tcp, &self.url).await?,
+            };
+        Ok(TokioIo::new(stream))
+    }
+}
+
+/// TLS for `wss://`: the system's roots plus `ca_pem`, HTTP/1.1 (the WebSocket handshake is an
+/// HTTP/1.1 request).
+fn websocket_tls(
+    address: &str,
+    ca_pem: Option<&[u8]>,
+) -> Result<tokio_rustls::TlsConnector, ConnectionError> {
+    let invalid = |message: String| ConnectionError::WebSocket {
+        address: address.to_owned(),
+        message,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    let (added, _) = roots.add_parsable_certificates(native.certs);
+    if let Some(ca) = ca_pem {
+        let mut given = 0;
+        for cert in CertificateDer::pem_slice_iter(ca) {
+            let cert = cert.map_err(|e| invalid(format!("--server-ca-file: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| invalid(format!("--server-ca-file: {e}")))?;
+            given += 1;
+        }
+        if given == 0 {
+            return Err(invalid(
+                "--server-ca-file holds no PEM certificate".to_owned(),
+            ));
+        }
+    } else if added == 0 {
+        return Err(invalid(
+            "no system root certificates to verify the server with; give --server-ca-file"
+                .to_owned(),
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
 /// Jittered exponential backoff that starts over once a connection has been healthy for a while.
 #[derive(Debug, Clone)]
 pub struct Backoff {
@@ -592,6 +803,13 @@ mod tests {
             assert!(e.to_string().contains("--insecure-plaintext"), "{e}");
             ServerConnection::new(address, token(), None, true).unwrap();
         }
+        for address in ["ws://127.0.0.1:8150", "ws://localhost"] {
+            ServerConnection::new(address, token(), None, false)
+                .unwrap_or_else(|e| panic!("{address}: {e}"));
+        }
+        let e = ServerConnection::new("ws://tether.example", token(), None, false).unwrap_err();
+        assert!(matches!(e, ConnectionError::Plaintext { .. }), "{e}");
+        ServerConnection::new("ws://tether.example", token(), None, true).unwrap();
         let e = ServerConnection::new("tether.example:8150", token(), None, false).unwrap_err();
         assert!(
             matches!(
@@ -600,6 +818,41 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_websocket_url_without_a_path_gets_the_servers() {
+        let ca = rcgen::generate_simple_self_signed(vec!["tether.example".to_owned()])
+            .unwrap()
+            .cert
+            .pem();
+        let dialer = |address: &str| {
+            WebSocketDialer::new(address, &address.parse().unwrap(), Some(ca.as_bytes()))
+                .unwrap_or_else(|e| panic!("{address}: {e}"))
+        };
+        let d = dialer("wss://tether.example");
+        assert_eq!(d.url(), "wss://tether.example/tether.ws/v1");
+        assert_eq!(
+            (d.host.as_str(), d.port, d.tls.is_some()),
+            ("tether.example", 443, true)
+        );
+        let d = dialer("ws://[::1]:8080/");
+        assert_eq!(d.url(), "ws://[::1]:8080/tether.ws/v1");
+        assert_eq!(
+            (d.host.as_str(), d.port, d.tls.is_some()),
+            ("::1", 8080, false)
+        );
+        // A proxy that routes by path gets the path given.
+        assert_eq!(
+            dialer("wss://proxy.example/tether/agents").url(),
+            "wss://proxy.example/tether/agents"
+        );
+        let e = WebSocketDialer::new(
+            "wss://tether.example",
+            &"wss://tether.example".parse().unwrap(),
+            Some(&b"not a certificate"[..]),
+        );
+        assert!(e.is_err());
     }
 
     #[tokio::test]

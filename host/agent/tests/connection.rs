@@ -174,13 +174,23 @@ impl AgentProcess {
     /// Starts the agent in namespaced mode on `setup`'s namespace, with a temp dir it cannot
     /// write to (a read-only root filesystem) and its work dir; `extra` args and `env` on top.
     fn start(setup: &Setup, extra: &[&str], env: &[(&str, &Path)]) -> Result<Self> {
+        Self::start_at(setup, &setup.address(), extra, env)
+    }
+
+    /// Like [`AgentProcess::start`], with `--server address`.
+    fn start_at(
+        setup: &Setup,
+        address: &str,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Result<Self> {
         let observability = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
             probe.local_addr()?.to_string()
         };
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tether-agent"));
         command
-            .args(["--server", &setup.address()])
+            .args(["--server", address])
             .arg("--token-file")
             .arg(setup.token_file())
             .arg("--kubeconfig")
@@ -331,6 +341,45 @@ async fn a_server_ca_file_is_trusted_and_an_unknown_certificate_is_not() -> Resu
         .await?;
     assert!(
         line.to_lowercase().contains("certificate") || line.contains("transport error"),
+        "{line}"
+    );
+    untrusted.stop().await
+}
+
+/// The same listener takes `wss://`: TLS verified by the CA file, the WebSocket upgrade, and
+/// the gRPC connection inside it; an unknown certificate is refused, naming the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_binary_syncs_over_wss_and_refuses_an_unknown_certificate() -> Result<()> {
+    let setup = Setup::start(CONFIG).await?;
+    setup.issue_token()?;
+    let address = format!("wss://localhost:{}", setup.server().grpc_addr.port());
+    let no_roots = setup.dir.path().join("no-roots.pem");
+    let ca = setup.ca_file();
+    let agent = AgentProcess::start_at(
+        &setup,
+        &address,
+        &["--server-ca-file", ca.to_str().unwrap()],
+        &[("SSL_CERT_FILE", &no_roots)],
+    )?;
+    if let Err(e) = setup.until_config_map().await {
+        bail!("{e}; the agent's log:\n{}", agent.log());
+    }
+    setup
+        .until_server_shows("with a succeeded sync", |c| {
+            c.projects.iter().any(|p| p.result == "succeeded")
+        })
+        .await?;
+    agent.stop().await?;
+
+    let mut untrusted = AgentProcess::start_at(&setup, &address, &[], &[])?;
+    let line = untrusted
+        .until_logged(&[
+            "cannot register with the server",
+            &format!("{address}/tether.ws/v1"),
+        ])
+        .await?;
+    assert!(
+        line.contains("TLS") && line.to_lowercase().contains("certificate"),
         "{line}"
     );
     untrusted.stop().await

@@ -3,11 +3,13 @@
 //! once here and checked by whichever side receives them.
 //!
 //! This crate holds no behaviour of either side: the server implements the generated service traits, the
-//! agent uses the generated clients.
+//! agent uses the generated clients. The one piece both share is the transport that carries the same
+//! gRPC connection inside a WebSocket ([`websocket`]).
 
 pub mod limits;
 pub mod sync_stream;
 pub mod tunnel_stream;
+pub mod websocket;
 
 /// `tether.agent.v1`: registration, heartbeat, status reports.
 pub mod agent {

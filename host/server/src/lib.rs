@@ -23,6 +23,7 @@ pub mod tls;
 pub mod token;
 pub mod tunnel;
 pub mod users;
+pub mod websocket;
 
 use crate::auth::{Authenticator, FailureLimiter};
 use crate::context::Context;
@@ -86,8 +87,6 @@ pub enum StartError {
     },
     #[error("TLS: {path}: {message}")]
     TlsCertificate { path: String, message: String },
-    #[error("TLS: {0}")]
-    Tls(#[from] tonic::transport::Error),
     #[error(transparent)]
     Push(#[from] push::PushError),
     #[error(transparent)]
@@ -220,19 +219,15 @@ pub async fn start(
         register(&ctx, &auth, &mut routes);
         tracing::debug!(module = name, "gRPC module registered");
     }
-    let mut builder = tonic::transport::Server::builder()
-        .initial_stream_window_size(tunnel::STREAM_WINDOW)
-        .initial_connection_window_size(tunnel::CONNECTION_WINDOW);
-    if let Some(certificate) = &certificate {
-        builder = builder.tls_config(certificate.grpc())?;
-    }
     let servers = TaskTracker::new();
-    let grpc = builder
+    // The agents' listener takes gRPC over HTTP/2 and the same inside a WebSocket; it does the TLS.
+    let agents_tls = certificate.as_ref().map(|c| c.agents()).transpose()?;
+    let agents = websocket::incoming(grpc_listener, agents_tls, ctx.cancel.clone(), &servers);
+    let grpc = tonic::transport::Server::builder()
+        .initial_stream_window_size(tunnel::STREAM_WINDOW)
+        .initial_connection_window_size(tunnel::CONNECTION_WINDOW)
         .add_routes(routes.routes())
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
-            ctx.cancel.clone().cancelled_owned(),
-        );
+        .serve_with_incoming_shutdown(agents, ctx.cancel.clone().cancelled_owned());
     servers.spawn(async move {
         if let Err(e) = grpc.await {
             tracing::error!("gRPC server: {e}");

@@ -1,4 +1,4 @@
-//! The server's TLS: one certificate (`tls` in the configuration) for the gRPC listener, and for the
+//! The server's TLS: one certificate (`tls` in the configuration) for the agents' listener, and for the
 //! HTTP listener whenever that is not on a loopback address. Tokens, the admin token and agent status
 //! never cross a network in clear text; on loopback the HTTP API stays plaintext so that a Git hook on
 //! the same machine (`tether-server notify`) needs no certificate.
@@ -49,16 +49,18 @@ impl ServerCertificate {
         })
     }
 
-    /// The gRPC server's TLS settings.
-    pub fn grpc(&self) -> tonic::transport::ServerTlsConfig {
-        tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(
-            &self.cert_pem,
-            &self.key_pem,
-        ))
+    /// The agents' listener's TLS settings: HTTP/2 for gRPC, HTTP/1.1 for the WebSocket upgrade
+    /// (see [`crate::websocket`]).
+    pub fn agents(&self) -> Result<Arc<rustls::ServerConfig>, StartError> {
+        self.config(vec![b"h2".to_vec(), b"http/1.1".to_vec()])
     }
 
     /// The HTTP server's TLS settings (HTTP/1.1, the only protocol the HTTP API speaks).
     pub fn http(&self) -> Result<Arc<rustls::ServerConfig>, StartError> {
+        self.config(vec![b"http/1.1".to_vec()])
+    }
+
+    fn config(&self, alpn: Vec<Vec<u8>>) -> Result<Arc<rustls::ServerConfig>, StartError> {
         let invalid = |message: String| StartError::TlsCertificate {
             path: self.cert_file.clone(),
             message,
@@ -75,7 +77,7 @@ impl ServerCertificate {
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .map_err(|e| invalid(e.to_string()))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = alpn;
         Ok(Arc::new(config))
     }
 }

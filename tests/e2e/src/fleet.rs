@@ -42,13 +42,24 @@ impl Fleet {
     /// names the same manifest project: this repository, whose first commit holds a ConfigMap
     /// `manifests/<name>.yaml` for each of `config_maps` (name, value).
     pub async fn start(agents: &[(&str, &str)], config_maps: &[(&str, &str)]) -> Result<Self> {
+        Self::start_with(agents, config_maps, "").await
+    }
+
+    /// Like [`Fleet::start`], with `extra` appended to every agent's config.yaml; a non-empty
+    /// `extra` (a `user_access` block) also turns on the server's people's listener, for requests
+    /// through the tunnel (people in the users store of [`Fleet::data_dir`]).
+    pub async fn start_with(
+        agents: &[(&str, &str)],
+        config_maps: &[(&str, &str)],
+        extra: &str,
+    ) -> Result<Self> {
         let git = GitServer::start()?;
         let repo = git.create_repo(REPO)?;
         for (agent, namespace) in agents {
             repo.write(
                 &format!(".tether/agents/{agent}/config.yaml"),
                 format!(
-                    "gitops:\n  manifest_projects:\n    - id: {REPO}\n      default_namespace: {namespace}\n      paths:\n        - glob: 'manifests/**/*.yaml'\n"
+                    "gitops:\n  manifest_projects:\n    - id: {REPO}\n      default_namespace: {namespace}\n      paths:\n        - glob: 'manifests/**/*.yaml'\n{extra}"
                 ),
             )?;
         }
@@ -62,8 +73,13 @@ impl Fleet {
         std::fs::write(&admin_token_file, FLEET_ADMIN_TOKEN)?;
         let config = tether_config::server::parse_server_config(
             &format!(
-                "data_dir: {}\nlisten: {{grpc: '127.0.0.1:0', http: '127.0.0.1:0'}}\napi: {{admin_token_file: {}}}\nrepositories:\n  - name: {REPO}\n    url: {}\n",
+                "data_dir: {}\nlisten: {{grpc: '127.0.0.1:0', http: '127.0.0.1:0'}}\n{}api: {{admin_token_file: {}}}\nrepositories:\n  - name: {REPO}\n    url: {}\n",
                 data.path().display(),
+                if extra.is_empty() {
+                    ""
+                } else {
+                    "people: {listen: '127.0.0.1:0'}\n"
+                },
                 admin_token_file.display(),
                 git.http_url(REPO)
             ),
@@ -121,6 +137,11 @@ impl Fleet {
         let agent = tether_agent::app::start(options).await?;
         assert_eq!(agent.agent_name, name);
         Ok(agent)
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
     }
 
     /// Commits and tells the server at once, as a push hook would.

@@ -113,14 +113,19 @@ impl Prometheus {
 
 /// A port free on loopback right now. The server that takes it binds it moments later; nothing
 /// else on a test machine hands out ports in that window in practice.
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
 fn binary(name: &str, package: &str) -> Result<std::path::PathBuf> {
-    let path = std::path::Path::new("/usr/bin").join(name);
+    binary_in(name, package, "/usr/bin")
+}
+
+/// `dir/name`, installed by Debian's `package`.
+pub(crate) fn binary_in(name: &str, package: &str, dir: &str) -> Result<std::path::PathBuf> {
+    let path = std::path::Path::new(dir).join(name);
     if path.exists() {
         return Ok(path);
     }
