@@ -224,7 +224,17 @@ pub async fn start(
     let grpc = builder
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+            // tonic sets TCP_NODELAY only on listeners it binds itself: without it Nagle holds back a
+            // tunnel's small second message (CloseSend after RequestInfo) for a delayed ACK, 40 ms.
+            tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                |tcp| {
+                    if let Ok(tcp) = &tcp {
+                        let _ = tcp.set_nodelay(true);
+                    }
+                    tcp
+                },
+            ),
             ctx.cancel.clone().cancelled_owned(),
         );
     servers.spawn(async move {
