@@ -116,6 +116,8 @@ impl TlsListener {
                         }
                     },
                 };
+                // Small responses (a proxied GET) must not wait for a delayed ACK.
+                let _ = tcp.set_nodelay(true);
                 let (acceptor, tx, cancel) = (acceptor.clone(), tx.clone(), cancel.clone());
                 handshakes.spawn(async move {
                     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));

@@ -1,12 +1,12 @@
 //! What the tunnel costs, side by side in one run on the local control plane:
 //!
-//! - latency of a small GET (`/api/v1/namespaces/default`), direct to the API server and through the
+//! - latency of a small GET (one ConfigMap), direct to the API server and through the
 //!   people's listener, the server's broker and one agent's tunnel (p50 and p99 of sequential requests);
 //! - small GETs per second through one agent, 32 requests in flight, and the same direct;
 //! - `kubectl get configmaps` of 100 objects, direct and through the tunnel (median of the runs).
 //!
-//! Run: `cargo bench -p tether-e2e --bench tunnel` (starts its own control plane), or under
-//! `scripts/test`'s control plane with `TETHER_TEST_CLUSTER` set.
+//! Run: `scripts/test --workspace --bench tunnel` (the test build, on `scripts/test`'s control plane),
+//! or `cargo bench --workspace --bench tunnel` for a release build (starts its own control plane).
 #![allow(clippy::print_stdout)] // a benchmark's report is its standard output
 
 use std::sync::Arc;
@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
 use kube::api::PostParams;
-use kube::{Api, Client};
 use tether_e2e::tunnel::{Setup, config_map, grant_config_maps, kubectl_ok};
 use tether_testkit::cluster;
 use tether_testkit::cluster::client_from_kubeconfig;
@@ -26,9 +26,9 @@ const THROUGHPUT_FOR: Duration = Duration::from_secs(5);
 const IN_FLIGHT: usize = 32;
 const KUBECTL_ROUNDS: usize = 9;
 
-/// One small GET: the `default` namespace, read and decoded.
-async fn small_get(client: &Client) -> Result<()> {
-    Api::<Namespace>::all(client.clone()).get("default").await?;
+/// One small GET: a ConfigMap of the bench's namespace, read and decoded.
+async fn small_get(api: &Api<ConfigMap>) -> Result<()> {
+    api.get("cm-000").await?;
     Ok(())
 }
 
@@ -37,7 +37,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
-async fn latency(name: &str, client: &Client) -> Result<(Duration, Duration)> {
+async fn latency(name: &str, client: &Api<ConfigMap>) -> Result<(Duration, Duration)> {
     for _ in 0..20 {
         small_get(client).await?;
     }
@@ -53,7 +53,7 @@ async fn latency(name: &str, client: &Client) -> Result<(Duration, Duration)> {
     Ok((p50, p99))
 }
 
-async fn throughput(name: &str, client: &Client) -> Result<f64> {
+async fn throughput(name: &str, client: &Api<ConfigMap>) -> Result<f64> {
     let done = Arc::new(AtomicUsize::new(0));
     let until = Instant::now() + THROUGHPUT_FOR;
     let mut tasks = Vec::new();
@@ -120,8 +120,8 @@ async fn main() -> Result<()> {
     }
     let (_, token) = setup.person("alice", &[], None)?;
     let through = setup.kubeconfig("bench", &token).await?;
-    let direct_client = cluster().admin().await?;
-    let tunnel_client = client_from_kubeconfig(&through).await?;
+    let direct_client = Api::<ConfigMap>::namespaced(cluster().admin().await?, &ns);
+    let tunnel_client = Api::<ConfigMap>::namespaced(client_from_kubeconfig(&through).await?, &ns);
 
     let (direct_p50, _) = latency("direct", &direct_client).await?;
     let (tunnel_p50, _) = latency("through the tunnel (gRPC)", &tunnel_client).await?;

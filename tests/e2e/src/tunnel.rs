@@ -272,6 +272,10 @@ pub fn tether_cli() -> Result<PathBuf> {
     if let Some(path) = PATH.get() {
         return Ok(path.clone());
     }
+    // A given binary (the benchmark, whose build differs from the tests').
+    if let Some(path) = std::env::var_os("TETHER_CLI") {
+        return Ok(PATH.get_or_init(|| path.into()).clone());
+    }
     // target/PROFILE/deps/THIS → target
     let exe = std::env::current_exe()?;
     let target = exe

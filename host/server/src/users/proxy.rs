@@ -2,8 +2,8 @@
 //!
 //! The person is authenticated by a personal token and authorised by the agent's `user_access`; their
 //! credentials and any impersonation headers are stripped before anything leaves the server (the agent
-//! adds its own credentials and identity). Its own refusals are plain text, which kubectl shows as the message
-//! as it shows the API server's.
+//! adds its own credentials and identity). Its own refusals are plain text, which kubectl shows as the
+//! error's message.
 
 use super::People;
 use crate::tunnel::TakeError;
