@@ -16,6 +16,22 @@ use tether_testkit::Prometheus;
 
 use crate::tunnel::DEADLINE;
 
+/// How long the workloads' samples exist before [`Metrics::start`] returns.
+pub const SETTLED: Duration = Duration::from_secs(5);
+
+/// Unix time in seconds.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A time [`SETTLED`] seconds back, whole: Prometheus has every sample up to it, so direct and
+/// tunnelled instant queries at it evaluate the same samples.
+pub fn settled_time() -> f64 {
+    (unix_now() - SETTLED.as_secs_f64()).floor()
+}
+
 /// Prometheus scraping itself three times: as `prometheus`, and as a workload of namespace `team-a`
 /// and one of `kube-system` (labels set by file-based service discovery, written once the port is
 /// known).
@@ -48,14 +64,16 @@ impl Metrics {
             prometheus,
             _targets: targets,
         };
-        // Ready once both workloads have been scraped.
+        // Ready once both workloads have been scraped for a few seconds: tests ask for a time a few
+        // seconds back, so that direct and tunnelled answers evaluate the same, complete samples.
         let http = Http::new();
         let deadline = Instant::now() + DEADLINE;
         loop {
+            let back = unix_now() - SETTLED.as_secs_f64();
             let (_, body) = http
                 .get(
                     &metrics.prometheus.url(),
-                    "/api/v1/query?query=count%20by%20(namespace)%20(up)",
+                    &format!("/api/v1/query?query=count%20by%20(namespace)%20(up)&time={back}"),
                     None,
                 )
                 .await?;

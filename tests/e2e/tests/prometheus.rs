@@ -13,7 +13,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 use kube::Api;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use serde_json::Value;
-use tether_e2e::prometheus::{Http, Metrics, error_of, json, namespaces, through};
+use tether_e2e::prometheus::{Http, Metrics, error_of, json, namespaces, settled_time, through};
 use tether_e2e::tunnel::{DEADLINE, Setup};
 use tether_testkit::cluster;
 
@@ -22,15 +22,6 @@ const ALICE: &str = "user_access:\n  access_as: {agent: {}}\n  users: [alice]\n"
 
 fn encode(query: &str) -> String {
     form_urlencoded::byte_serialize(query.as_bytes()).collect()
-}
-
-/// A time three seconds ago, so direct and tunnelled instant queries evaluate the same samples.
-fn fixed_time() -> f64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
-    (now - 3.0).floor()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,9 +38,10 @@ async fn queries_through_the_server_equal_prometheus_and_the_limits_hold() -> Re
     let http = Http::new();
     let direct = metrics.url();
     let tunnel = through(setup.people(), "prod");
-    let t = fixed_time();
+    let t = settled_time();
 
     // The same questions, direct and through the server: the same JSON.
+    let mut answers = Vec::new();
     for path in [
         format!(
             "/api/v1/query?query={}&time={t}",
@@ -70,7 +62,17 @@ async fn queries_through_the_server_equal_prometheus_and_the_limits_hold() -> Re
         let (_, theirs) = http.get(&direct, &path, None).await?;
         assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&mine));
         assert_eq!(json(&mine)?, json(&theirs)?, "{path}");
+        answers.push(json(&mine)?);
     }
+    // Equal, and not because both are empty.
+    assert_eq!(
+        answers[0]["data"]["result"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        answers[1]["data"]["result"].as_array().map(Vec::len),
+        Some(3)
+    );
     // A form POST, as Grafana sends long queries.
     let time = t.to_string();
     let form = [("query", "count(up)"), ("time", time.as_str())];
@@ -150,15 +152,16 @@ async fn tenancy_holds_against_escape_attempts() -> Result<()> {
     let http = Http::new();
     let tunnel = through(setup.people(), "prod");
     let direct = metrics.url();
-    let t = fixed_time();
+    let t = settled_time();
 
-    for query in [
-        "up",
-        r#"{__name__=~".+"}"#,
-        r#"up or {__name__=~".+", namespace="kube-system"}"#,
-        "max_over_time(up[1m:1s])",
-        r#"label_replace(up, "namespace", "team-a", "", "")"#,
-        r#"{namespace="kube-system"}"#,
+    // (query, whether team-a has series for it)
+    for (query, some) in [
+        ("up", true),
+        (r#"{__name__=~".+"}"#, true),
+        (r#"up or {__name__=~".+", namespace="kube-system"}"#, true),
+        ("max_over_time(up[1m:1s])", true),
+        (r#"label_replace(up, "namespace", "team-a", "", "")"#, true),
+        (r#"{namespace="kube-system"}"#, false),
     ] {
         let path = format!("/api/v1/query?query={}&time={t}", encode(query));
         let (status, body) = tunnel_get(&http, &tunnel, &path, &token).await?;
@@ -176,15 +179,21 @@ async fn tenancy_holds_against_escape_attempts() -> Result<()> {
         let confined = json(&body)?["data"]["result"]
             .as_array()
             .map_or(0, Vec::len);
-        assert!(confined < unconfined || unconfined == 0, "{query}");
+        assert!(
+            confined < unconfined && (confined > 0) == some,
+            "{query}: {confined} series through the server, {unconfined} direct at {t} ({path}): {}",
+            String::from_utf8_lossy(&theirs)
+        );
     }
     // label_replace can't relabel the other namespace's series into view: one series, not two.
     let relabelled = r#"label_replace(up{job=~".*-app"}, "namespace", "team-a", "", "")"#;
     let path = format!("/api/v1/query?query={}&time={t}", encode(relabelled));
     let (_, body) = tunnel_get(&http, &tunnel, &path, &token).await?;
+    let relabelled = json(&body)?;
     assert_eq!(
-        json(&body)?["data"]["result"].as_array().map(Vec::len),
-        Some(1)
+        relabelled["data"]["result"].as_array().map(Vec::len),
+        Some(1),
+        "{relabelled}"
     );
     // Sums see the allowed series only.
     let path = format!("/api/v1/query?query={}&time={t}", encode("sum(up)"));
@@ -365,7 +374,7 @@ async fn discovery_finds_prometheus_and_a_crd_and_the_proxy_uses_what_it_found()
 
     // And the proxy asks the Prometheus it found.
     let (_, token) = setup.person("alice", &[], None)?;
-    let t = fixed_time();
+    let t = settled_time();
     let path = format!("/api/v1/query?query=count(up)&time={t}");
     let deadline = Instant::now() + DEADLINE;
     let mine = loop {

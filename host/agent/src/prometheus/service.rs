@@ -3,6 +3,8 @@
 //! cannot widen access. A plugin that fails or hangs costs its own call only: it runs on a blocking
 //! thread under its limits, and the tunnel stream gets an error answer.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use tether_plugin_host::HttpRequest;
 use tether_rpc::limits::MAX_CHUNK_SIZE;
@@ -20,6 +22,8 @@ use crate::tunnel::TunnelError;
 
 /// A Prometheus request is a query or a list of selectors; more is refused.
 const MAX_REQUEST_BODY: usize = 1024 * 1024;
+/// How long the agent waits for the server to end a stream it has answered completely.
+const SERVER_END_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct PrometheusService {
@@ -37,6 +41,20 @@ impl PrometheusService {
 
     /// Serves the request `info` opened; its body follows on `inbound`, the answer goes to `tx`.
     pub async fn serve(
+        &self,
+        info: RequestInfo,
+        inbound: &mut Streaming<ConnectResponse>,
+        order: ServerOrder,
+        tx: &mpsc::Sender<ConnectRequest>,
+    ) -> Result<(), TunnelError> {
+        self.answer(info, inbound, order, tx).await?;
+        // The answer may still be queued towards the server; ending the call now would reset the
+        // HTTP/2 stream and drop it. The server ends the stream once it has read the last message.
+        let _ = tokio::time::timeout(SERVER_END_WAIT, inbound.message()).await;
+        Ok(())
+    }
+
+    async fn answer(
         &self,
         info: RequestInfo,
         inbound: &mut Streaming<ConnectResponse>,
@@ -68,7 +86,7 @@ impl PrometheusService {
         let instance = match availability {
             Availability::Ready(instance) => instance,
             Availability::Unavailable(why) => {
-                return answer(tx, 503, &prometheus_error("unavailable", &why)).await;
+                return respond(tx, 503, &prometheus_error("unavailable", &why)).await;
             }
         };
         let request = plugin_request(&info, body.freeze());
@@ -99,10 +117,10 @@ impl PrometheusService {
             }
             Ok(Err(e)) => {
                 tracing::warn!("prometheus proxy plugin: {e}");
-                answer(tx, 502, &prometheus_error("internal", &e.to_string())).await
+                respond(tx, 502, &prometheus_error("internal", &e.to_string())).await
             }
             Err(e) => {
-                answer(
+                respond(
                     tx,
                     502,
                     &prometheus_error("internal", &format!("the plugin's call: {e}")),
@@ -160,7 +178,7 @@ fn prometheus_error(error_type: &str, message: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-async fn answer(
+async fn respond(
     tx: &mpsc::Sender<ConnectRequest>,
     status: u16,
     json: &[u8],
