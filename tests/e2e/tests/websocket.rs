@@ -96,9 +96,6 @@ async fn an_agent_behind_an_http1_only_proxy_gets_its_configuration_and_syncs_ov
 /// The tunnel's streams ride the same WebSocket: a person's Kubernetes API request reaches the
 /// agent's cluster and the answer comes back through nginx.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the tunnel ends a stream early once the server's half closes (host/agent/src/tunnel/kubernetes_api.rs \
-            takes the end of the server's messages after CloseSend for a cancellation): 502 or an empty body \
-            over gRPC and WebSocket alike; run with --ignored once that is fixed"]
 async fn a_tunnelled_kubernetes_api_request_rides_the_websocket() -> Result<()> {
     let ns = cluster().namespace("e2e-ws-tunnel").await?;
     let fleet = Fleet::start_with(&[(AGENT, ns.name())], &[("b", "2")], USER_ACCESS).await?;
