@@ -22,7 +22,11 @@ use tether_plugin_host::{
     PluginEngine, World, builtin,
 };
 
-const ROUNDS: usize = 1000;
+const ROUNDS: usize = 500;
+/// The server allows a person 600 Prometheus requests a minute (`people.prometheus`, burst 60): the
+/// tunnelled rounds are spaced so the rate limit never answers instead of Prometheus. The spacing is
+/// not part of any measured time.
+const PACE: Duration = Duration::from_millis(110);
 const PLUGIN_ROUNDS: usize = 2000;
 const ALICE: &str = "user_access:\n  access_as: {agent: {}}\n  users: [alice]\n";
 
@@ -37,12 +41,14 @@ async fn latency(
     token: Option<&str>,
 ) -> Result<(Duration, Duration)> {
     let path = "/api/v1/query?query=up";
-    for _ in 0..50 {
+    for _ in 0..20 {
         let (status, _) = http.get(base, path, token).await?;
         ensure!(status == 200, "{name}: status {status}");
+        tokio::time::sleep(PACE).await;
     }
     let mut times = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
+        tokio::time::sleep(PACE).await;
         let start = Instant::now();
         let (status, _) = http.get(base, path, token).await?;
         times.push(start.elapsed());
