@@ -280,11 +280,20 @@ pub async fn start(options: AgentOptions) -> Result<RunningAgent> {
     stages.push(("presence", presence));
 
     // The one list of feature modules.
+    // The tether-agent program compiles in a child process of itself, which can be stopped and
+    // capped in memory; an agent embedded in a test compiles on a thread.
+    let compiler_program = tether_plugin_host::compiler_program();
+    // The compiler process hands its result over through a cache directory. Without --cache-dir it
+    // goes under the work dir, the one place known writable (a pod's root filesystem is read-only,
+    // and so may be the system's temp dir); it lives as long as that volume.
+    let cache_dir = match (&options.cache_dir, &compiler_program) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, Some(_)) => Some(work_dir.join("plugin-cache")),
+        (None, None) => None,
+    };
     let engine = Arc::new(PluginEngine::new(EngineOptions {
-        cache_dir: options.cache_dir.clone(),
-        // The tether-agent program compiles in a child process of itself, which can be stopped
-        // and capped in memory; an agent embedded in a test compiles on a thread.
-        compiler_program: tether_plugin_host::compiler_program(),
+        cache_dir,
+        compiler_program,
         ..EngineOptions::default()
     })?);
     let applied = crate::applied::AppliedPublisher::default();

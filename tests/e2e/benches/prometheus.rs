@@ -159,7 +159,7 @@ async fn main() -> Result<()> {
     let agent = setup.agent("bench").await?;
     let tenant_agent = setup.agent("tenant").await?;
     let (_, token) = setup.person("alice", &[], None)?;
-    let http = Http::new();
+    let http = Http::with_tls(setup.tls.clone());
     // The plugin loads once the configuration is in: wait for the first answer.
     let deadline = Instant::now() + Duration::from_secs(60);
     for agent in ["bench", "tenant"] {

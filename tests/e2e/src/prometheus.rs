@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tether_testkit::Prometheus;
+use tokio_rustls::rustls;
 
 use crate::tunnel::DEADLINE;
 
@@ -94,10 +96,10 @@ impl Metrics {
     }
 }
 
-/// A small HTTP/1.1 client.
+/// A small HTTP/1.1 client: plain HTTP to Prometheus, HTTPS to the people's listener.
 #[derive(Debug, Clone)]
 pub struct Http {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Default for Http {
@@ -107,9 +109,27 @@ impl Default for Http {
 }
 
 impl Http {
+    /// Plain HTTP only (no certificate is trusted).
     pub fn new() -> Self {
+        let nothing_trusted = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs supports the default protocol versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        Self::with_tls(std::sync::Arc::new(nothing_trusted))
+    }
+
+    /// HTTP, and HTTPS verified by `tls` (the people's listener: [`crate::tunnel::Setup::tls`]).
+    pub fn with_tls(tls: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .build();
         Self {
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: Client::builder(TokioExecutor::new()).build(connector),
         }
     }
 
@@ -172,9 +192,12 @@ impl Http {
     }
 }
 
-/// `http://ADDR/api/v1/agents/AGENT/prometheus`: the server as a Prometheus data source.
+/// `https://127.0.0.1:PORT/api/v1/agents/AGENT/prometheus`: the server as a Prometheus data source.
 pub fn through(people: SocketAddr, agent: &str) -> String {
-    format!("http://{people}/api/v1/agents/{agent}/prometheus")
+    format!(
+        "https://127.0.0.1:{}/api/v1/agents/{agent}/prometheus",
+        people.port()
+    )
 }
 
 /// The JSON of a body, with the body in the error when it is not JSON.

@@ -41,7 +41,8 @@ pub struct Setup {
     pub ns: TestNamespace,
     /// The people's listener's certificate, its own CA (PEM).
     pub ca_file: PathBuf,
-    tls: Arc<rustls::ClientConfig>,
+    /// Trusts the people's listener's certificate.
+    pub tls: Arc<rustls::ClientConfig>,
 }
 
 impl Setup {

@@ -35,7 +35,7 @@ async fn queries_through_the_server_equal_prometheus_and_the_limits_hold() -> Re
     let agent = setup.agent("prod").await?;
     let (_, token) = setup.person("alice", &[], None)?;
     let (_, bob) = setup.person("bob", &[], None)?;
-    let http = Http::new();
+    let http = Http::with_tls(setup.tls.clone());
     let direct = metrics.url();
     let tunnel = through(setup.people(), "prod");
     let t = settled_time();
@@ -149,7 +149,7 @@ async fn tenancy_holds_against_escape_attempts() -> Result<()> {
     let setup = Setup::start(&[("prod", &config)]).await?;
     let agent = setup.agent("prod").await?;
     let (_, token) = setup.person("alice", &[], None)?;
-    let http = Http::new();
+    let http = Http::with_tls(setup.tls.clone());
     let tunnel = through(setup.people(), "prod");
     let direct = metrics.url();
     let t = settled_time();
@@ -243,7 +243,7 @@ async fn prometheus_down_or_silent_is_a_clear_error_and_the_agent_carries_on() -
     let down_agent = setup.agent("down").await?;
     let silent_agent = setup.agent("silent").await?;
     let (_, token) = setup.person("alice", &[], None)?;
-    let http = Http::new();
+    let http = Http::with_tls(setup.tls.clone());
 
     let (status, body) = tunnel_get(
         &http,
@@ -331,7 +331,7 @@ async fn discovery_finds_prometheus_and_a_crd_and_the_proxy_uses_what_it_found()
 
     // The server shows what the agent found.
     let admin_token = std::fs::read_to_string(setup.data.path().join("admin-token"))?;
-    let http = Http::new();
+    let http = Http::with_tls(setup.tls.clone());
     let api = format!("http://{}", setup.server.http_addr);
     let expected_url = format!("http://localhost:{}", metrics.prometheus.port());
     let deadline = Instant::now() + DEADLINE;
