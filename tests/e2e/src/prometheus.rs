@@ -71,7 +71,9 @@ impl Metrics {
         let http = Http::new();
         let deadline = Instant::now() + DEADLINE;
         loop {
-            let back = unix_now() - SETTLED.as_secs_f64();
+            // The same whole second tests ask for: a fractional time checked here could lie after
+            // the first samples while a test's floored time lies before them.
+            let back = settled_time();
             let (_, body) = http
                 .get(
                     &metrics.prometheus.url(),

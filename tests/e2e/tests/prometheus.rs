@@ -67,7 +67,9 @@ async fn queries_through_the_server_equal_prometheus_and_the_limits_hold() -> Re
     // Equal, and not because both are empty.
     assert_eq!(
         answers[0]["data"]["result"].as_array().map(Vec::len),
-        Some(1)
+        Some(1),
+        "at {t}: {}",
+        answers[0]
     );
     assert_eq!(
         answers[1]["data"]["result"].as_array().map(Vec::len),

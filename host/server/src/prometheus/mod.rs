@@ -18,7 +18,6 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tether_rpc::tunnel::v1::{RequestInfo, User as TunnelUser};
 use tether_rpc::tunnel_stream::{SERVICE_PROMETHEUS, forwardable_request_header, headers_to_proto};
@@ -51,7 +50,7 @@ pub fn error(status: StatusCode, error_type: &str, message: String) -> Response 
 
 async fn proxy(
     State(people): State<Arc<People>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(crate::users::PeerAddr(peer)): ConnectInfo<crate::users::PeerAddr>,
     request: axum::extract::Request,
 ) -> Response {
     let path = request.uri().path().to_owned();
