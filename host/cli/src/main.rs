@@ -98,7 +98,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         ),
         // One call at a time: a small pool is less address space to reserve at start.
         pool_slots: 4,
-        ..EngineOptions::default()
     };
     match cli.command {
         Command::Plugin {
