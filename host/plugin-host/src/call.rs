@@ -88,7 +88,13 @@ pub(crate) fn run<R>(
         .stderr(stderr.clone())
         .allow_ip_name_lookup(false)
         .allow_tcp(false)
-        .allow_udp(false);
+        .allow_udp(false)
+        // File operations run on the call's own thread instead of a round trip through tokio's
+        // blocking pool for each one (a kustomization's render makes hundreds: most of a small
+        // render's system time). Safe for the time limit because the tree holds regular files,
+        // directories and symlinks only (`tree`): none of them blocks beyond a disk read, and
+        // the guest's code, with its epoch checks, runs between any two of them.
+        .allow_blocking_current_thread(true);
     if let Some(dir) = setup.source_dir {
         wasi.preopened_dir(dir, SOURCE_DIR, FsPerms::ReadOnly)
             .map_err(|e| PluginError::SourceTree {
