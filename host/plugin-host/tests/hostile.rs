@@ -231,8 +231,17 @@ fn a_trap_is_a_plugin_error_with_its_stderr() {
 #[test]
 fn guest_output_past_its_cap_is_dropped_without_breaking_the_plugin() {
     // 20 000 lines of stderr are far past the capture cap; the plugin still reaches its own panic
-    // instead of failing on a refused write.
-    let plugin = renderer("trapper", artifacts::TRAP_PATH);
+    // instead of failing on a refused write. The subject is the cap, not time: 20 000 WASI writes
+    // take close to the default 10 s in a debug build, so the time limit is out of the way.
+    let plugin = load(
+        "trapper",
+        World::Renderer,
+        artifacts::TRAP_PATH,
+        PluginLimits {
+            timeout: Duration::from_secs(120),
+            ..PluginLimits::default()
+        },
+    );
     let error = render_with(&plugin, &[("stderr-lines", "20000")]).unwrap_err();
     let PluginError::Trap { stderr, .. } = &error else {
         panic!("{error:?}")
